@@ -1,0 +1,216 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Plugin } from 'vite'
+
+/**
+ * A dev chat server speaking the reference protocol (PROTOCOL-NOTES section 1),
+ * mounted as Vite middleware so `vite`, `vite preview` and the vitest browser
+ * server all serve it. Runs progress on the server whether or not anyone
+ * reads them, and every event is journaled for replay.
+ */
+
+/** What a client can ask of a run when starting it. */
+export interface RunSettings {
+  /** Number of `token` events. @defaultValue 40 */
+  tokens: number
+  /** Tokens per second. @defaultValue 20 */
+  rate: number
+  /** Heartbeat comment interval. @defaultValue 5000 */
+  heartbeatMs: number
+}
+
+const SETTINGS_DEFAULTS: RunSettings = { tokens: 40, rate: 20, heartbeatMs: 5000 }
+const TERMINAL = new Set(['stream_end', 'cancel', 'apperror', 'error'])
+
+interface JournalEntry {
+  seq: number
+  event: string
+  data: string
+}
+
+interface ServerRun {
+  streamId: string
+  sessionId: string
+  prompt: string
+  settings: RunSettings
+  journal: JournalEntry[]
+  finished: boolean
+  clients: Set<ServerResponse>
+  opened: number
+  cursors: string[]
+  timer?: ReturnType<typeof setInterval>
+}
+
+/** The deterministic reply to a prompt: test transcripts can be predicted and compared. */
+export function tokenText(prompt: string, index: number): string {
+  const words = ['the', 'run', 'streams', 'tokens', 'to', 'every', 'pane', 'once', 'and', 'in', 'order', 'while', 'a', 'worker', 'holds', 'one', 'connection']
+  let hash = 2166136261
+  for (const char of `${prompt}#${index}`) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619)
+  return `${words[(hash >>> 0) % words.length]} `
+}
+
+export function createChatServer() {
+  const runs = new Map<string, ServerRun>()
+  let nextId = 1
+
+  function append(run: ServerRun, event: string, payload: unknown): void {
+    const entry = { seq: run.journal.length + 1, event, data: JSON.stringify(payload) }
+    run.journal.push(entry)
+    for (const client of run.clients) client.write(frame(run, entry))
+    if (TERMINAL.has(event)) finish(run)
+  }
+
+  function finish(run: ServerRun): void {
+    run.finished = true
+    clearInterval(run.timer)
+    // [protocol] the server ends the response after a terminal event.
+    for (const client of run.clients) client.end()
+  }
+
+  function startRun(sessionId: string, prompt: string, settings: RunSettings): ServerRun {
+    const run: ServerRun = {
+      streamId: `s${nextId++}-${Math.random().toString(36).slice(2, 8)}`,
+      sessionId, prompt, settings, journal: [], finished: false, clients: new Set(), opened: 0, cursors: [],
+    }
+    runs.set(run.streamId, run)
+    let index = 0
+    const started = Date.now()
+    let lastMetering = started
+    const tickMs = Math.max(5, 1000 / settings.rate)
+    run.timer = setInterval(() => {
+      // Emit what the rate allows by now, so slow timers do not slow the run.
+      const due = Math.min(settings.tokens, Math.floor(((Date.now() - started) * settings.rate) / 1000) + 1)
+      for (; index < due; index++) {
+        if (index === Math.floor(settings.tokens / 2)) {
+          append(run, 'tool', { name: 'search', args: { q: prompt } })
+          append(run, 'tool_complete', { name: 'search', result: 'ok' })
+        }
+        append(run, 'token', { text: tokenText(prompt, index) })
+      }
+      if (Date.now() - lastMetering >= 1000) {
+        lastMetering = Date.now()
+        append(run, 'metering', { tokens: index })
+      }
+      if (index >= settings.tokens) {
+        clearInterval(run.timer)
+        append(run, 'done', { session: sessionId, usage: { output_tokens: settings.tokens } })
+        append(run, 'metering', { tokens: index })
+        append(run, 'title', { title: prompt.slice(0, 40) })
+        append(run, 'stream_end', {})
+      }
+    }, tickMs)
+    return run
+  }
+
+  /** [protocol] query `after_seq` / `after_event_id` / `replay=1` win over Last-Event-ID; none: live only. */
+  function cursorOf(run: ServerRun, url: URL, req: IncomingMessage): { afterSeq: number; asked: string } {
+    const parseEventId = (value: string) => {
+      const [stream, seq] = value.split(':')
+      const n = Number(seq)
+      // A malformed or foreign cursor replays from the start.
+      return stream === run.streamId && Number.isInteger(n) && n >= 0 ? n : 0
+    }
+    const afterSeq = url.searchParams.get('after_seq')
+    if (afterSeq !== null) return { afterSeq: Number.isInteger(Number(afterSeq)) ? Number(afterSeq) : 0, asked: `after_seq=${afterSeq}` }
+    const afterEventId = url.searchParams.get('after_event_id')
+    if (afterEventId !== null) return { afterSeq: parseEventId(afterEventId), asked: `after_event_id=${afterEventId}` }
+    if (url.searchParams.get('replay') === '1') return { afterSeq: 0, asked: 'replay=1' }
+    const header = req.headers['last-event-id']
+    if (typeof header === 'string') return { afterSeq: parseEventId(header), asked: `last-event-id=${header}` }
+    return { afterSeq: run.journal.length, asked: 'none' }
+  }
+
+  function stream(run: ServerRun, url: URL, req: IncomingMessage, res: ServerResponse): void {
+    const { afterSeq, asked } = cursorOf(run, url, req)
+    run.opened++
+    run.cursors.push(asked)
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close' })
+    for (const entry of run.journal.slice(afterSeq)) res.write(frame(run, entry))
+    if (run.finished) {
+      const last = run.journal.at(-1)
+      // [protocol] a journal without a terminal event gets a synthetic apperror.
+      if (!last || !TERMINAL.has(last.event)) res.write(`event: apperror\ndata: ${JSON.stringify({ message: 'the live worker stopped' })}\n\n`)
+      return void res.end()
+    }
+    run.clients.add(res)
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), run.settings.heartbeatMs)
+    res.on('close', () => {
+      clearInterval(heartbeat)
+      run.clients.delete(res)
+    })
+  }
+
+  function stats(run: ServerRun) {
+    return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
+  }
+
+  return async function handle(req: IncomingMessage, res: ServerResponse, next: () => void): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (!url.pathname.startsWith('/api/chat/')) return next()
+    const route = `${req.method} ${url.pathname}`
+    const streamId = url.searchParams.get('stream_id') ?? ''
+    const run = runs.get(streamId)
+    switch (route) {
+      case 'POST /api/chat/start': {
+        const body = JSON.parse((await readBody(req)) || '{}') as { session_id?: string; message?: string } & Partial<RunSettings>
+        if (!body.session_id || typeof body.message !== 'string') return json(res, 400, { error: 'session_id and message are required' })
+        const active = [...runs.values()].find((r) => r.sessionId === body.session_id && !r.finished)
+        if (active) return json(res, 409, { error: 'session already has a running stream', active_stream_id: active.streamId })
+        const settings = { ...SETTINGS_DEFAULTS, ...pick(body, ['tokens', 'rate', 'heartbeatMs']) }
+        const started = startRun(body.session_id, body.message, settings)
+        return json(res, 200, { stream_id: started.streamId, session_id: started.sessionId })
+      }
+      case 'GET /api/chat/stream':
+        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
+        return stream(run, url, req, res)
+      case 'GET /api/chat/stream/status':
+        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
+        return json(res, 200, { active: !run.finished, replay_available: true, journal: { last_seq: run.journal.length } })
+      case 'GET /api/chat/cancel':
+        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
+        if (!run.finished) append(run, 'cancel', {})
+        return json(res, 200, { ok: true, cancelled: true })
+      case 'GET /api/chat/transcript':
+        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
+        return json(res, 200, { finished: run.finished, events: run.journal })
+      case 'GET /api/chat/stats': {
+        const streams = Object.fromEntries([...runs.values()].filter((r) => !streamId || r.streamId === streamId).map((r) => [r.streamId, stats(r)]))
+        return json(res, 200, { streams })
+      }
+      default:
+        return json(res, 404, { error: `no route ${route}` })
+    }
+  }
+}
+
+function frame(run: ServerRun, entry: JournalEntry): string {
+  return `id: ${run.streamId}:${entry.seq}\nevent: ${entry.event}\ndata: ${entry.data}\n\n`
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+  res.end(JSON.stringify(body))
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => (body += chunk))
+    req.on('end', () => resolve(body))
+    req.on('error', reject)
+  })
+}
+
+function pick<T extends object, K extends keyof T>(source: T, keys: K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(keys.filter((key) => typeof source[key] === 'number').map((key) => [key, source[key]])) as Partial<Pick<T, K>>
+}
+
+/** The dev chat server as a Vite plugin (dev, preview, and the vitest browser server). */
+export function chatServerPlugin(): Plugin {
+  const handle = createChatServer()
+  // Returns nothing on purpose: a function returned from configureServer would run as a post hook.
+  const mount = (server: { middlewares: { use(fn: (req: IncomingMessage, res: ServerResponse, next: () => void) => void): unknown } }): void => {
+    server.middlewares.use((req, res, next) => void handle(req, res, next).catch((error: unknown) => json(res, 500, { error: String(error) })))
+  }
+  return { name: 'run-relay-chat-server', configureServer: mount, configurePreviewServer: mount }
+}

@@ -1,0 +1,22 @@
+import type { RunErrorCode } from './protocol.ts'
+
+/** Why a client call failed. Run failures reuse the hub's `RunErrorCode`s. */
+export type RelayErrorCode =
+  | RunErrorCode
+  /** The hub did not answer in time (its worker is gone or stuck). */
+  | 'timeout'
+  /** The client was disposed while the call was pending, or before it. */
+  | 'disposed'
+  /** The worker speaks another protocol version (a deploy happened). Reload the page. */
+  | 'version_mismatch'
+
+/** The one error class the client throws or rejects with. */
+export class RelayError extends Error {
+  override name = 'RelayError'
+  readonly code: RelayErrorCode
+
+  constructor(code: RelayErrorCode, message: string) {
+    super(message)
+    this.code = code
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The contract between the page (src/) and the hub (worker/).
+ *
+ * Everything that crosses the Comlink boundary is declared here, and only here.
+ * This file holds types only: both sides `import type` it, so it adds no bytes
+ * to either bundle. The one runtime value, the protocol version, lives in
+ * `protocol-version.ts`.
+ */
+
+/**
+ * Where a run's connection stands. Changed in one place only: `runStatusReducer`.
+ *
+ * - `connecting`: the first connection is being opened.
+ * - `open`: the server accepted the stream and events flow.
+ * - `reconnecting`: the connection dropped; the hub will reopen it from its cursor.
+ * - `parked`: closed on purpose to respect the connection budget; resumed from its cursor later.
+ * - `ended`: a terminal event arrived. Final.
+ * - `failed`: the hub gave up (see the run's `error`). Final.
+ */
+export type RunStatus = 'connecting' | 'open' | 'reconnecting' | 'parked' | 'ended' | 'failed'
+
+/** How the hub asks the server to resume after a dropped connection. */
+export type ResumeStrategy =
+  /** A query parameter: `value: 'seq'` sends the server's last seq (0 before any event, which asks for a full replay); `'event-id'` sends the last event id verbatim. */
+  | { kind: 'query'; param: string; value: 'seq' | 'event-id' }
+  /** The standard `Last-Event-ID` request header. Only the fetch transport can set it on a reconnect it opens itself. */
+  | { kind: 'header' }
+
+/** Which HTTP client opens the stream. */
+export type TransportKind = 'eventsource' | 'fetch'
+
+/**
+ * Everything the hub needs to open (or join) one run. Plain data, so it can be
+ * cloned to the worker.
+ */
+export interface RunSpec {
+  /** The run's id; for the reference chat server this is the `stream_id`. */
+  runId: string
+  /** The session (chat) the run belongs to. Session subscribers follow every run of it. */
+  sessionId: string
+  /** The SSE endpoint. Relative URLs resolve against the page. Cross-origin URLs are refused unless allow-listed. */
+  url: string
+  /** @defaultValue `'eventsource'` */
+  transport?: TransportKind
+  /**
+   * Event names to forward. Native EventSource only dispatches named events to listeners
+   * registered by name, so the hub must know them. The fetch transport sees every event and
+   * forwards all of them when this is left out.
+   * @defaultValue the reference chat protocol's names (`DEFAULT_EVENT_NAMES`)
+   */
+  events?: string[]
+  /**
+   * Events after which the server ends the run. The hub closes the connection at once and never
+   * reconnects. Note that in the reference protocol `done` is NOT terminal: `title` and
+   * `stream_end` follow it.
+   * @defaultValue `['stream_end', 'cancel', 'apperror', 'error']`
+   */
+  terminalEvents?: string[]
+  /** @defaultValue `{ kind: 'query', param: 'after_seq', value: 'seq' }` */
+  resume?: ResumeStrategy
+  /** Send cookies cross-origin (EventSource `withCredentials`, fetch `credentials: 'include'`). @defaultValue false */
+  withCredentials?: boolean
+  /** fetch transport only. @defaultValue `'GET'` */
+  method?: 'GET' | 'POST'
+  /** fetch transport only. */
+  headers?: Record<string, string>
+  /** fetch transport only. */
+  body?: string
+  /** How long an ended run's transcript stays in the hub after its terminal event. @defaultValue 5 minutes */
+  retentionMs?: number
+}
+
+/** One event of a run, as the hub logged it. */
+export interface RunEvent {
+  /** The hub's own gapless sequence number within the run, from 1. Subscriber cursors refer to it. */
+  seq: number
+  /** The SSE event name (`message` when the server sent none). */
+  type: string
+  /** The event's data, verbatim. Decoding is the app's choice. */
+  data: string
+  /** The SSE `id:` field, when the server sent one. */
+  id?: string
+}
+
+/** Where a new subscription starts reading a run's log. */
+export type StartAt =
+  /** Every event the hub still holds, then live ones. */
+  | 'beginning'
+  /** Only events that arrive after subscribing. */
+  | 'live'
+  /** Events after this hub `seq` (the last one the subscriber already has). */
+  | { afterSeq: number }
+
+/** What a subscription follows: one run, or a session's current and every later run. */
+export type SubscriptionTarget = { runId: string } | { sessionId: string }
+
+/** Why a run failed or what a subscriber must know. Travels as data: Comlink loses error classes. */
+export type RunErrorCode =
+  /** The server answered 401 or 403. Not retried. */
+  | 'auth'
+  /** The server does not know the run (404). Not retried. */
+  | 'not_found'
+  /** Another HTTP status the hub will not retry. */
+  | 'http'
+  /** Reconnecting failed too often; the hub gave up. */
+  | 'retries_exhausted'
+  /** The stream URL is malformed or cross-origin and not allow-listed. */
+  | 'url_refused'
+  /** The spec is invalid (message says how to fix it). */
+  | 'invalid_spec'
+
+export interface RunError {
+  type: 'error'
+  code: RunErrorCode
+  message: string
+  /** The HTTP status, when one was seen. */
+  status?: number
+}
+
+/** What the registry shows about one run. */
+export interface RunSummary {
+  runId: string
+  sessionId: string
+  status: RunStatus
+  /** Events in the log (the last hub seq). */
+  eventCount: number
+  /** Live subscriptions on this run, from every tab. */
+  subscriberCount: number
+  /** The run ended or failed while nobody was subscribed: the app may show an unread marker. */
+  finishedUnwatched: boolean
+  error?: RunError
+}
+
+/** One message to a subscriber. A batch of them arrives in one `deliver` call. */
+export type SubscriberMessage =
+  /** A session subscription is now following this run (sent before its events). */
+  | { type: 'run'; run: RunSummary }
+  /** Events of a run, in order, each exactly once. */
+  | { type: 'events'; runId: string; events: RunEvent[] }
+  /** The run's status changed. */
+  | { type: 'status'; runId: string; status: RunStatus; error?: RunError }
+
+/** The page-side receiver of one subscription: one Comlink proxy per subscription. */
+export interface SubscriberSink {
+  deliver(messages: SubscriberMessage[]): void
+}
+
+/** The page-side receiver of registry snapshots. */
+export interface RegistrySink {
+  update(runs: RunSummary[]): void
+}
+
+/** What the hub answers to the handshake. */
+export interface HubHello {
+  protocolVersion: number
+  /** A random id of this hub instance: two tabs on one SharedWorker see the same id. */
+  hubId: string
+}
+
+/** Counters for tests and the demo's panel. */
+export interface HubDiagnostics {
+  hubId: string
+  runs: RunSummary[]
+  /** Server connections open now, per run. */
+  connections: Record<string, number>
+  /** Server connections opened in total, per run. */
+  connectionsOpened: Record<string, number>
+  /** Live subscriptions per client (tab). */
+  subscriptionsByClient: Record<string, number>
+  clients: number
+}
+
+/**
+ * The hub's API as one client (a tab or the in-page fallback) sees it.
+ * Every method may be called across Comlink, so results are plain data.
+ */
+export interface HubApi {
+  /** First call on every connection. Throws nothing; the client compares versions. */
+  hello(clientId: string, protocolVersion: number): HubHello
+  /** Opens a run, or joins it when the hub already holds it: never a second connection. */
+  open(spec: RunSpec): RunSummary | RunError
+  /** Returns the subscription id. Catch-up and live events go to `sink`. */
+  subscribe(target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink): number
+  unsubscribe(subscriptionId: number): void
+  /** `sink` gets a snapshot at once and after every change. Returns the watch id. */
+  watchRuns(sink: RegistrySink): number
+  unwatchRuns(watchId: number): void
+  /** Drops every subscription and watch of this client. */
+  release(): void
+  diagnostics(): HubDiagnostics
+}

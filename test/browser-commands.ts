@@ -1,0 +1,51 @@
+import type { BrowserCommand } from 'vitest/node'
+import type { Page } from 'playwright'
+
+/**
+ * Browser commands: Node-side helpers the tests call to drive real extra tabs
+ * of the same browser context (they share the test's SharedWorkers).
+ */
+const tabs = new Map<string, Page>()
+let nextTab = 1
+
+type Ctx = Parameters<BrowserCommand<[]>>[0] & { context: import('playwright').BrowserContext; page: Page }
+
+/** Opens `path` (same origin as the test) in a new tab; returns its id. */
+const openTab: BrowserCommand<[path: string]> = async (ctx, path) => {
+  const { context, page } = ctx as Ctx
+  const tab = await context.newPage()
+  await tab.goto(new URL(path, page.url()).href)
+  const id = `tab-${nextTab++}`
+  tabs.set(id, tab)
+  return id
+}
+
+/** Evaluates `expression` (a string of JS, awaited) in a tab; returns its JSON-able result. */
+const evalInTab: BrowserCommand<[id: string, expression: string]> = async (_ctx, id, expression) => {
+  return tabOf(id).evaluate(`(async () => (${expression}))()`)
+}
+
+const closeTab: BrowserCommand<[id: string]> = async (_ctx, id) => {
+  await tabOf(id).close()
+  tabs.delete(id)
+}
+
+/** Crashes a tab's renderer through the Chrome DevTools Protocol (no unload, no pagehide). */
+const crashTab: BrowserCommand<[id: string]> = async (ctx, id) => {
+  const tab = tabOf(id)
+  const session = await (ctx as Ctx).context.newCDPSession(tab)
+  await session.send('Page.crash').catch(() => {}) // the reply never comes: the renderer is gone
+  tabs.delete(id)
+}
+
+const reloadTab: BrowserCommand<[id: string]> = async (_ctx, id) => {
+  await tabOf(id).reload()
+}
+
+function tabOf(id: string): Page {
+  const tab = tabs.get(id)
+  if (!tab) throw new Error(`No tab ${id}; open it with openTab first.`)
+  return tab
+}
+
+export const browserCommands = { openTab, evalInTab, closeTab, crashTab, reloadTab }

@@ -1,0 +1,111 @@
+import type { RunEvent, RunHandlers, RunStatus, RunSummary } from '../src/index.ts'
+
+/** Polls `check` until it returns a truthy value or throws no more; fails with the last reason after `timeoutMs`. */
+export async function waitFor<T>(check: () => T | Promise<T>, { timeoutMs = 10_000, intervalMs = 20, what = 'condition' } = {}): Promise<T> {
+  const deadline = performance.now() + timeoutMs
+  let lastError: unknown
+  for (;;) {
+    try {
+      const value = await check()
+      if (value) return value
+      lastError = undefined
+    } catch (error) {
+      lastError = error
+    }
+    if (performance.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${crypto.randomUUID().slice(0, 8)}`
+}
+
+export interface StartedRun {
+  streamId: string
+  sessionId: string
+  url: string
+}
+
+/** Starts a run on the dev chat server. */
+export async function startRun(sessionId: string, message: string, settings: { tokens?: number; rate?: number; heartbeatMs?: number } = {}): Promise<StartedRun> {
+  const response = await fetch('/api/chat/start', { method: 'POST', body: JSON.stringify({ session_id: sessionId, message, ...settings }) })
+  if (!response.ok) throw new Error(`start failed: ${response.status} ${await response.text()}`)
+  const { stream_id: streamId } = (await response.json()) as { stream_id: string }
+  return { streamId, sessionId, url: `/api/chat/stream?stream_id=${streamId}` }
+}
+
+export interface ServerEvent {
+  seq: number
+  event: string
+  data: string
+}
+
+/** What the server sent for a run: its journal. */
+export async function serverTranscript(streamId: string): Promise<{ finished: boolean; events: ServerEvent[] }> {
+  return (await fetch(`/api/chat/transcript?stream_id=${streamId}`)).json()
+}
+
+export interface ServerStreamStats {
+  open: number
+  opened: number
+  cursors: string[]
+  lastSeq: number
+  finished: boolean
+}
+
+export async function serverStats(streamId: string): Promise<ServerStreamStats> {
+  const { streams } = (await (await fetch(`/api/chat/stats?stream_id=${streamId}`)).json()) as { streams: Record<string, ServerStreamStats> }
+  return streams[streamId]!
+}
+
+/** Waits for the run to finish on the server and returns its whole transcript. */
+export async function finishedTranscript(streamId: string, timeoutMs = 20_000): Promise<ServerEvent[]> {
+  const transcript = await waitFor(async () => {
+    const t = await serverTranscript(streamId)
+    return t.finished ? t : undefined
+  }, { timeoutMs, what: `server run ${streamId} to finish` })
+  return transcript.events
+}
+
+/** A subscriber that records what it saw, for comparison with the server's transcript. */
+export function recorder() {
+  const events: RunEvent[] = []
+  const eventsByRun = new Map<string, RunEvent[]>()
+  const statuses: RunStatus[] = []
+  const runs: RunSummary[] = []
+  let batches = 0
+  const handlers: RunHandlers = {
+    onEvents(batch, runId) {
+      batches++
+      events.push(...batch)
+      eventsByRun.set(runId, [...(eventsByRun.get(runId) ?? []), ...batch])
+    },
+    onStatus(status) {
+      statuses.push(status)
+    },
+    onRun(run) {
+      runs.push(run)
+    },
+  }
+  return {
+    handlers,
+    events,
+    eventsByRun,
+    statuses,
+    runs,
+    get batches() {
+      return batches
+    },
+    get ended() {
+      return statuses.at(-1) === 'ended'
+    },
+  }
+}
+
+/** The comparable form of events: name and data, in order. */
+export function shape(events: ReadonlyArray<{ event?: string; type?: string; data: string }>): string[] {
+  return events.map((event) => `${event.type ?? event.event} ${event.data}`)
+}

@@ -1,0 +1,51 @@
+import { existsSync } from 'node:fs'
+import { playwright } from '@vitest/browser-playwright'
+import { chromium } from 'playwright'
+import { defineConfig } from 'vitest/config'
+import { chatServerPlugin } from './server/chat-server.ts'
+import { browserCommands } from './test/browser-commands.ts'
+
+/**
+ * Which Chromium the browser tests drive: $CHROMIUM_PATH, else Debian's system
+ * Chromium, else Playwright's own download. Says how to get one when none exists.
+ */
+function chromiumPath(): string | undefined {
+  const candidates = [process.env.CHROMIUM_PATH, '/usr/lib/chromium/chromium', '/usr/bin/chromium', '/usr/bin/chromium-browser']
+  const system = candidates.find((path) => path && existsSync(path))
+  if (system) return system
+  if (existsSync(chromium.executablePath())) return undefined // Playwright finds its own
+  throw new Error(
+    'No Chromium found for the browser tests. Install one: `sudo apt-get install chromium` (Debian/Ubuntu), ' +
+      'or `npx playwright install chromium`, or set CHROMIUM_PATH to a Chromium binary.',
+  )
+}
+
+// Flags for a root user on a closed network (TOOLCHAIN.md): without them Chromium stalls on Google hosts.
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+export default defineConfig(({ mode }) => ({
+  plugins: [chatServerPlugin()],
+  // Relative asset URLs: the library's worker file must resolve next to the module inside node_modules.
+  base: mode === 'lib' ? './' : '/',
+  worker: { format: 'es' },
+  optimizeDeps: { include: ['comlink', 'eventsource-parser'] },
+  build:
+    mode === 'lib'
+      ? {
+          outDir: 'dist/lib',
+          lib: { entry: 'src/index.ts', formats: ['es'], fileName: 'run-relay' },
+          rollupOptions: { external: ['comlink'] },
+        }
+      : { outDir: 'dist/demo' },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    browser: {
+      enabled: true,
+      headless: true,
+      provider: playwright({ launchOptions: { executablePath: mode === 'test' ? chromiumPath() : undefined, args: CHROMIUM_ARGS } }),
+      instances: [{ browser: 'chromium' }],
+      commands: browserCommands,
+    },
+  },
+}))

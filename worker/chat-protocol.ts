@@ -1,0 +1,16 @@
+import type { ResumeStrategy } from '../src/protocol.ts'
+
+/**
+ * Defaults that fit the reference chat protocol (PROTOCOL-NOTES section 1).
+ * A run spec overrides each of them for other servers.
+ */
+
+/** The reference chat protocol's event names (PROTOCOL-NOTES section 1). */
+export const DEFAULT_EVENT_NAMES = [
+  'token', 'reasoning', 'interim_assistant', 'tool', 'tool_complete', 'approval', 'clarify',
+  'metering', 'compressing', 'compressed', 'warning', 'title_status', 'title', 'done',
+  'stream_end', 'cancel', 'apperror', 'error',
+]
+/** `done` is not among them: `metering`, `title` and `stream_end` follow it. */
+export const DEFAULT_TERMINAL_EVENTS = ['stream_end', 'cancel', 'apperror', 'error']
+export const DEFAULT_RESUME: ResumeStrategy = { kind: 'query', param: 'after_seq', value: 'seq' }

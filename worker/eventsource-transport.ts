@@ -1,0 +1,60 @@
+import { DEFAULT_EVENT_NAMES } from './chat-protocol.ts'
+import type { StreamConnection, StreamHandlers, StreamRequest } from './transport.ts'
+
+/**
+ * SSE over the native EventSource: GET only, cookies, no custom headers, and it
+ * hides comments and the HTTP status. The hub owns reconnects (with its own
+ * cursor), so the native auto-reconnect is cut short: on any error the source
+ * is closed and the drop reported.
+ */
+export function createEventSourceTransport(options: { fetch?: typeof fetch } = {}) {
+  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis)
+  return (request: StreamRequest, handlers: StreamHandlers): StreamConnection => {
+    const { spec } = request
+    const source = new EventSource(request.url, { withCredentials: spec.withCredentials ?? false })
+    let closed = false
+    let opened = false
+    const forward = (event: Event) => {
+      // The protocol's own `event: error` shares its name with the connection error event.
+      if (!closed && event instanceof MessageEvent) handlers.onEvent(event.type, event.data as string, event.lastEventId || undefined)
+    }
+    // [spec] EventSource dispatches an event named X only to listeners of X.
+    for (const name of new Set([...(spec.events ?? DEFAULT_EVENT_NAMES), 'message'])) source.addEventListener(name, forward)
+    source.onopen = () => {
+      opened = true
+      if (!closed) handlers.onOpen({})
+    }
+    source.onerror = (event) => {
+      if (closed || event instanceof MessageEvent) return
+      // [spec] readyState CLOSED after an error means "fail the connection": a non-200 status
+      // or a wrong content type. The status is hidden, so a probe finds out what happened.
+      const failed = source.readyState === EventSource.CLOSED
+      closed = true
+      source.close()
+      if (failed && !opened) void probe(request.url, fetchImpl).then(handlers.onDrop)
+      else handlers.onDrop({ kind: 'closed' })
+    }
+    return {
+      close() {
+        closed = true
+        source.close()
+      },
+    }
+  }
+}
+
+/** Learns the status a failed EventSource hid, reading only the headers. */
+async function probe(url: string, fetchImpl: typeof fetch) {
+  const controller = new AbortController()
+  try {
+    const response = await fetchImpl(url, { headers: { Accept: 'text/event-stream' }, cache: 'no-store', signal: controller.signal })
+    controller.abort()
+    if (response.status !== 200) return { kind: 'http', status: response.status, message: `${url} answered ${response.status}` } as const
+    if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
+      return { kind: 'protocol', message: `${url} answered 200 but not as text/event-stream` } as const
+    }
+    return { kind: 'network', message: `${url} failed, then answered a probe normally` } as const
+  } catch (error) {
+    return { kind: 'network', message: String(error) } as const
+  }
+}

@@ -1,0 +1,78 @@
+import { createParser } from 'eventsource-parser'
+import type { StreamConnection, StreamHandlers, StreamRequest } from './transport.ts'
+
+/** Options of the fetch transport. */
+export interface FetchTransportOptions {
+  /** The largest event (its buffered lines) the parser accepts, in characters. */
+  maxEventSize: number
+  fetch?: typeof fetch
+}
+
+/**
+ * SSE over `fetch` + `eventsource-parser`: sees the HTTP status, every event and
+ * every comment (heartbeats), and can send headers and a body.
+ */
+export function createFetchTransport(options: FetchTransportOptions) {
+  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis)
+  return (request: StreamRequest, handlers: StreamHandlers): StreamConnection => {
+    const controller = new AbortController()
+    let closed = false
+    const drop: StreamHandlers['onDrop'] = (reason) => {
+      if (closed) return
+      closed = true
+      controller.abort()
+      handlers.onDrop(reason)
+    }
+    const { spec } = request
+    void (async () => {
+      const response = await fetchImpl(request.url, {
+        method: spec.method ?? 'GET',
+        headers: { Accept: 'text/event-stream', ...spec.headers, ...request.headers },
+        body: spec.body,
+        credentials: spec.withCredentials ? 'include' : 'same-origin',
+        cache: 'no-store',
+        signal: controller.signal,
+      })
+      if (closed) return
+      if (response.status !== 200 || !response.body) {
+        void response.body?.cancel().catch(() => {})
+        return drop({ kind: 'http', status: response.status, message: `${request.url} answered ${response.status} ${response.statusText}` })
+      }
+      handlers.onOpen({ protocol: protocolOf(request.url) })
+      const parser = createParser({
+        maxBufferSize: options.maxEventSize,
+        onEvent: (message) => {
+          const type = message.event ?? 'message'
+          if (!closed && (!spec.events || spec.events.includes(type))) handlers.onEvent(type, message.data, message.id)
+        },
+        onComment: () => closed || handlers.onComment(),
+        onRetry: (ms) => closed || handlers.onRetry(ms),
+        onError: (error) => {
+          // [spec] unknown fields are ignored by the SSE spec; an invalid retry is ignored too.
+          if (error.type === 'max-buffer-size-exceeded') drop({ kind: 'protocol', message: `An event exceeded ${options.maxEventSize} characters` })
+        },
+      })
+      const decoder = new TextDecoder()
+      const reader = response.body.getReader()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (closed) return void reader.cancel().catch(() => {})
+        if (done) break
+        parser.feed(decoder.decode(value, { stream: true }))
+      }
+      drop({ kind: 'closed' })
+    })().catch((error: unknown) => drop({ kind: 'network', message: String(error) }))
+    return {
+      close() {
+        closed = true
+        controller.abort()
+      },
+    }
+  }
+}
+
+/** `nextHopProtocol` of the response, from Resource Timing ('h2', 'http/1.1'); undefined when not exposed. */
+export function protocolOf(url: string): string | undefined {
+  const entries = globalThis.performance?.getEntriesByName?.(new URL(url, globalThis.location?.href).href) as PerformanceResourceTiming[] | undefined
+  return entries?.at(-1)?.nextHopProtocol || undefined
+}

@@ -1,0 +1,320 @@
+import type {
+  HubApi, HubDiagnostics, HubHello, RegistrySink, RunError, RunEvent, RunSpec, RunSummary, StartAt,
+  SubscriberMessage, SubscriberSink, SubscriptionTarget, TransportKind,
+} from '../src/protocol.ts'
+import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
+import type { BackoffPolicy } from './backoff.ts'
+import { createEventSourceTransport } from './eventsource-transport.ts'
+import { createFetchTransport } from './fetch-transport.ts'
+import { isFinal } from './run-status.ts'
+import { Run, type RunHost } from './run.ts'
+import type { Transport } from './transport.ts'
+
+/** Options of the hub. Every field has a default in `HUB_DEFAULTS`. */
+export interface HubOptions {
+  /** How long an ended or failed run's transcript stays after its final event. @defaultValue 5 minutes */
+  retentionMs: number
+  /** Events that arrive within this window go to a subscriber as one message. @defaultValue 16 */
+  batchWindowMs: number
+  /** Registry watchers get at most one snapshot per this interval. @defaultValue 100 */
+  registryThrottleMs: number
+  /** Per-run log caps; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */
+  maxEventsPerRun: number
+  maxBytesPerRun: number
+  /** The largest single event the fetch transport accepts, in characters. @defaultValue 1 MiB */
+  maxEventSize: number
+  /** @defaultValue `{ baseMs: 500, maxMs: 15 000 }` */
+  backoff: BackoffPolicy
+  /** Reconnects without progress before a run fails with `retries_exhausted`. @defaultValue 8 */
+  maxRetries: number
+  /** Origins besides the hub's own that stream URLs may point to. @defaultValue `[]` */
+  allowedOrigins: string[]
+  /** Relative stream URLs resolve against this; its origin is the hub's own. @defaultValue `location.href` */
+  baseUrl: string
+  /** Injected transports (tests). @defaultValue EventSource and fetch */
+  transports: Partial<Record<TransportKind, Transport>>
+  setTimeout: (callback: () => void, ms: number) => unknown
+  clearTimeout: (handle: unknown) => void
+  random: () => number
+}
+
+export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeout' | 'clearTimeout' | 'random'> = {
+  retentionMs: 5 * 60_000,
+  batchWindowMs: 16,
+  registryThrottleMs: 100,
+  maxEventsPerRun: 100_000,
+  maxBytesPerRun: 64 * 1024 * 1024,
+  maxEventSize: 1024 * 1024,
+  backoff: { baseMs: 500, maxMs: 15_000 },
+  maxRetries: 8,
+  allowedOrigins: [],
+}
+
+interface Subscription {
+  id: number
+  clientId: string
+  target: SubscriptionTarget
+  startAt: StartAt
+  sink: SubscriberSink
+  /** Messages waiting for the next flush, in order. */
+  queue: SubscriberMessage[]
+  /** Runs this subscription is attached to. */
+  runIds: Set<string>
+}
+
+interface Watch {
+  clientId: string
+  sink: RegistrySink
+}
+
+/**
+ * The hub: holds runs (one connection each), their logs, and every
+ * subscription of every client. Lives in the SharedWorker, or in the page when
+ * SharedWorker is missing. Touches no `window` or `document`.
+ */
+export class RunHub {
+  readonly hubId = crypto.randomUUID()
+  readonly #options: HubOptions
+  readonly #transports: Record<TransportKind, Transport>
+  readonly #runs = new Map<string, Run>()
+  readonly #runHost: RunHost
+  readonly #subscriptions = new Map<number, Subscription>()
+  readonly #watches = new Map<number, Watch>()
+  readonly #announcedStatus = new WeakMap<Run, string>()
+  readonly #evictionTimers = new Map<string, unknown>()
+  readonly #clients = new Set<string>()
+  #nextId = 1
+  #flushTimer: unknown
+  #registryTimer: unknown
+
+  constructor(options: Partial<HubOptions> = {}) {
+    this.#options = {
+      ...HUB_DEFAULTS,
+      baseUrl: globalThis.location?.href ?? 'http://localhost/',
+      transports: {},
+      setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
+      clearTimeout: (handle) => globalThis.clearTimeout(handle as number),
+      random: Math.random,
+      ...options,
+    }
+    const o = this.#options
+    this.#transports = {
+      eventsource: o.transports.eventsource ?? createEventSourceTransport(),
+      fetch: o.transports.fetch ?? createFetchTransport({ maxEventSize: o.maxEventSize }),
+    }
+    this.#runHost = {
+      transport: (request, handlers) => this.#transports[request.spec.transport ?? 'eventsource'](request, handlers),
+      limits: { maxEvents: o.maxEventsPerRun, maxBytes: o.maxBytesPerRun },
+      backoff: o.backoff,
+      maxRetries: o.maxRetries,
+      setTimeout: o.setTimeout,
+      clearTimeout: o.clearTimeout,
+      random: o.random,
+      onEvent: (run, event) => {
+        for (const id of run.subscriptions) this.#enqueueEvents(this.#subscriptions.get(id)!, run.spec.runId, [event])
+        this.#registryChanged()
+      },
+      onChange: (run) => this.#runChanged(run),
+    }
+  }
+
+  /** The API one client (tab) talks to. Its id arrives with `hello`. */
+  connect(): HubApi {
+    let clientId = `anonymous-${this.#nextId++}`
+    return {
+      hello: (id, protocolVersion): HubHello => {
+        clientId = id
+        this.#clients.add(id)
+        void protocolVersion // the client decides about mismatches; the hub just answers
+        return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId }
+      },
+      open: (spec) => this.open(spec),
+      subscribe: (target, startAt, sink) => this.subscribe(clientId, target, startAt, sink),
+      unsubscribe: (id) => this.unsubscribe(id),
+      watchRuns: (sink) => this.watchRuns(clientId, sink),
+      unwatchRuns: (id) => void this.#watches.delete(id),
+      release: () => this.releaseClient(clientId),
+      diagnostics: () => this.diagnostics(),
+    }
+  }
+
+  open(spec: RunSpec): RunSummary | RunError {
+    const existing = this.#runs.get(spec.runId)
+    if (existing) return existing.summary()
+    const url = this.#checkSpec(spec)
+    if (!(url instanceof URL)) return url
+    const run = new Run(structuredClone(spec), url, this.#runHost)
+    this.#runs.set(spec.runId, run)
+    for (const sub of this.#subscriptions.values()) {
+      const follows = 'runId' in sub.target ? sub.target.runId === spec.runId : sub.target.sessionId === spec.sessionId
+      if (follows) this.#attach(sub, run, 'runId' in sub.target ? sub.startAt : 'beginning')
+    }
+    run.start()
+    return run.summary()
+  }
+
+  subscribe(clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink): number {
+    const sub: Subscription = { id: this.#nextId++, clientId, target, startAt, sink, queue: [], runIds: new Set() }
+    this.#subscriptions.set(sub.id, sub)
+    if ('runId' in target) {
+      const run = this.#runs.get(target.runId)
+      if (run) this.#attach(sub, run, startAt)
+    } else {
+      const current = this.#latestRunOf(target.sessionId)
+      if (current) this.#attach(sub, current, startAt)
+    }
+    return sub.id
+  }
+
+  unsubscribe(subscriptionId: number): void {
+    const sub = this.#subscriptions.get(subscriptionId)
+    if (!sub) return
+    this.#subscriptions.delete(subscriptionId)
+    for (const runId of sub.runIds) this.#runs.get(runId)?.subscriptions.delete(subscriptionId)
+    this.#registryChanged()
+  }
+
+  watchRuns(clientId: string, sink: RegistrySink): number {
+    const id = this.#nextId++
+    this.#watches.set(id, { clientId, sink })
+    safeCall(() => sink.update(this.#snapshot()))
+    return id
+  }
+
+  /** Drops every subscription and watch of a client (a closed or crashed tab). */
+  releaseClient(clientId: string): void {
+    for (const sub of [...this.#subscriptions.values()]) if (sub.clientId === clientId) this.unsubscribe(sub.id)
+    for (const [id, watch] of this.#watches) if (watch.clientId === clientId) this.#watches.delete(id)
+    this.#clients.delete(clientId)
+  }
+
+  diagnostics(): HubDiagnostics {
+    const connections: Record<string, number> = {}
+    const connectionsOpened: Record<string, number> = {}
+    for (const [runId, run] of this.#runs) {
+      connections[runId] = run.connected ? 1 : 0
+      connectionsOpened[runId] = run.connectionsOpened
+    }
+    const subscriptionsByClient: Record<string, number> = {}
+    for (const clientId of this.#clients) subscriptionsByClient[clientId] = 0
+    for (const sub of this.#subscriptions.values()) subscriptionsByClient[sub.clientId] = (subscriptionsByClient[sub.clientId] ?? 0) + 1
+    return { hubId: this.hubId, runs: this.#snapshot(), connections, connectionsOpened, subscriptionsByClient, clients: this.#clients.size }
+  }
+
+  #checkSpec(spec: RunSpec): URL | RunError {
+    const invalid = (message: string): RunError => ({ type: 'error', code: 'invalid_spec', message })
+    if (typeof spec?.runId !== 'string' || !spec.runId) return invalid('RunSpec.runId must be a non-empty string (the server\'s stream id).')
+    if (typeof spec.sessionId !== 'string' || !spec.sessionId) return invalid('RunSpec.sessionId must be a non-empty string.')
+    if (spec.transport === 'eventsource' && (spec.method === 'POST' || spec.headers || spec.body)) {
+      return invalid('EventSource can only GET without custom headers; use `transport: \'fetch\'` for method, headers or body.')
+    }
+    let url: URL
+    try {
+      url = new URL(spec.url, this.#options.baseUrl)
+    } catch {
+      return { type: 'error', code: 'url_refused', message: `"${spec.url}" is not a valid URL.` }
+    }
+    const own = new URL(this.#options.baseUrl).origin
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return { type: 'error', code: 'url_refused', message: `Stream URLs must be http(s); got ${url.protocol}` }
+    }
+    if (url.origin !== own && !this.#options.allowedOrigins.includes(url.origin)) {
+      return { type: 'error', code: 'url_refused', message: `${url.origin} is not this app's origin (${own}); add it to allowedOrigins to stream from it.` }
+    }
+    return url
+  }
+
+  #latestRunOf(sessionId: string): Run | undefined {
+    let latest: Run | undefined
+    for (const run of this.#runs.values()) if (run.spec.sessionId === sessionId) latest = run
+    return latest
+  }
+
+  /** Catch-up goes into the same queue as live events, so nothing can slip in between. */
+  #attach(sub: Subscription, run: Run, startAt: StartAt): void {
+    const { runId } = run.spec
+    sub.runIds.add(runId)
+    run.subscriptions.add(sub.id)
+    run.finishedUnwatched = false
+    if ('sessionId' in sub.target) sub.queue.push({ type: 'run', run: run.summary() })
+    const afterSeq = startAt === 'beginning' ? 0 : startAt === 'live' ? run.log.lastSeq : startAt.afterSeq
+    const { events } = run.log.after(afterSeq)
+    if (events.length > 0) this.#enqueueEvents(sub, runId, events)
+    sub.queue.push({ type: 'status', runId, status: run.status, ...(run.summary().error && { error: run.summary().error }) })
+    this.#scheduleFlush()
+    this.#registryChanged()
+  }
+
+  #enqueueEvents(sub: Subscription, runId: string, events: RunEvent[]): void {
+    const last = sub.queue.at(-1)
+    if (last?.type === 'events' && last.runId === runId) last.events.push(...events)
+    else sub.queue.push({ type: 'events', runId, events: [...events] })
+    this.#scheduleFlush()
+  }
+
+  #runChanged(run: Run): void {
+    const { runId } = run.spec
+    if (this.#announcedStatus.get(run) !== run.status) {
+      this.#announcedStatus.set(run, run.status)
+      const error = run.summary().error
+      for (const id of run.subscriptions) {
+        this.#subscriptions.get(id)!.queue.push({ type: 'status', runId, status: run.status, ...(error && { error }) })
+      }
+      this.#scheduleFlush()
+      if (isFinal(run.status) && !this.#evictionTimers.has(runId)) {
+        this.#evictionTimers.set(runId, this.#options.setTimeout(() => this.#evict(runId), run.spec.retentionMs ?? this.#options.retentionMs))
+      }
+    }
+    this.#registryChanged()
+  }
+
+  #evict(runId: string): void {
+    const run = this.#runs.get(runId)
+    this.#evictionTimers.delete(runId)
+    if (!run) return
+    run.close()
+    this.#runs.delete(runId)
+    for (const id of run.subscriptions) this.#subscriptions.get(id)?.runIds.delete(runId)
+    this.#registryChanged()
+  }
+
+  #scheduleFlush(): void {
+    this.#flushTimer ??= this.#options.setTimeout(() => this.#flush(), this.#options.batchWindowMs)
+  }
+
+  #flush(): void {
+    this.#flushTimer = undefined
+    for (const sub of this.#subscriptions.values()) {
+      if (sub.queue.length === 0) continue
+      const batch = sub.queue
+      sub.queue = []
+      safeCall(() => sub.sink.deliver(batch))
+    }
+  }
+
+  #registryChanged(): void {
+    if (this.#watches.size === 0) return
+    this.#registryTimer ??= this.#options.setTimeout(() => {
+      this.#registryTimer = undefined
+      const snapshot = this.#snapshot()
+      for (const watch of [...this.#watches.values()]) safeCall(() => watch.sink.update(snapshot))
+    }, this.#options.registryThrottleMs)
+  }
+
+  #snapshot(): RunSummary[] {
+    return [...this.#runs.values()].map((run) => run.summary())
+  }
+}
+
+/**
+ * Calls a sink: in the page it may throw, across Comlink it returns a promise that
+ * may reject (or never settle when the tab is gone). Neither may touch other subscribers.
+ */
+function safeCall(call: () => unknown): void {
+  try {
+    const result = call() as Promise<unknown> | undefined
+    if (result && typeof result.then === 'function') result.then(undefined, () => {})
+  } catch {
+    // One subscriber's failure is its own; the hub and the other subscribers go on.
+  }
+}

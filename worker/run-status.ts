@@ -1,0 +1,48 @@
+import type { RunError, RunStatus } from '../src/protocol.ts'
+
+/** Everything that can happen to a run's connection. The only way its status changes. */
+export type RunAction =
+  | { type: 'opened' }
+  | { type: 'dropped' }
+  | { type: 'parked' }
+  | { type: 'resumed' }
+  | { type: 'terminal' }
+  | { type: 'failed'; error: RunError }
+
+export interface RunState {
+  status: RunStatus
+  error?: RunError
+}
+
+/** `ended` and `failed` are final: nothing moves a run out of them. */
+export function isFinal(status: RunStatus): boolean {
+  return status === 'ended' || status === 'failed'
+}
+
+/**
+ * The run state machine. Pure; invalid transitions return the state unchanged,
+ * so a late callback from a closed connection cannot revive a finished run.
+ */
+export function runStatusReducer(state: RunState, action: RunAction): RunState {
+  if (isFinal(state.status)) return state
+  switch (action.type) {
+    case 'opened':
+      return state.status === 'parked' ? state : { status: 'open' }
+    case 'dropped':
+      return state.status === 'parked' ? state : { status: 'reconnecting' }
+    case 'parked':
+      return { status: 'parked' }
+    case 'resumed':
+      return state.status === 'parked' ? { status: 'reconnecting' } : state
+    case 'terminal':
+      return { status: 'ended' }
+    case 'failed':
+      return { status: 'failed', error: action.error }
+    default:
+      return assertNever(action)
+  }
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`Unhandled case: ${JSON.stringify(value)}`)
+}

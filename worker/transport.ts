@@ -1,0 +1,37 @@
+import type { RunSpec } from '../src/protocol.ts'
+
+/** Why a connection ended without a terminal event. The hub decides what follows. */
+export type DropReason =
+  /** The response ended (server closed, `Connection: close`, proxy timeout). */
+  | { kind: 'closed' }
+  /** The request failed before or during the response. */
+  | { kind: 'network'; message: string }
+  /** The server answered with a status other than 200. */
+  | { kind: 'http'; status: number; message: string }
+  /** The stream broke a rule (malformed, oversized): reconnecting may help. */
+  | { kind: 'protocol'; message: string }
+
+/** What a transport reports about one connection. Nothing fires after `close()`. */
+export interface StreamHandlers {
+  onOpen(info: { protocol?: string }): void
+  onEvent(type: string, data: string, id: string | undefined): void
+  /** A comment line (heartbeat). Only transports that see comments call it. */
+  onComment(): void
+  /** The server's `retry:` field, in ms. */
+  onRetry(ms: number): void
+  onDrop(reason: DropReason): void
+}
+
+export interface StreamRequest {
+  url: string
+  /** Extra request headers (the resume header). Only the fetch transport can send them. */
+  headers: Record<string, string>
+  spec: RunSpec
+}
+
+export interface StreamConnection {
+  close(): void
+}
+
+/** Opens one server connection. Injectable, so hub tests need no network. */
+export type Transport = (request: StreamRequest, handlers: StreamHandlers) => StreamConnection
