@@ -1,13 +1,13 @@
 import type { RunEvent, RunHandlers, RunStatus, RunSummary } from '../src/index.ts'
 
 /** Polls `check` until it returns a truthy value or throws no more; fails with the last reason after `timeoutMs`. */
-export async function waitFor<T>(check: () => T | Promise<T>, { timeoutMs = 10_000, intervalMs = 20, what = 'condition' } = {}): Promise<T> {
+export async function waitFor<T>(check: () => T | Promise<T>, { timeoutMs = 10_000, intervalMs = 20, what = "condition" } = {}): Promise<NonNullable<T>> {
   const deadline = performance.now() + timeoutMs
   let lastError: unknown
   for (;;) {
     try {
       const value = await check()
-      if (value) return value
+      if (value) return value as NonNullable<T>
       lastError = undefined
     } catch (error) {
       lastError = error

@@ -1,0 +1,265 @@
+import * as Comlink from 'comlink'
+import { afterEach, describe, expect, it } from 'vitest'
+import { connectRelay, RelayError, type RunRelay, type RunSpec, type RunSummary } from '../src/index.ts'
+import type { HubApi } from '../src/protocol.ts'
+import { RunHub, type HubOptions } from '../worker/hub.ts'
+import { fakeTransport } from './fake-transport.ts'
+import { recorder, waitFor } from './helpers.ts'
+
+/** A hub in this page, reached over real MessageChannels through Comlink, with a hand-driven transport. */
+function setup(options: Partial<HubOptions> = {}) {
+  const fake = fakeTransport()
+  const hub = new RunHub({ transports: { eventsource: fake.transport, fetch: fake.transport }, batchWindowMs: 5, registryThrottleMs: 5, ...options })
+  const relays: RunRelay[] = []
+  const client = (clientId = `client-${relays.length + 1}`) => {
+    const { port1, port2 } = new MessageChannel()
+    Comlink.expose(hub.connect(), port2)
+    const relay = connectRelay(Comlink.wrap<HubApi>(port1), { clientId, callTimeoutMs: 2000 }, () => port1.close())
+    relays.push(relay)
+    return relay
+  }
+  cleanups.push(() => relays.forEach((r) => r.dispose()))
+  return { hub, fake, client }
+}
+const cleanups: Array<() => void> = []
+afterEach(() => cleanups.splice(0).forEach((cleanup) => cleanup()))
+
+const spec = (runId: string, sessionId = `session-of-${runId}`): RunSpec => ({ runId, sessionId, url: `/api/chat/stream?stream_id=${runId}` })
+const tokens = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => ['token', `t${from + i}`] as [string, string])
+const texts = (events: { data: string }[]) => events.map((e) => e.data)
+
+describe('hub over a MessageChannel', () => {
+  it('joins a run that is opened again, from any client: one connection', async () => {
+    const { fake, client } = setup()
+    const [a, b] = [client(), client()]
+    await a.open(spec('r1'))
+    const joined = await b.open(spec('r1'))
+    await a.open(spec('r1'))
+    expect(joined.runId).toBe('r1')
+    expect(fake.of('r1')).toHaveLength(1)
+    expect((await b.diagnostics()).connectionsOpened).toEqual({ r1: 1 })
+  })
+
+  it('asks for a full replay on the first connection', async () => {
+    const { fake, client } = setup()
+    await client().open(spec('r1'))
+    expect(new URL(fake.of('r1')[0]!.request.url).searchParams.get('after_seq')).toBe('0')
+  })
+
+  it('gives a late subscriber the catch-up, then live events, in order and each once', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    await relay.open(spec('r1'))
+    const [connection] = fake.of('r1')
+    connection!.emit(...tokens(1, 10))
+    const late = recorder()
+    await relay.subscribe({ runId: 'r1' }, late.handlers).ready
+    connection!.emit(...tokens(11, 15))
+    await waitFor(() => late.events.length === 15)
+    expect(texts(late.events)).toEqual(tokens(1, 15).map(([, data]) => data))
+    expect(late.events.map((e) => e.seq)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1))
+  })
+
+  it('loses and doubles nothing for subscribers that join while events keep arriving', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    await relay.open(spec('r1'))
+    const [connection] = fake.of('r1')
+    let sent = 0
+    const pump = setInterval(() => connection!.emit(...tokens(sent + 1, (sent += 3))), 1)
+    const subscribers = []
+    for (let i = 0; i < 6; i++) {
+      const seen = recorder()
+      subscribers.push(seen)
+      relay.subscribe({ runId: 'r1' }, seen.handlers) // not awaited: the catch-up is in flight while events arrive
+      await waitFor(() => sent > (i + 1) * 12)
+    }
+    clearInterval(pump)
+    for (const seen of subscribers) {
+      await waitFor(() => seen.events.length === sent, { what: `all ${sent} events` })
+      expect(texts(seen.events)).toEqual(tokens(1, sent).map(([, data]) => data))
+    }
+  })
+
+  it('batches events that arrive together into one message per subscriber', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    await relay.open(spec('r1'))
+    const seen = recorder()
+    await relay.subscribe({ runId: 'r1' }, seen.handlers).ready
+    await waitFor(() => seen.statuses.length > 0)
+    fake.of('r1')[0]!.emit(...tokens(1, 200))
+    await waitFor(() => seen.events.length === 200)
+    expect(seen.batches).toBe(1)
+  })
+
+  it('starts live, or after a given seq, when asked', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    await relay.open(spec('r1'))
+    fake.of('r1')[0]!.emit(...tokens(1, 5))
+    const live = recorder()
+    const after3 = recorder()
+    await relay.subscribe({ runId: 'r1' }, live.handlers, { startAt: 'live' }).ready
+    await relay.subscribe({ runId: 'r1' }, after3.handlers, { startAt: { afterSeq: 3 } }).ready
+    fake.of('r1')[0]!.emit(...tokens(6, 7))
+    await waitFor(() => live.events.length === 2 && after3.events.length === 4)
+    expect(texts(live.events)).toEqual(['t6', 't7'])
+    expect(texts(after3.events)).toEqual(['t4', 't5', 't6', 't7'])
+  })
+
+  it('follows a session: its current run and every later one', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    const seen = recorder()
+    await relay.subscribe({ sessionId: 'chat' }, seen.handlers).ready
+    await relay.open(spec('r1', 'chat'))
+    fake.of('r1')[0]!.emit(...tokens(1, 3), ['stream_end', '{}'])
+    await relay.open(spec('r2', 'chat'))
+    await relay.open(spec('other', 'another-chat'))
+    fake.of('r2')[0]!.emit(...tokens(4, 5))
+    fake.of('other')[0]!.emit(...tokens(100, 101))
+    await waitFor(() => seen.eventsByRun.get('r2')?.length === 2)
+    expect(seen.runs.map((run) => run.runId)).toEqual(['r1', 'r2'])
+    expect(texts(seen.eventsByRun.get('r1')!)).toEqual(['t1', 't2', 't3', '{}'])
+    expect(texts(seen.eventsByRun.get('r2')!)).toEqual(['t4', 't5'])
+    expect(seen.eventsByRun.has('other')).toBe(false)
+  })
+
+  it('ends on a terminal event (not on done): closes the connection and never reconnects', async () => {
+    const { fake, client } = setup({ backoff: { baseMs: 1, maxMs: 1 } })
+    const relay = client()
+    await relay.open(spec('r1'))
+    const seen = recorder()
+    await relay.subscribe({ runId: 'r1' }, seen.handlers).ready
+    const [connection] = fake.of('r1')
+    connection!.emit(['token', 'a'], ['done', '{}'], ['title', '"t"'])
+    expect(connection!.closed).toBe(false)
+    connection!.emit(['stream_end', '{}'])
+    expect(connection!.closed).toBe(true)
+    connection!.handlers.onDrop({ kind: 'closed' }) // the server's Connection: close, arriving late
+    await waitFor(() => seen.ended)
+    expect(seen.statuses).toEqual(['connecting', 'ended'])
+    expect(fake.of('r1')).toHaveLength(1)
+  })
+
+  it('honours per-run terminal events', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    await relay.open({ ...spec('r1'), terminalEvents: ['done'] })
+    fake.of('r1')[0]!.emit(['token', 'a'], ['done', '{}'])
+    expect(fake.of('r1')[0]!.closed).toBe(true)
+  })
+
+  it('keeps an ended run for its retention period so a later pane sees the whole reply, then evicts it', async () => {
+    const { fake, client } = setup({ retentionMs: 300 })
+    const relay = client()
+    const runs: RunSummary[][] = []
+    relay.watchRuns((snapshot) => runs.push(snapshot))
+    await relay.open(spec('r1'))
+    fake.of('r1')[0]!.emit(...tokens(1, 4), ['stream_end', '{}'])
+    const later = recorder()
+    await relay.subscribe({ runId: 'r1' }, later.handlers).ready
+    await waitFor(() => later.ended)
+    expect(texts(later.events)).toEqual(['t1', 't2', 't3', 't4', '{}'])
+    await waitFor(() => runs.at(-1)?.length === 0, { what: 'eviction' })
+    expect(runs.some((snapshot) => snapshot[0]?.status === 'ended')).toBe(true)
+  })
+
+  it('shows the run registry: status, event count, and runs that finished unwatched', async () => {
+    const { fake, client } = setup()
+    const [watcher, worker] = [client(), client()]
+    let latest: RunSummary[] = []
+    watcher.watchRuns((runs) => (latest = runs))
+    await worker.open(spec('r1', 'chat-1'))
+    await worker.open(spec('r2', 'chat-2'))
+    const stop = worker.subscribe({ runId: 'r2' }, {})
+    await stop.ready
+    fake.of('r1')[0]!.handlers.onOpen({})
+    fake.of('r1')[0]!.emit(...tokens(1, 3), ['stream_end', '{}'])
+    fake.of('r2')[0]!.emit(...tokens(1, 2), ['stream_end', '{}'])
+    await waitFor(() => latest.length === 2 && latest.every((run) => run.status === 'ended'))
+    const byId = Object.fromEntries(latest.map((run) => [run.runId, run]))
+    expect(byId.r1).toMatchObject({ sessionId: 'chat-1', eventCount: 4, subscriberCount: 0, finishedUnwatched: true })
+    expect(byId.r2).toMatchObject({ sessionId: 'chat-2', eventCount: 3, subscriberCount: 1, finishedUnwatched: false })
+  })
+
+  it("keeps delivering to everyone when one subscriber's listener throws", async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    await relay.open(spec('r1'))
+    const good = recorder()
+    const errors: unknown[] = []
+    const onError = (event: ErrorEvent) => {
+      errors.push(event.error)
+      event.preventDefault()
+    }
+    addEventListener('error', onError)
+    try {
+      relay.subscribe({ runId: 'r1' }, { onEvents: () => { throw new Error('pane bug') } })
+      await relay.subscribe({ runId: 'r1' }, good.handlers).ready
+      fake.of('r1')[0]!.emit(...tokens(1, 3))
+      await waitFor(() => good.events.length === 3)
+      fake.of('r1')[0]!.emit(...tokens(4, 6))
+      await waitFor(() => good.events.length === 6)
+    } finally {
+      removeEventListener('error', onError)
+    }
+    expect(errors.length).toBeGreaterThan(0)
+    expect(fake.of('r1')).toHaveLength(1)
+    expect(fake.of('r1')[0]!.closed).toBe(false)
+  })
+
+  it('stops delivering after unsubscribe', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    await relay.open(spec('r1'))
+    const seen = recorder()
+    const stop = relay.subscribe({ runId: 'r1' }, seen.handlers)
+    fake.of('r1')[0]!.emit(...tokens(1, 2))
+    await waitFor(() => seen.events.length === 2)
+    stop()
+    await waitFor(async () => (await relay.diagnostics()).runs[0]!.subscriberCount === 0)
+    fake.of('r1')[0]!.emit(...tokens(3, 4))
+    const other = recorder()
+    await relay.subscribe({ runId: 'r1' }, other.handlers).ready
+    await waitFor(() => other.events.length === 4)
+    expect(seen.events).toHaveLength(2)
+  })
+
+  it('resumes a dropped connection from its cursor and drops replayed duplicates', async () => {
+    const { fake, client } = setup({ backoff: { baseMs: 1, maxMs: 1 } })
+    const relay = client()
+    await relay.open(spec('r1'))
+    const seen = recorder()
+    relay.subscribe({ runId: 'r1' }, seen.handlers)
+    const [first] = fake.of('r1')
+    first!.emit(...tokens(1, 3))
+    first!.closed = true
+    first!.handlers.onDrop({ kind: 'closed' })
+    const second = await waitFor(() => fake.of('r1')[1])
+    expect(new URL(second.request.url).searchParams.get('after_seq')).toBe('3')
+    second.handlers.onEvent('token', 't3', 'r1:3') // a replayed duplicate
+    second.emit(...tokens(4, 5))
+    await waitFor(() => seen.events.length === 5)
+    expect(texts(seen.events)).toEqual(['t1', 't2', 't3', 't4', 't5'])
+  })
+
+  it('refuses cross-origin and malformed URLs and bad specs with typed errors', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    const failure = (s: RunSpec) => relay.open(s).then(() => undefined, (error: RelayError) => [error.name, error.code])
+    expect(await failure({ ...spec('x'), url: 'https://elsewhere.example/stream' })).toEqual(['RelayError', 'url_refused'])
+    expect(await failure({ ...spec('x'), url: 'javascript:alert(1)' })).toEqual(['RelayError', 'url_refused'])
+    expect(await failure({ ...spec('x'), url: 'http://[bad' })).toEqual(['RelayError', 'url_refused'])
+    expect(await failure({ ...spec('x'), runId: '' })).toEqual(['RelayError', 'invalid_spec'])
+    expect(await failure({ ...spec('x'), transport: 'eventsource', method: 'POST' })).toEqual(['RelayError', 'invalid_spec'])
+    expect(fake.connections).toHaveLength(0)
+  })
+
+  it('streams from an allow-listed origin', async () => {
+    const { fake, client } = setup({ allowedOrigins: ['https://api.example'] })
+    await client().open({ ...spec('x'), url: 'https://api.example/stream' })
+    expect(fake.connections).toHaveLength(1)
+  })
+})
