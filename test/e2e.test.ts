@@ -1,10 +1,11 @@
+import { commands } from 'vitest/browser'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createRunRelay, type RunRelay } from '../src/index.ts'
+import { createRunRelay, type RunRelay, type RunSummary, type TransportKind } from '../src/index.ts'
 import { finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, waitFor } from './helpers.ts'
 
 const relays: RunRelay[] = []
-function relay() {
-  const r = createRunRelay({ name: uniqueName('e2e') })
+function relay(name = uniqueName('e2e')) {
+  const r = createRunRelay({ name })
   relays.push(r)
   return r
 }
@@ -12,17 +13,122 @@ afterEach(() => {
   for (const r of relays.splice(0)) r.dispose()
 })
 
-describe('through a real SharedWorker against the dev chat server', () => {
+describe.each<TransportKind>(['eventsource', 'fetch'])('through a real SharedWorker and the %s transport', (transport) => {
   it('delivers every event of a run once, in order, and ends on stream_end', async () => {
     const hub = relay()
     const run = await startRun(uniqueName('session'), 'hello there', { tokens: 30, rate: 200 })
-    await hub.open({ runId: run.streamId, sessionId: run.sessionId, url: run.url })
+    await hub.open({ runId: run.streamId, sessionId: run.sessionId, url: run.url, transport })
     const seen = recorder()
     hub.subscribe({ runId: run.streamId }, seen.handlers)
     await waitFor(() => seen.ended, { what: 'the run to end' })
     const sent = await finishedTranscript(run.streamId)
     expect(shape(seen.events)).toEqual(shape(sent))
+    expect(sent.map((e) => e.event)).toContain('done')
+    expect(sent.at(-1)?.event).toBe('stream_end')
     expect(seen.events.map((e) => e.seq)).toEqual(sent.map((_, i) => i + 1))
+    await waitFor(async () => (await serverStats(run.streamId)).open === 0, { what: 'the server connection to close' })
     expect((await serverStats(run.streamId)).opened).toBe(1)
+  })
+
+  it('catches up a subscriber that arrives mid-run, then streams live', async () => {
+    const hub = relay()
+    const run = await startRun(uniqueName('session'), 'late comer', { tokens: 60, rate: 60 })
+    await hub.open({ runId: run.streamId, sessionId: run.sessionId, url: run.url, transport })
+    await waitFor(async () => (await serverStats(run.streamId)).lastSeq >= 15, { what: 'the run to be well under way' })
+    const late = recorder()
+    hub.subscribe({ sessionId: run.sessionId }, late.handlers)
+    await waitFor(() => late.ended, { what: 'the run to end' })
+    expect(shape(late.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect(late.batches).toBeGreaterThan(1) // the catch-up came first, live batches followed
+    expect((await serverStats(run.streamId)).opened).toBe(1)
+  })
+})
+
+describe('sharing one hub', () => {
+  it('joins from a second relay in the same page: one server connection', async () => {
+    const name = uniqueName('join')
+    const [a, b] = [relay(name), relay(name)]
+    expect((await a.ready).hubId).toBe((await b.ready).hubId)
+    const run = await startRun(uniqueName('session'), 'joined', { tokens: 20, rate: 100 })
+    const spec = { runId: run.streamId, sessionId: run.sessionId, url: run.url }
+    await a.open(spec)
+    await b.open(spec)
+    const [seenA, seenB] = [recorder(), recorder()]
+    a.subscribe({ runId: run.streamId }, seenA.handlers)
+    b.subscribe({ runId: run.streamId }, seenB.handlers)
+    await waitFor(() => seenA.ended && seenB.ended)
+    const sent = shape(await finishedTranscript(run.streamId))
+    expect(shape(seenA.events)).toEqual(sent)
+    expect(shape(seenB.events)).toEqual(sent)
+    expect((await serverStats(run.streamId)).opened).toBe(1)
+  })
+
+  it('shares one server connection between two tabs', async () => {
+    const name = uniqueName('tabs')
+    const hub = relay(name)
+    const run = await startRun(uniqueName('session'), 'two tabs', { tokens: 50, rate: 50 })
+    const spec = { runId: run.streamId, sessionId: run.sessionId, url: run.url }
+    await hub.open(spec)
+    const here = recorder()
+    hub.subscribe({ runId: run.streamId }, here.handlers)
+
+    const other = await commands.openTab('/test/fixtures/tab.html')
+    await commands.evalInTab(other, `tab.connect(${JSON.stringify(name)})`)
+    expect((await commands.evalInTab<{ hubId: string }>(other, 'tab.diagnostics()')).hubId).toBe((await hub.ready).hubId)
+    await commands.evalInTab(other, `tab.open(${JSON.stringify(spec)})`)
+    await commands.evalInTab(other, `tab.subscribe('a', { runId: ${JSON.stringify(run.streamId)} })`)
+
+    await waitFor(() => here.ended)
+    const sent = shape(await finishedTranscript(run.streamId))
+    const there = await waitFor(() => commands.evalInTab<{ events: { type: string; data: string }[]; statuses: string[] }>(other, `tab.seen('a')`).then((s) => s.statuses.includes('ended') && s))
+    expect(shape(there.events)).toEqual(sent)
+    expect(shape(here.events)).toEqual(sent)
+    expect((await serverStats(run.streamId)).opened).toBe(1)
+    await commands.closeTab(other)
+  })
+})
+
+describe('the bug this library ends', () => {
+  it('switching A -> B -> A: A shows every token once, in order; one connection per run', async () => {
+    const hub = relay()
+    const sessionA = uniqueName('A')
+    const sessionB = uniqueName('B')
+    const runA = await startRun(sessionA, 'first chat', { tokens: 80, rate: 40 })
+    await hub.open({ runId: runA.streamId, sessionId: sessionA, url: runA.url })
+
+    // The one visible pane shows A, then the user switches to B and starts it.
+    let pane = recorder()
+    let stopPane = hub.subscribe({ sessionId: sessionA }, pane.handlers)
+    await waitFor(() => pane.events.length >= 10, { what: 'A to stream into the pane' })
+    stopPane()
+    pane = recorder()
+    stopPane = hub.subscribe({ sessionId: sessionB }, pane.handlers)
+    const runB = await startRun(sessionB, 'second chat', { tokens: 40, rate: 40 })
+    await hub.open({ runId: runB.streamId, sessionId: sessionB, url: runB.url })
+    await waitFor(() => pane.events.length >= 10, { what: 'B to stream into the pane' })
+    const bBefore = pane.events.length
+
+    // Back to A while it is still running: the pane must show A whole, then keep filling live.
+    stopPane()
+    const paneA = recorder()
+    hub.subscribe({ sessionId: sessionA }, paneA.handlers)
+    expect((await serverStats(runA.streamId)).finished).toBe(false)
+    await waitFor(() => paneA.ended, { what: 'A to end', timeoutMs: 15_000 })
+    expect(shape(paneA.events)).toEqual(shape(await finishedTranscript(runA.streamId)))
+    expect(bBefore).toBeGreaterThan(0)
+
+    const statsA = await serverStats(runA.streamId)
+    const statsB = await serverStats(runB.streamId)
+    expect([statsA.opened, statsB.opened]).toEqual([1, 1])
+  })
+
+  it('registry: which sessions run, and which finished unwatched', async () => {
+    const hub = relay()
+    let runs: RunSummary[] = []
+    hub.watchRuns((snapshot) => (runs = snapshot))
+    const run = await startRun(uniqueName('session'), 'unwatched', { tokens: 10, rate: 200 })
+    await hub.open({ runId: run.streamId, sessionId: run.sessionId, url: run.url })
+    await waitFor(() => runs.find((r) => r.runId === run.streamId)?.status === 'ended')
+    expect(runs.find((r) => r.runId === run.streamId)).toMatchObject({ sessionId: run.sessionId, finishedUnwatched: true, eventCount: (await finishedTranscript(run.streamId)).length })
   })
 })

@@ -1,0 +1,11 @@
+import 'vitest/browser'
+
+declare module 'vitest/browser' {
+  interface BrowserCommands {
+    openTab(path: string): Promise<string>
+    evalInTab<T = unknown>(id: string, expression: string): Promise<T>
+    closeTab(id: string): Promise<void>
+    crashTab(id: string): Promise<void>
+    reloadTab(id: string): Promise<void>
+  }
+}
