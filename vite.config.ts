@@ -34,12 +34,16 @@ export default defineConfig(({ mode }) => ({
       ? {
           outDir: 'dist/lib',
           lib: { entry: 'src/index.ts', formats: ['es'], fileName: 'run-relay' },
+          minify: false,
           rollupOptions: { external: ['comlink'] },
         }
       : { outDir: 'dist/demo' },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
+    // CI reads the counts from the JSON report to print its `N passed, N failed` line.
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: { json: '.vitest-results.json' },
     browser: {
       enabled: true,
       headless: true,

@@ -1,5 +1,6 @@
 import type { BrowserCommand } from 'vitest/node'
 import type { Page } from 'playwright'
+import { closePackedConsumer, servePackedConsumer } from './packed-consumer.ts'
 
 /**
  * Browser commands: Node-side helpers the tests call to drive real extra tabs
@@ -10,7 +11,7 @@ let nextTab = 1
 
 type Ctx = Parameters<BrowserCommand<[]>>[0] & { context: import('playwright').BrowserContext; page: Page }
 
-/** Opens `path` (same origin as the test) in a new tab; returns its id. */
+/** Opens `path` (relative to the test's origin, or an absolute URL) in a new tab; returns its id. */
 const openTab: BrowserCommand<[path: string]> = async (ctx, path) => {
   const { context, page } = ctx as Ctx
   const tab = await context.newPage()
@@ -48,4 +49,8 @@ function tabOf(id: string): Page {
   return tab
 }
 
-export const browserCommands = { openTab, evalInTab, closeTab, crashTab, reloadTab }
+export const browserCommands = {
+  openTab, evalInTab, closeTab, crashTab, reloadTab,
+  servePackedConsumer: () => servePackedConsumer(),
+  closePackedConsumer: () => closePackedConsumer(),
+}

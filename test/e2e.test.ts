@@ -80,7 +80,7 @@ describe('sharing one hub', () => {
 
     await waitFor(() => here.ended)
     const sent = shape(await finishedTranscript(run.streamId))
-    const there = await waitFor(() => commands.evalInTab<{ events: { type: string; data: string }[]; statuses: string[] }>(other, `tab.seen('a')`).then((s) => s.statuses.includes('ended') && s))
+    const there = await waitFor(() => commands.evalInTab<{ events: { type: string; data: string }[]; statuses: string[] }>(other, `tab.seen('a')`).then((s) => (s.statuses.includes('ended') ? s : undefined)))
     expect(shape(there.events)).toEqual(sent)
     expect(shape(here.events)).toEqual(sent)
     expect((await serverStats(run.streamId)).opened).toBe(1)
