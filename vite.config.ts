@@ -34,7 +34,7 @@ export default defineConfig(({ mode }) => ({
       ? {
           outDir: 'dist/lib',
           lib: { entry: 'src/index.ts', formats: ['es'], fileName: 'run-relay' },
-          minify: false,
+          sourcemap: true,
           rollupOptions: { external: ['comlink'] },
         }
       : { outDir: 'dist/demo' },

@@ -1,10 +1,10 @@
 import * as Comlink from 'comlink'
 import { RelayError } from './errors.ts'
 import type {
-  HubApi, HubDiagnostics, HubHello, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt,
+  HubApi, HubDiagnostics, HubHello, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt,
   SubscriberMessage, SubscriptionTarget,
 } from './protocol.ts'
-import { PROTOCOL_VERSION } from './protocol-version.ts'
+import { clientLockName, PROTOCOL_VERSION } from './protocol-version.ts'
 
 /** Options of `createRunRelay`. Defaults are in `RELAY_DEFAULTS`. */
 export interface RelayOptions {
@@ -15,14 +15,32 @@ export interface RelayOptions {
   name?: string
   /** Every call to the hub fails with a `timeout` RelayError after this long. @defaultValue 10 000 */
   callTimeoutMs?: number
-  /** This client's id in the hub's diagnostics. @defaultValue a random UUID */
+  /** A readable prefix of this client's id in the hub's diagnostics; a random suffix keeps ids unique. @defaultValue `'client'` */
   clientId?: string
+  /**
+   * Where the hub runs. `'auto'`: a SharedWorker where the browser has one, else in this page.
+   * `'in-page'`: same API and guarantees, but one hub (and one connection per run) per tab.
+   * @defaultValue `'auto'`
+   */
+  mode?: 'auto' | 'shared-worker' | 'in-page'
+  /**
+   * Keep the SharedWorker alive briefly after its last tab unloads (Chromium 148+), so a reload of
+   * the only tab reattaches to the same hub and its connections. Ignored where unsupported.
+   * @defaultValue true
+   */
+  extendedLifetime?: boolean
+  /** Dispose the relay on `pagehide`, releasing this tab's subscriptions at once. @defaultValue true */
+  disposeOnPageHide?: boolean
 }
 
 export const RELAY_DEFAULTS = {
   name: 'run-relay',
   callTimeoutMs: 10_000,
-} as const
+  clientId: 'client',
+  mode: 'auto',
+  extendedLifetime: true,
+  disposeOnPageHide: true,
+} as const satisfies RelayOptions
 
 /** What a subscriber is told. Every handler is optional; a throwing handler affects nobody else. */
 export interface RunHandlers {
@@ -32,6 +50,11 @@ export interface RunHandlers {
   onStatus?(status: RunStatus, runId: string, error?: RunError): void
   /** Session subscriptions: the session has a (new) run; its events follow. */
   onRun?(run: RunSummary): void
+  /**
+   * The events delivered for this run have a hole that cannot be filled (see `ResyncReason`).
+   * Events keep coming; show the gap, or rebuild the pane from the app's own history.
+   */
+  onResync?(runId: string, reason: ResyncReason, message: string): void
 }
 
 export interface SubscribeOptions {
@@ -47,6 +70,10 @@ export interface Unsubscribe {
 
 /** The page-side handle on the hub. */
 export interface RunRelay {
+  /** This client's unique id (the key of its subscriptions in `diagnostics()`). */
+  readonly clientId: string
+  /** Where the hub runs. */
+  readonly mode: 'shared-worker' | 'in-page'
   /** Settles after the handshake; rejects with `version_mismatch` or `timeout`. */
   readonly ready: Promise<HubHello>
   /**
@@ -74,16 +101,50 @@ export interface RunRelay {
  */
 export function createRunRelay(options: RelayOptions = {}): RunRelay {
   const name = `${options.name ?? RELAY_DEFAULTS.name}@${PROTOCOL_VERSION}`
-  // [vite] The worker must be written inline in this form for Vite to bundle it,
-  // with a literal options object (no spread).
-  const worker = new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name })
-  return connectRelay(Comlink.wrap<HubApi>(worker.port), options, () => worker.port.close())
+  const mode = options.mode ?? RELAY_DEFAULTS.mode
+  if (mode === 'shared-worker' && typeof SharedWorker === 'undefined') {
+    throw new RelayError('invalid_spec', "This browser has no SharedWorker; use mode: 'auto' to fall back to an in-page hub.")
+  }
+  let relay: RunRelay
+  if (mode === 'in-page' || typeof SharedWorker === 'undefined') {
+    relay = connectRelay(inPageHub(name), options, () => {}, 'in-page')
+  } else {
+    // [vite] The worker must be written inline in this form for Vite to bundle it, with a
+    // literal options object (no spread), hence two call sites.
+    const worker = (options.extendedLifetime ?? RELAY_DEFAULTS.extendedLifetime)
+      ? new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name, extendedLifetime: true })
+      : new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name })
+    relay = connectRelay(Comlink.wrap<HubApi>(worker.port), options, () => worker.port.close(), 'shared-worker')
+  }
+  if (options.disposeOnPageHide ?? RELAY_DEFAULTS.disposeOnPageHide) {
+    globalThis.addEventListener?.('pagehide', () => relay.dispose(), { once: true })
+  }
+  return relay
+}
+
+/**
+ * Without SharedWorker (Android WebView, in-app browsers): one hub per page and
+ * name, loaded on demand, reached over a MessageChannel so that the semantics
+ * (cloning, ordering, async calls) are the same as with the worker.
+ */
+const inPageHubs = new Map<string, Promise<{ connect(): HubApi }>>()
+function inPageHub(name: string): Comlink.Remote<HubApi> {
+  let hub = inPageHubs.get(name)
+  if (!hub) {
+    hub = import('../worker/hub.ts').then(({ RunHub }) => new RunHub())
+    inPageHubs.set(name, hub)
+  }
+  const { port1, port2 } = new MessageChannel()
+  // Messages wait in port2 until the hub module has loaded and starts listening.
+  void hub.then((h) => Comlink.expose(h.connect(), port2))
+  return Comlink.wrap<HubApi>(port1)
 }
 
 /** The client over any hub endpoint (a SharedWorker port, or an in-page hub). */
-export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions, close: () => void): RunRelay {
+export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions, close: () => void, mode: RunRelay['mode'] = 'shared-worker'): RunRelay {
   const timeoutMs = options.callTimeoutMs ?? RELAY_DEFAULTS.callTimeoutMs
-  const clientId = options.clientId ?? crypto.randomUUID()
+  const clientId = `${options.clientId ?? RELAY_DEFAULTS.clientId}:${crypto.randomUUID().slice(0, 8)}`
+  const lifeLock = holdLifeLock(clientId)
   const pending = new Set<(error: RelayError) => void>()
   let disposed = false
 
@@ -109,7 +170,8 @@ export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions,
     })
   }
 
-  const ready = call('hello', () => hub.hello(clientId, PROTOCOL_VERSION)).then((hello) => {
+  // The lock is held before the hub hears of us, so its wait for the lock cannot win early.
+  const ready = call('hello', () => lifeLock.held.then(() => hub.hello(clientId, PROTOCOL_VERSION))).then((hello) => {
     if (hello.protocolVersion !== PROTOCOL_VERSION) {
       throw new RelayError('version_mismatch', `The hub speaks protocol ${hello.protocolVersion}, this page ${PROTOCOL_VERSION}: reload the page.`)
     }
@@ -118,6 +180,8 @@ export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions,
   const afterHello = <T>(what: string, invoke: () => Promise<T>) => ready.then(() => call(what, invoke))
 
   return {
+    clientId,
+    mode,
     ready,
     async open(spec) {
       const result = await afterHello<RunSummary | RunError>('open', () => hub.open(spec))
@@ -155,12 +219,27 @@ export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions,
     dispose() {
       if (disposed) return
       disposed = true
+      lifeLock.release()
       for (const fail of [...pending]) fail(new RelayError('disposed', 'The relay was disposed while this call was pending.'))
       // Best effort: a hub that is gone cannot answer, so the port closes after a deadline either way.
       const deadline = new Promise((resolve) => setTimeout(resolve, timeoutMs))
       void Promise.race([hub.release(), deadline]).catch(() => {}).finally(close)
     },
   }
+}
+
+/**
+ * Holds the Web Lock named after this client until `release()`. The browser
+ * releases it when the tab closes or crashes, and the hub, waiting for it,
+ * learns the tab is gone (a MessagePort has no close event).
+ */
+function holdLifeLock(clientId: string): { held: Promise<void>; release: () => void } {
+  let release = () => {}
+  const locks = globalThis.navigator?.locks
+  if (!locks) return { held: Promise.resolve(), release }
+  const released = new Promise<void>((resolve) => (release = resolve))
+  const held = new Promise<void>((resolve) => void locks.request(clientLockName(clientId), () => (resolve(), released)))
+  return { held, release }
 }
 
 /**
@@ -180,6 +259,8 @@ function dispatch(message: SubscriberMessage, handlers: RunHandlers, delivered: 
     }
     case 'status':
       return guard(() => handlers.onStatus?.(message.status, message.runId, message.error))
+    case 'resync':
+      return guard(() => handlers.onResync?.(message.runId, message.reason, message.message))
     default:
       return assertNever(message)
   }

@@ -4,3 +4,8 @@
  * a worker with an older one, and it is checked again in the handshake.
  */
 export const PROTOCOL_VERSION = 1
+
+/** The Web Lock a client holds for its whole life; the hub waits for it to learn the client is gone. */
+export function clientLockName(clientId: string): string {
+  return `run-relay:client:${clientId}`
+}

@@ -68,6 +68,11 @@ export interface RunSpec {
   body?: string
   /** How long an ended run's transcript stays in the hub after its terminal event. @defaultValue 5 minutes */
   retentionMs?: number
+  /**
+   * A server event id the page has already rendered (say, restored after a reload). If the hub
+   * does not hold the run yet, its first connection asks only for what follows. Ignored when joining.
+   */
+  resumeFrom?: string
 }
 
 /** One event of a run, as the hub logged it. */
@@ -88,8 +93,13 @@ export type StartAt =
   | 'beginning'
   /** Only events that arrive after subscribing. */
   | 'live'
-  /** Events after this hub `seq` (the last one the subscriber already has). */
+  /** Events after this hub `seq` (the last one the subscriber already has, from this hub). */
   | { afterSeq: number }
+  /**
+   * Events after this server event id: the cursor of what the page has rendered. Unlike a hub
+   * `seq` it stays valid across hubs, so a page restored after a reload resumes with it.
+   */
+  | { afterEventId: string }
 
 /** What a subscription follows: one run, or a session's current and every later run. */
 export type SubscriptionTarget = { runId: string } | { sessionId: string }
@@ -117,6 +127,13 @@ export interface RunError {
   status?: number
 }
 
+/**
+ * Why a subscriber's transcript needs a rebuild.
+ * - `log_truncated`: its cursor fell out of the hub's log (the per-run caps dropped those events).
+ * - `server_lost_events`: the server could not replay what was missed (restart without a journal).
+ */
+export type ResyncReason = 'log_truncated' | 'server_lost_events'
+
 /** What the registry shows about one run. */
 export interface RunSummary {
   runId: string
@@ -139,6 +156,8 @@ export type SubscriberMessage =
   | { type: 'events'; runId: string; events: RunEvent[] }
   /** The run's status changed. */
   | { type: 'status'; runId: string; status: RunStatus; error?: RunError }
+  /** What this subscriber holds of the run has a hole it cannot fill from here: rebuild it (see `ResyncReason`). */
+  | { type: 'resync'; runId: string; reason: ResyncReason; message: string }
 
 /** The page-side receiver of one subscription: one Comlink proxy per subscription. */
 export interface SubscriberSink {

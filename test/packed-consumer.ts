@@ -31,12 +31,17 @@ export async function servePackedConsumer(): Promise<{ url: string; gzipSizes: R
   const address = server.httpServer.address()
   if (!address || typeof address === 'string') throw new Error('preview server has no port')
 
-  const lib = join(app, 'node_modules', 'run-relay', 'dist', 'lib')
-  const gzipSizes: Record<string, number> = {
-    'dist/lib/run-relay.js': gzipSync(readFileSync(join(lib, 'run-relay.js'))).length,
-    'dist/lib/assets/shared-worker-*.js': gzipSync(readFileSync(join(lib, 'assets', readdirSync(join(lib, 'assets')).find((f) => f.startsWith('shared-worker'))!))).length,
-  }
+  // Gzipped bytes of each budgeted file, as installed (patterns like `hub-*.js` match a hashed name).
+  const installed = join(app, 'node_modules', 'run-relay')
   const budget = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { sizeBudget: Record<string, number> }).sizeBudget
+  const gzipSizes: Record<string, number> = {}
+  for (const pattern of Object.keys(budget)) {
+    const [dir, name] = [pattern.slice(0, pattern.lastIndexOf('/')), pattern.slice(pattern.lastIndexOf('/') + 1)]
+    const matcher = new RegExp(`^${name.replace('.', '\\.').replace('*', '[\\w-]+')}$`)
+    const file = readdirSync(join(installed, dir)).find((f) => matcher.test(f))
+    if (!file) throw new Error(`No installed file matches ${pattern}`)
+    gzipSizes[pattern] = gzipSync(readFileSync(join(installed, dir, file))).length
+  }
   return { url: `http://127.0.0.1:${address.port}/`, gzipSizes, budget }
 }
 

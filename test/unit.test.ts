@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { backoffDelay } from '../worker/backoff.ts'
 import { EventLog } from '../worker/event-log.ts'
 import { runStatusReducer, type RunState } from '../worker/run-status.ts'
-import { serverSeqOf } from '../worker/run.ts'
+import { serverSeqOf } from '../worker/chat-protocol.ts'
 
 describe('EventLog', () => {
   const roomy = { maxEvents: 1000, maxBytes: 1 << 20 }

@@ -14,3 +14,9 @@ export const DEFAULT_EVENT_NAMES = [
 /** `done` is not among them: `metering`, `title` and `stream_end` follow it. */
 export const DEFAULT_TERMINAL_EVENTS = ['stream_end', 'cancel', 'apperror', 'error']
 export const DEFAULT_RESUME: ResumeStrategy = { kind: 'query', param: 'after_seq', value: 'seq' }
+
+/** The reference protocol's ids are `<stream_id>:<seq>`; plain integers count too. */
+export function serverSeqOf(id: string): number | undefined {
+  const match = /(?:^|:)(\d+)$/.exec(id)
+  return match ? Number(match[1]) : undefined
+}

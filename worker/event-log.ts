@@ -57,6 +57,22 @@ export class EventLog {
     return { events: this.#events.slice(start), truncated }
   }
 
+  /**
+   * Events after the one with server id `id` (a cursor that outlives hubs). Without that exact
+   * event in the log, `seqOf` places the cursor; `truncated` says events between it and the log are missing.
+   */
+  afterEventId(id: string, seqOf: (id: string) => number | undefined): LogSlice {
+    for (let i = this.#events.length - 1; i >= 0; i--) {
+      if (this.#events[i]!.id === id) return { events: this.#events.slice(i + 1), truncated: false }
+    }
+    const cursor = seqOf(id)
+    if (cursor === undefined) return { events: this.#events.slice(), truncated: this.#events.length > 0 }
+    const serverSeq = (event: RunEvent) => (event.id === undefined ? undefined : seqOf(event.id))
+    const start = this.#events.findIndex((event) => (serverSeq(event) ?? -1) > cursor)
+    if (start === -1) return { events: [], truncated: false }
+    return { events: this.#events.slice(start), truncated: serverSeq(this.#events[start]!)! > cursor + 1 }
+  }
+
   #trim(): void {
     const { maxEvents, maxBytes } = this.#limits
     let drop = 0

@@ -6,6 +6,8 @@ import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
 import type { BackoffPolicy } from './backoff.ts'
 import { createEventSourceTransport } from './eventsource-transport.ts'
 import { createFetchTransport } from './fetch-transport.ts'
+import { serverSeqOf } from './chat-protocol.ts'
+import type { LogSlice } from './event-log.ts'
 import { isFinal } from './run-status.ts'
 import { Run, type RunHost } from './run.ts'
 import type { Transport } from './transport.ts'
@@ -33,6 +35,11 @@ export interface HubOptions {
   baseUrl: string
   /** Injected transports (tests). @defaultValue EventSource and fetch */
   transports: Partial<Record<TransportKind, Transport>>
+  /**
+   * Calls `gone` once the client (tab) with this id has gone away, closed or crashed.
+   * The SharedWorker implements it with Web Locks; in the page it is not needed.
+   */
+  watchClient?: (clientId: string, gone: () => void) => void
   setTimeout: (callback: () => void, ms: number) => unknown
   clearTimeout: (handle: unknown) => void
   random: () => number
@@ -125,6 +132,7 @@ export class RunHub {
       hello: (id, protocolVersion): HubHello => {
         clientId = id
         this.#clients.add(id)
+        this.#options.watchClient?.(id, () => this.releaseClient(id))
         void protocolVersion // the client decides about mismatches; the hub just answers
         return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId }
       },
@@ -237,8 +245,11 @@ export class RunHub {
     run.subscriptions.add(sub.id)
     run.finishedUnwatched = false
     if ('sessionId' in sub.target) sub.queue.push({ type: 'run', run: run.summary() })
-    const afterSeq = startAt === 'beginning' ? 0 : startAt === 'live' ? run.log.lastSeq : startAt.afterSeq
-    const { events } = run.log.after(afterSeq)
+    const { events, truncated } = catchUp(run, startAt)
+    if (truncated) {
+      const message = `Events of run ${runId} before hub seq ${run.log.firstSeq} are no longer held (per-run log caps).`
+      sub.queue.push({ type: 'resync', runId, reason: 'log_truncated', message })
+    }
     if (events.length > 0) this.#enqueueEvents(sub, runId, events)
     sub.queue.push({ type: 'status', runId, status: run.status, ...(run.summary().error && { error: run.summary().error }) })
     this.#scheduleFlush()
@@ -304,6 +315,16 @@ export class RunHub {
   #snapshot(): RunSummary[] {
     return [...this.#runs.values()].map((run) => run.summary())
   }
+}
+
+/** The part of a run's log a new subscriber has not seen. */
+function catchUp(run: Run, startAt: StartAt): LogSlice {
+  if (startAt === 'beginning') return run.log.after(0)
+  if (startAt === 'live') return { events: [], truncated: false }
+  if ('afterSeq' in startAt) return run.log.after(startAt.afterSeq)
+  // A page-rendered cursor is fully served when the run was opened to resume from it.
+  if (startAt.afterEventId === run.spec.resumeFrom) return { events: run.log.after(0).events, truncated: run.log.firstSeq > 1 }
+  return run.log.afterEventId(startAt.afterEventId, serverSeqOf)
 }
 
 /**

@@ -2,7 +2,7 @@ import type { RunError, RunEvent, RunSpec, RunSummary } from '../src/protocol.ts
 import { backoffDelay, type BackoffPolicy } from './backoff.ts'
 import { EventLog, type EventLogLimits } from './event-log.ts'
 import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
-import { DEFAULT_RESUME, DEFAULT_TERMINAL_EVENTS } from './chat-protocol.ts'
+import { DEFAULT_RESUME, DEFAULT_TERMINAL_EVENTS, serverSeqOf } from './chat-protocol.ts'
 import type { DropReason, StreamConnection, Transport } from './transport.ts'
 
 
@@ -48,6 +48,10 @@ export class Run {
     this.#url = url
     this.#host = host
     this.log = new EventLog(host.limits)
+    if (spec.resumeFrom !== undefined) {
+      this.#lastEventId = spec.resumeFrom
+      this.#serverSeq = serverSeqOf(spec.resumeFrom) ?? 0
+    }
   }
 
   get status() {
@@ -176,10 +180,4 @@ function fatalError(reason: DropReason): RunError | 'ended' | undefined {
   if (status === 404) return { type: 'error', code: 'not_found', status, message }
   if (status >= 500 || status === 408 || status === 429) return undefined
   return { type: 'error', code: 'http', status, message }
-}
-
-/** The reference protocol's ids are `<stream_id>:<seq>`; plain integers count too. */
-export function serverSeqOf(id: string): number | undefined {
-  const match = /(?:^|:)(\d+)$/.exec(id)
-  return match ? Number(match[1]) : undefined
 }

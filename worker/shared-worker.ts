@@ -1,5 +1,6 @@
 /// <reference lib="webworker" />
 import * as Comlink from 'comlink'
+import { clientLockName } from '../src/protocol-version.ts'
 import { RunHub } from './hub.ts'
 
 /**
@@ -8,7 +9,11 @@ import { RunHub } from './hub.ts'
  */
 declare const self: SharedWorkerGlobalScope
 
-const hub = new RunHub()
+const hub = new RunHub({
+  // A MessagePort has no close event. Each tab holds a Web Lock named after itself for its
+  // whole life; our request for it is granted once the tab is gone, closed or crashed.
+  watchClient: (clientId, gone) => void navigator.locks.request(clientLockName(clientId), () => gone()),
+})
 
 self.addEventListener('connect', (event) => {
   const port = (event as MessageEvent).ports[0]!
