@@ -177,6 +177,7 @@ export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions,
     }
     return hello
   })
+  ready.catch(() => {}) // callers who care await it; an unobserved failure is not an unhandled rejection
   const afterHello = <T>(what: string, invoke: () => Promise<T>) => ready.then(() => call(what, invoke))
 
   return {
@@ -204,6 +205,7 @@ export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions,
         void id.then((subscriptionId) => call('unsubscribe', () => hub.unsubscribe(subscriptionId))).catch(() => {})
       }) as Unsubscribe
       unsubscribe.ready = id.then(() => {})
+      unsubscribe.ready.catch(() => {})
       return unsubscribe
     },
     watchRuns(listener) {

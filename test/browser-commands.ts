@@ -35,7 +35,9 @@ const closeTab: BrowserCommand<[id: string]> = async (_ctx, id) => {
 const crashTab: BrowserCommand<[id: string]> = async (ctx, id) => {
   const tab = tabOf(id)
   const session = await (ctx as Ctx).context.newCDPSession(tab)
-  await session.send('Page.crash').catch(() => {}) // the reply never comes: the renderer is gone
+  const crashed = tab.waitForEvent('crash', { timeout: 10_000 })
+  void session.send('Page.crash').catch(() => {}) // its reply never comes: the renderer is gone
+  await crashed
   tabs.delete(id)
 }
 

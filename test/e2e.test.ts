@@ -1,5 +1,5 @@
 import { commands } from 'vitest/browser'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRunRelay, type RunRelay, type RunSummary, type TransportKind } from '../src/index.ts'
 import { finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, waitFor } from './helpers.ts'
 
@@ -13,7 +13,24 @@ afterEach(() => {
   for (const r of relays.splice(0)) r.dispose()
 })
 
-describe.each<TransportKind>(['eventsource', 'fetch'])('through a real SharedWorker and the %s transport', (transport) => {
+/**
+ * The suite runs twice: with a real SharedWorker, and with SharedWorker removed
+ * from the page (Android WebView, in-app browsers), where the same API falls back
+ * to an in-page hub with the same guarantees.
+ */
+describe.each(['shared-worker', 'no-shared-worker'] as const)('%s', (mode) => {
+  const original = globalThis.SharedWorker
+  beforeAll(() => {
+    if (mode === 'no-shared-worker') Reflect.deleteProperty(globalThis, 'SharedWorker')
+  })
+  afterAll(() => {
+    globalThis.SharedWorker = original
+  })
+  it('runs the hub where this mode says', () => {
+    expect(relay().mode).toBe(mode === 'shared-worker' ? 'shared-worker' : 'in-page')
+  })
+
+describe.each<TransportKind>(['eventsource', 'fetch'])('through the hub and the %s transport', (transport) => {
   it('delivers every event of a run once, in order, and ends on stream_end', async () => {
     const hub = relay()
     const run = await startRun(uniqueName('session'), 'hello there', { tokens: 30, rate: 200 })
@@ -63,29 +80,6 @@ describe('sharing one hub', () => {
     expect((await serverStats(run.streamId)).opened).toBe(1)
   })
 
-  it('shares one server connection between two tabs', async () => {
-    const name = uniqueName('tabs')
-    const hub = relay(name)
-    const run = await startRun(uniqueName('session'), 'two tabs', { tokens: 50, rate: 50 })
-    const spec = { runId: run.streamId, sessionId: run.sessionId, url: run.url }
-    await hub.open(spec)
-    const here = recorder()
-    hub.subscribe({ runId: run.streamId }, here.handlers)
-
-    const other = await commands.openTab('/test/fixtures/tab.html')
-    await commands.evalInTab(other, `tab.connect(${JSON.stringify(name)})`)
-    expect((await commands.evalInTab<{ hubId: string }>(other, 'tab.diagnostics()')).hubId).toBe((await hub.ready).hubId)
-    await commands.evalInTab(other, `tab.open(${JSON.stringify(spec)})`)
-    await commands.evalInTab(other, `tab.subscribe('a', { runId: ${JSON.stringify(run.streamId)} })`)
-
-    await waitFor(() => here.ended)
-    const sent = shape(await finishedTranscript(run.streamId))
-    const there = await waitFor(() => commands.evalInTab<{ events: { type: string; data: string }[]; statuses: string[] }>(other, `tab.seen('a')`).then((s) => (s.statuses.includes('ended') ? s : undefined)))
-    expect(shape(there.events)).toEqual(sent)
-    expect(shape(here.events)).toEqual(sent)
-    expect((await serverStats(run.streamId)).opened).toBe(1)
-    await commands.closeTab(other)
-  })
 })
 
 describe('the bug this library ends', () => {
@@ -130,5 +124,32 @@ describe('the bug this library ends', () => {
     await hub.open({ runId: run.streamId, sessionId: run.sessionId, url: run.url })
     await waitFor(() => runs.find((r) => r.runId === run.streamId)?.status === 'ended')
     expect(runs.find((r) => r.runId === run.streamId)).toMatchObject({ sessionId: run.sessionId, finishedUnwatched: true, eventCount: (await finishedTranscript(run.streamId)).length })
+  })
+})
+})
+
+describe('across tabs (SharedWorker only)', () => {
+  it('shares one server connection between two tabs', async () => {
+    const name = uniqueName('tabs')
+    const hub = relay(name)
+    const run = await startRun(uniqueName('session'), 'two tabs', { tokens: 50, rate: 50 })
+    const spec = { runId: run.streamId, sessionId: run.sessionId, url: run.url }
+    await hub.open(spec)
+    const here = recorder()
+    hub.subscribe({ runId: run.streamId }, here.handlers)
+
+    const other = await commands.openTab('/test/fixtures/tab.html')
+    await commands.evalInTab(other, `tab.connect(${JSON.stringify(name)})`)
+    expect((await commands.evalInTab<{ hubId: string }>(other, 'tab.diagnostics()')).hubId).toBe((await hub.ready).hubId)
+    await commands.evalInTab(other, `tab.open(${JSON.stringify(spec)})`)
+    await commands.evalInTab(other, `tab.subscribe('a', { runId: ${JSON.stringify(run.streamId)} })`)
+
+    await waitFor(() => here.ended)
+    const sent = shape(await finishedTranscript(run.streamId))
+    const there = await waitFor(() => commands.evalInTab<{ events: { type: string; data: string }[]; statuses: string[] }>(other, `tab.seen('a')`).then((s) => (s.statuses.includes('ended') ? s : undefined)))
+    expect(shape(there.events)).toEqual(sent)
+    expect(shape(here.events)).toEqual(sent)
+    expect((await serverStats(run.streamId)).opened).toBe(1)
+    await commands.closeTab(other)
   })
 })

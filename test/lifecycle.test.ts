@@ -1,0 +1,172 @@
+import * as Comlink from 'comlink'
+import { commands } from 'vitest/browser'
+import { afterEach, describe, expect, it } from 'vitest'
+import { connectRelay, createRunRelay, RelayError, type RunRelay } from '../src/index.ts'
+import type { HubApi } from '../src/protocol.ts'
+import { finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, waitFor, type StartedRun } from './helpers.ts'
+
+const relays: RunRelay[] = []
+const tabs: string[] = []
+afterEach(async () => {
+  for (const r of relays.splice(0)) r.dispose()
+  for (const tab of tabs.splice(0)) await commands.closeTab(tab).catch(() => {})
+})
+
+function relay(name: string) {
+  const r = createRunRelay({ name })
+  relays.push(r)
+  return r
+}
+
+async function openTab(name: string, options: { extendedLifetime?: boolean } = {}) {
+  const tab = await commands.openTab('/test/fixtures/tab.html')
+  tabs.push(tab)
+  await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)}, ${JSON.stringify(options)})`)
+  return tab
+}
+
+const specOf = (run: StartedRun) => ({ runId: run.streamId, sessionId: run.sessionId, url: run.url })
+type Seen = { events: { type: string; data: string }[]; statuses: string[] }
+type Rendered = { events: { type: string; data: string }[] }
+
+describe('closed and crashed tabs', () => {
+  for (const ending of ['closed', 'crashed'] as const) {
+    it(`drops every subscription of a ${ending} tab within 1 s; the run and the other tabs go on`, async () => {
+      const name = uniqueName(ending)
+      const here = relay(name)
+      const run = await startRun(uniqueName('session'), `tab ${ending}`, { tokens: 60, rate: 40 })
+      await here.open(specOf(run))
+      const seen = recorder()
+      here.subscribe({ runId: run.streamId }, seen.handlers)
+
+      const tab = await openTab(name)
+      const tabClient = await commands.evalInTab<string>(tab, 'tab.clientId()')
+      await commands.evalInTab(tab, `tab.subscribe('a', { runId: ${JSON.stringify(run.streamId)} })`)
+      await commands.evalInTab(tab, `tab.subscribe('b', { sessionId: ${JSON.stringify(run.sessionId)} })`)
+      expect((await here.diagnostics()).subscriptionsByClient[tabClient]).toBe(2)
+
+      await (ending === 'closed' ? commands.closeTab(tab) : commands.crashTab(tab))
+      await waitFor(async () => (await here.diagnostics()).subscriptionsByClient[tabClient] === undefined, { timeoutMs: 1000, what: 'the tab to be released' })
+
+      expect((await here.diagnostics()).connections[run.streamId]).toBe(1)
+      await waitFor(() => seen.ended)
+      expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+      expect((await serverStats(run.streamId)).opened).toBe(1)
+    })
+  }
+
+  it('keeps a run connected to its end after its last subscriber left', async () => {
+    const name = uniqueName('orphan')
+    const here = relay(name)
+    const run = await startRun(uniqueName('session'), 'orphan', { tokens: 30, rate: 60 })
+    const tab = await openTab(name)
+    await commands.evalInTab(tab, `tab.open(${JSON.stringify(specOf(run))})`)
+    await commands.evalInTab(tab, `tab.subscribe('a', { runId: ${JSON.stringify(run.streamId)} })`)
+    await commands.closeTab(tab)
+    await waitFor(async () => (await here.diagnostics()).runs.find((r) => r.runId === run.streamId)?.status === 'ended', { what: 'the run to end' })
+    const late = recorder()
+    here.subscribe({ runId: run.streamId }, late.handlers)
+    await waitFor(() => late.ended)
+    expect(shape(late.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect((await serverStats(run.streamId)).opened).toBe(1)
+  })
+})
+
+describe('reloads', () => {
+  /** Reloads the tab mid-run, resumes from what it rendered, and returns what it shows at the end. */
+  async function reloadMidRun(tab: string, name: string, run: StartedRun, options: { extendedLifetime?: boolean }) {
+    const spec = JSON.stringify(specOf(run))
+    await commands.evalInTab(tab, `tab.follow('r', ${spec})`)
+    await waitFor(() => commands.evalInTab<Rendered>(tab, `tab.rendered('r')`).then((r) => r.events.length >= 10), { what: 'some rendered events' })
+    const before = await commands.evalInTab<{ hubId: string }>(tab, 'tab.diagnostics()')
+    await commands.reloadTab(tab)
+    await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)}, ${JSON.stringify(options)})`)
+    const restored = await commands.evalInTab<number>(tab, `tab.follow('r', ${spec})`)
+    const after = await commands.evalInTab<{ hubId: string }>(tab, 'tab.diagnostics()')
+    await waitFor(() => commands.evalInTab<Seen>(tab, `tab.seen('r')`).then((s) => s.statuses.includes('ended')), { what: 'the run to end after the reload' })
+    const rendered = await commands.evalInTab<Rendered>(tab, `tab.rendered('r')`)
+    return { sameHub: before.hubId === after.hubId, restored, rendered }
+  }
+
+  it('with extendedLifetime, a reload of the only tab reattaches to the same hub and connection', async () => {
+    const name = uniqueName('reload-extended')
+    const run = await startRun(uniqueName('session'), 'reload with extended lifetime', { tokens: 80, rate: 40 })
+    const tab = await openTab(name, { extendedLifetime: true })
+    const { sameHub, restored, rendered } = await reloadMidRun(tab, name, run, { extendedLifetime: true })
+    expect(restored).toBeGreaterThanOrEqual(10)
+    expect(shape(rendered.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect(sameHub).toBe(true)
+    expect((await serverStats(run.streamId)).opened).toBe(1)
+  })
+
+  it('without it, a new hub resumes from the rendered cursor: no doubled, no blank text', async () => {
+    const name = uniqueName('reload-plain')
+    const run = await startRun(uniqueName('session'), 'reload without extended lifetime', { tokens: 80, rate: 40 })
+    const tab = await openTab(name, { extendedLifetime: false })
+    const { sameHub, restored, rendered } = await reloadMidRun(tab, name, run, { extendedLifetime: false })
+    expect(shape(rendered.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect(sameHub).toBe(false)
+    const stats = await serverStats(run.streamId)
+    expect(stats.opened).toBe(2)
+    // The second connection asked only for what the page had not rendered.
+    expect(stats.cursors).toEqual(['after_seq=0', `after_seq=${restored}`])
+  })
+
+  it('reloading one of two tabs never interrupts the other, and opens no new connection', async () => {
+    const name = uniqueName('reload-one')
+    const here = relay(name)
+    const run = await startRun(uniqueName('session'), 'reload one of two', { tokens: 80, rate: 40 })
+    await here.open(specOf(run))
+    const seen = recorder()
+    here.subscribe({ runId: run.streamId }, seen.handlers)
+    const tab = await openTab(name)
+    const { sameHub, rendered } = await reloadMidRun(tab, name, run, {})
+    await waitFor(() => seen.ended)
+    const sent = shape(await finishedTranscript(run.streamId))
+    expect(sameHub).toBe(true)
+    expect(shape(rendered.events)).toEqual(sent)
+    expect(shape(seen.events)).toEqual(sent)
+    expect(seen.statuses).not.toContain('reconnecting')
+    expect((await serverStats(run.streamId)).opened).toBe(1)
+  })
+})
+
+describe('deploys', () => {
+  it('puts the protocol version in the worker name: a newer build never shares an older hub', async () => {
+    const name = uniqueName('skew')
+    const current = relay(name)
+    const old = new SharedWorker(new URL('./fixtures/old-hub.ts', import.meta.url), { type: 'module', name: `${name}@0` })
+    const oldHello = await Comlink.wrap<HubApi>(old.port).hello('old-tab', 0)
+    expect(oldHello.hubId).toBe('old-build')
+    expect((await current.ready).hubId).not.toBe('old-build')
+    old.port.close()
+  })
+
+  it('turns a version mismatch in the handshake into a typed error, never a misparse', async () => {
+    const old = new SharedWorker(new URL('./fixtures/old-hub.ts', import.meta.url), { type: 'module', name: uniqueName('old') })
+    const client = connectRelay(Comlink.wrap<HubApi>(old.port), { callTimeoutMs: 2000 }, () => old.port.close())
+    relays.push(client)
+    await expect(client.ready).rejects.toMatchObject({ name: 'RelayError', code: 'version_mismatch' })
+    await expect(client.open({ runId: 'r', sessionId: 's', url: '/x' })).rejects.toBeInstanceOf(RelayError)
+  })
+})
+
+describe('no hanging calls', () => {
+  it('fails a call to a hub that never answers with a timeout', async () => {
+    const { port1 } = new MessageChannel() // nobody listens on the other end
+    const client = connectRelay(Comlink.wrap<HubApi>(port1), { callTimeoutMs: 200 }, () => port1.close())
+    relays.push(client)
+    const started = performance.now()
+    await expect(client.diagnostics()).rejects.toMatchObject({ code: 'timeout' })
+    expect(performance.now() - started).toBeLessThan(2000)
+  })
+
+  it('rejects pending calls on dispose, and later calls at once', async () => {
+    const { port1 } = new MessageChannel()
+    const client = connectRelay(Comlink.wrap<HubApi>(port1), { callTimeoutMs: 60_000 }, () => port1.close())
+    const pending = client.diagnostics()
+    client.dispose()
+    await expect(pending).rejects.toMatchObject({ code: 'disposed' })
+    await expect(client.open({ runId: 'r', sessionId: 's', url: '/x' })).rejects.toMatchObject({ code: 'disposed' })
+  })
+})
