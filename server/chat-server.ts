@@ -19,6 +19,31 @@ export interface RunSettings {
 }
 
 const SETTINGS_DEFAULTS: RunSettings = { tokens: 40, rate: 20, heartbeatMs: 5000 }
+
+/** Faults a test can inject into one run (all seqs are journal seqs). */
+export interface RunFaults {
+  /** Destroy every open stream connection (a network drop) once the journal reaches this seq. */
+  dropAfter?: number
+  /** Stop writing anything, heartbeats included, to connections open when the journal reaches this seq. */
+  stallAfter?: number
+  /** Answer the stream endpoint with this status, `statusTimes` times (default: always). */
+  status?: number
+  statusTimes?: number
+  /** After this seq, write a malformed line and a line of invalid UTF-8 to live connections. */
+  malformedAt?: number
+  /** Give the event with this seq 2 MiB of data. */
+  oversizeAt?: number
+  /** Leave the event with this seq out of live connections, once (the journal keeps it). */
+  skipSeqAt?: number
+}
+
+/** A server restart: what survives it. */
+export interface Restart {
+  /** `keep`: the journal persists; `trim`: only events after the restart can be replayed; `lose`: the run is unknown. */
+  journal: 'keep' | 'trim' | 'lose'
+  /** `continue`: the run goes on; `stop`: it never finishes (replays end with a synthetic apperror). */
+  worker: 'continue' | 'stop'
+}
 const TERMINAL = new Set(['stream_end', 'cancel', 'apperror', 'error'])
 
 interface JournalEntry {
@@ -32,7 +57,11 @@ interface ServerRun {
   sessionId: string
   prompt: string
   settings: RunSettings
+  faults: RunFaults
   journal: JournalEntry[]
+  /** Journal entries before this seq were forgotten (a restart that trimmed the journal). */
+  floorSeq: number
+  stalled: Set<ServerResponse>
   finished: boolean
   clients: Set<ServerResponse>
   opened: number
@@ -53,9 +82,22 @@ export function createChatServer() {
   let nextId = 1
 
   function append(run: ServerRun, event: string, payload: unknown): void {
-    const entry = { seq: run.journal.length + 1, event, data: JSON.stringify(payload) }
+    const seq = run.journal.length + 1
+    const data = seq === run.faults.oversizeAt ? JSON.stringify({ text: 'x'.repeat(2 * 1024 * 1024) }) : JSON.stringify(payload)
+    const entry = { seq, event, data }
     run.journal.push(entry)
-    for (const client of run.clients) client.write(frame(run, entry))
+    const { faults } = run
+    for (const client of run.clients) {
+      if (run.stalled.has(client) || seq === faults.skipSeqAt) continue
+      client.write(frame(run, entry))
+      if (seq === faults.malformedAt) {
+        client.write('this line has no colon\nid\nretry: soon\n\n')
+        client.write(Buffer.from([0x64, 0x61, 0x74, 0x61, 0x3a, 0x20, 0xff, 0xfe, 0x0a, 0x0a])) // "data: <invalid UTF-8>"
+      }
+    }
+    if (seq === faults.skipSeqAt) faults.skipSeqAt = undefined
+    if (seq === faults.stallAfter) for (const client of run.clients) run.stalled.add(client)
+    if (seq === faults.dropAfter) for (const client of run.clients) client.destroy()
     if (TERMINAL.has(event)) finish(run)
   }
 
@@ -66,10 +108,10 @@ export function createChatServer() {
     for (const client of run.clients) client.end()
   }
 
-  function startRun(sessionId: string, prompt: string, settings: RunSettings): ServerRun {
+  function startRun(sessionId: string, prompt: string, settings: RunSettings, faults: RunFaults): ServerRun {
     const run: ServerRun = {
       streamId: `s${nextId++}-${Math.random().toString(36).slice(2, 8)}`,
-      sessionId, prompt, settings, journal: [], finished: false, clients: new Set(), opened: 0, cursors: [],
+      sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, cursors: [],
     }
     runs.set(run.streamId, run)
     let index = 0
@@ -123,8 +165,13 @@ export function createChatServer() {
     const { afterSeq, asked } = cursorOf(run, url, req)
     run.opened++
     run.cursors.push(asked)
+    const { faults } = run
+    if (faults.status !== undefined && (faults.statusTimes ?? Infinity) > 0) {
+      faults.statusTimes = (faults.statusTimes ?? Infinity) - 1
+      return json(res, faults.status, { error: `injected status ${faults.status}` })
+    }
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close' })
-    for (const entry of run.journal.slice(afterSeq)) res.write(frame(run, entry))
+    for (const entry of run.journal.slice(Math.max(afterSeq, run.floorSeq - 1))) res.write(frame(run, entry))
     if (run.finished) {
       const last = run.journal.at(-1)
       // [protocol] a journal without a terminal event gets a synthetic apperror.
@@ -132,11 +179,23 @@ export function createChatServer() {
       return void res.end()
     }
     run.clients.add(res)
-    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), run.settings.heartbeatMs)
+    const heartbeat = setInterval(() => run.stalled.has(res) || res.write(': heartbeat\n\n'), run.settings.heartbeatMs)
     res.on('close', () => {
       clearInterval(heartbeat)
       run.clients.delete(res)
+      run.stalled.delete(res)
     })
+  }
+
+  /** Simulates a server restart for one run: every connection dies; `how` says what survives. */
+  function restart(run: ServerRun, how: Restart): void {
+    for (const client of run.clients) client.destroy()
+    if (how.journal === 'lose') runs.delete(run.streamId)
+    if (how.journal === 'trim') run.floorSeq = run.journal.length + 1
+    if (how.worker === 'stop') {
+      clearInterval(run.timer)
+      run.finished = true
+    }
   }
 
   function stats(run: ServerRun) {
@@ -151,12 +210,12 @@ export function createChatServer() {
     const run = runs.get(streamId)
     switch (route) {
       case 'POST /api/chat/start': {
-        const body = JSON.parse((await readBody(req)) || '{}') as { session_id?: string; message?: string } & Partial<RunSettings>
+        const body = JSON.parse((await readBody(req)) || '{}') as { session_id?: string; message?: string; faults?: RunFaults } & Partial<RunSettings>
         if (!body.session_id || typeof body.message !== 'string') return json(res, 400, { error: 'session_id and message are required' })
         const active = [...runs.values()].find((r) => r.sessionId === body.session_id && !r.finished)
         if (active) return json(res, 409, { error: 'session already has a running stream', active_stream_id: active.streamId })
         const settings = { ...SETTINGS_DEFAULTS, ...pick(body, ['tokens', 'rate', 'heartbeatMs']) }
-        const started = startRun(body.session_id, body.message, settings)
+        const started = startRun(body.session_id, body.message, settings, { ...body.faults })
         return json(res, 200, { stream_id: started.streamId, session_id: started.sessionId })
       }
       case 'GET /api/chat/stream':
@@ -172,6 +231,12 @@ export function createChatServer() {
       case 'GET /api/chat/transcript':
         if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
         return json(res, 200, { finished: run.finished, events: run.journal })
+      case 'POST /api/chat/restart': {
+        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
+        const how = JSON.parse((await readBody(req)) || '{}') as Partial<Restart>
+        restart(run, { journal: how.journal ?? 'keep', worker: how.worker ?? 'continue' })
+        return json(res, 200, { ok: true })
+      }
       case 'GET /api/chat/stats': {
         const streams = Object.fromEntries([...runs.values()].filter((r) => !streamId || r.streamId === streamId).map((r) => [r.streamId, stats(r)]))
         return json(res, 200, { streams })

@@ -55,6 +55,8 @@ export interface RunHandlers {
    * Events keep coming; show the gap, or rebuild the pane from the app's own history.
    */
   onResync?(runId: string, reason: ResyncReason, message: string): void
+  /** Run subscriptions: the hub holds no such run yet; its events follow once some tab opens it. */
+  onWaiting?(runId: string): void
 }
 
 export interface SubscribeOptions {
@@ -252,6 +254,8 @@ function dispatch(message: SubscriberMessage, handlers: RunHandlers, delivered: 
   switch (message.type) {
     case 'run':
       return guard(() => handlers.onRun?.(message.run))
+    case 'waiting':
+      return guard(() => handlers.onWaiting?.(message.runId))
     case 'events': {
       const last = delivered.get(message.runId) ?? 0
       const fresh = message.events.filter((event) => event.seq > last)

@@ -69,6 +69,12 @@ export interface RunSpec {
   /** How long an ended run's transcript stays in the hub after its terminal event. @defaultValue 5 minutes */
   retentionMs?: number
   /**
+   * Reconnect when nothing arrives for this long: no event, and with the fetch transport not
+   * even a heartbeat comment. 0 turns it off.
+   * @defaultValue 20 000 with the fetch transport (4 missed heartbeats); 0 with EventSource, which hides heartbeats
+   */
+  silenceTimeoutMs?: number
+  /**
    * A server event id the page has already rendered (say, restored after a reload). If the hub
    * does not hold the run yet, its first connection asks only for what follows. Ignored when joining.
    */
@@ -118,6 +124,8 @@ export type RunErrorCode =
   | 'url_refused'
   /** The spec is invalid (message says how to fix it). */
   | 'invalid_spec'
+  /** One event exceeded the hub's size limit (`maxEventSize`). Not retried: the server would send it again. */
+  | 'oversize'
 
 export interface RunError {
   type: 'error'
@@ -152,6 +160,8 @@ export interface RunSummary {
 export type SubscriberMessage =
   /** A session subscription is now following this run (sent before its events). */
   | { type: 'run'; run: RunSummary }
+  /** A run subscription names a run the hub does not hold (yet): events follow once some tab opens it. */
+  | { type: 'waiting'; runId: string }
   /** Events of a run, in order, each exactly once. */
   | { type: 'events'; runId: string; events: RunEvent[] }
   /** The run's status changed. */

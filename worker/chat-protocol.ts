@@ -20,3 +20,11 @@ export function serverSeqOf(id: string): number | undefined {
   const match = /(?:^|:)(\d+)$/.exec(id)
   return match ? Number(match[1]) : undefined
 }
+
+/**
+ * [protocol] When a run's journal has no terminal event (its live worker died), the server
+ * replays it and appends a synthetic `apperror` without an id: the rest of the run is lost.
+ */
+export function isInterruption(type: string, id: string | undefined): boolean {
+  return type === 'apperror' && id === undefined
+}

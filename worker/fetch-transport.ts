@@ -49,7 +49,7 @@ export function createFetchTransport(options: FetchTransportOptions) {
         onRetry: (ms) => closed || handlers.onRetry(ms),
         onError: (error) => {
           // [spec] unknown fields are ignored by the SSE spec; an invalid retry is ignored too.
-          if (error.type === 'max-buffer-size-exceeded') drop({ kind: 'protocol', message: `An event exceeded ${options.maxEventSize} characters` })
+          if (error.type === 'max-buffer-size-exceeded') drop({ kind: 'oversize', message: `An event exceeded ${options.maxEventSize} characters` })
         },
       })
       const decoder = new TextDecoder()

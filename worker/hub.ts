@@ -6,6 +6,8 @@ import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
 import type { BackoffPolicy } from './backoff.ts'
 import { createEventSourceTransport } from './eventsource-transport.ts'
 import { createFetchTransport } from './fetch-transport.ts'
+import * as Comlink from 'comlink'
+import { allowedRuns, wireProtocolOf, type ConnectionBudget, type WireProtocol } from './budget.ts'
 import { serverSeqOf } from './chat-protocol.ts'
 import type { LogSlice } from './event-log.ts'
 import { isFinal } from './run-status.ts'
@@ -29,6 +31,15 @@ export interface HubOptions {
   backoff: BackoffPolicy
   /** Reconnects without progress before a run fails with `retries_exhausted`. @defaultValue 8 */
   maxRetries: number
+  /** Reconnect a stream that stays silent this long; per-run `silenceTimeoutMs` overrides. @defaultValue 20 000 (fetch), 0 = off (EventSource) */
+  silenceTimeoutMs: Record<TransportKind, number>
+  /**
+   * Streams the hub holds at once. Over HTTP/1.1 the browser allows 6 connections per origin for
+   * every tab and worker together, so the default leaves 2 for the app's own requests.
+   * Runs someone watches get the slots first; the others are parked and resumed from their cursor.
+   * @defaultValue `{ http1: 4, http2: 64 }`
+   */
+  connectionBudget: ConnectionBudget
   /** Origins besides the hub's own that stream URLs may point to. @defaultValue `[]` */
   allowedOrigins: string[]
   /** Relative stream URLs resolve against this; its origin is the hub's own. @defaultValue `location.href` */
@@ -40,12 +51,16 @@ export interface HubOptions {
    * The SharedWorker implements it with Web Locks; in the page it is not needed.
    */
   watchClient?: (clientId: string, gone: () => void) => void
+  /** Calls back when the network comes back, to reconnect at once. @defaultValue the global `online` event */
+  onOnline: (callback: () => void) => void
+  /** The protocol of responses from an origin, from Resource Timing. @defaultValue reads `performance` */
+  observedProtocol: (origin: string) => WireProtocol | undefined
   setTimeout: (callback: () => void, ms: number) => unknown
   clearTimeout: (handle: unknown) => void
   random: () => number
 }
 
-export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeout' | 'clearTimeout' | 'random'> = {
+export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeout' | 'clearTimeout' | 'random' | 'onOnline' | 'observedProtocol'> = {
   retentionMs: 5 * 60_000,
   batchWindowMs: 16,
   registryThrottleMs: 100,
@@ -54,6 +69,8 @@ export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeo
   maxEventSize: 1024 * 1024,
   backoff: { baseMs: 500, maxMs: 15_000 },
   maxRetries: 8,
+  silenceTimeoutMs: { fetch: 20_000, eventsource: 0 },
+  connectionBudget: { http1: 4, http2: 64 },
   allowedOrigins: [],
 }
 
@@ -91,6 +108,7 @@ export class RunHub {
   readonly #evictionTimers = new Map<string, unknown>()
   readonly #clients = new Set<string>()
   #nextId = 1
+  #protocol: WireProtocol = 'http1'
   #flushTimer: unknown
   #registryTimer: unknown
 
@@ -102,6 +120,8 @@ export class RunHub {
       setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
       clearTimeout: (handle) => globalThis.clearTimeout(handle as number),
       random: Math.random,
+      onOnline: (callback) => globalThis.addEventListener?.('online', callback),
+      observedProtocol,
       ...options,
     }
     const o = this.#options
@@ -114,6 +134,8 @@ export class RunHub {
       limits: { maxEvents: o.maxEventsPerRun, maxBytes: o.maxBytesPerRun },
       backoff: o.backoff,
       maxRetries: o.maxRetries,
+      maxEventSize: o.maxEventSize,
+      silenceTimeoutMs: (spec) => spec.silenceTimeoutMs ?? o.silenceTimeoutMs[spec.transport ?? 'eventsource'],
       setTimeout: o.setTimeout,
       clearTimeout: o.clearTimeout,
       random: o.random,
@@ -122,7 +144,15 @@ export class RunHub {
         this.#registryChanged()
       },
       onChange: (run) => this.#runChanged(run),
+      onResync: (run, reason, message) => {
+        for (const id of run.subscriptions) this.#subscriptions.get(id)!.queue.push({ type: 'resync', runId: run.spec.runId, reason, message })
+        this.#scheduleFlush()
+      },
+      onProtocol: (protocol) => this.#learnProtocol(wireProtocolOf(protocol)),
     }
+    o.onOnline(() => {
+      for (const run of this.#runs.values()) run.reconnectNow()
+    })
   }
 
   /** The API one client (tab) talks to. Its id arrives with `hello`. */
@@ -151,13 +181,14 @@ export class RunHub {
     if (existing) return existing.summary()
     const url = this.#checkSpec(spec)
     if (!(url instanceof URL)) return url
-    const run = new Run(structuredClone(spec), url, this.#runHost)
+    const run = new Run(structuredClone(spec), url, this.#runHost, this.#nextId++)
     this.#runs.set(spec.runId, run)
     for (const sub of this.#subscriptions.values()) {
       const follows = 'runId' in sub.target ? sub.target.runId === spec.runId : sub.target.sessionId === spec.sessionId
       if (follows) this.#attach(sub, run, 'runId' in sub.target ? sub.startAt : 'beginning')
     }
-    run.start()
+    this.#learnProtocol(this.#options.observedProtocol(url.origin))
+    this.#rebalance() // starts the run, or parks it when the budget is full
     return run.summary()
   }
 
@@ -167,6 +198,10 @@ export class RunHub {
     if ('runId' in target) {
       const run = this.#runs.get(target.runId)
       if (run) this.#attach(sub, run, startAt)
+      else {
+        sub.queue.push({ type: 'waiting', runId: target.runId })
+        this.#scheduleFlush()
+      }
     } else {
       const current = this.#latestRunOf(target.sessionId)
       if (current) this.#attach(sub, current, startAt)
@@ -179,6 +214,9 @@ export class RunHub {
     if (!sub) return
     this.#subscriptions.delete(subscriptionId)
     for (const runId of sub.runIds) this.#runs.get(runId)?.subscriptions.delete(subscriptionId)
+    // Close the Comlink proxy's MessageChannel; a sink in the page has no such method.
+    safeCall(() => (sub.sink as Partial<Record<typeof Comlink.releaseProxy, () => void>>)[Comlink.releaseProxy]?.())
+    this.#rebalance()
     this.#registryChanged()
   }
 
@@ -253,7 +291,28 @@ export class RunHub {
     if (events.length > 0) this.#enqueueEvents(sub, runId, events)
     sub.queue.push({ type: 'status', runId, status: run.status, ...(run.summary().error && { error: run.summary().error }) })
     this.#scheduleFlush()
+    this.#rebalance()
     this.#registryChanged()
+  }
+
+  /** Gives the budget's slots to the runs that deserve them: watched first, then oldest. */
+  #rebalance(): void {
+    const live = [...this.#runs.values()].filter((run) => !isFinal(run.status))
+    const limit = this.#options.connectionBudget[this.#protocol]
+    const allowed = allowedRuns(live.map((run) => ({ runId: run.spec.runId, watched: run.subscriptions.size > 0, openedAt: run.openedAt })), limit)
+    // Park first, so a resumed run never pushes the total over the limit.
+    for (const run of live) if (!allowed.has(run.spec.runId) && run.status !== 'parked') run.park()
+    for (const run of live) {
+      if (!allowed.has(run.spec.runId)) continue
+      if (run.status === 'parked') run.resume()
+      else run.start()
+    }
+  }
+
+  #learnProtocol(protocol: WireProtocol | undefined): void {
+    if (!protocol || protocol === this.#protocol) return
+    this.#protocol = protocol
+    this.#rebalance()
   }
 
   #enqueueEvents(sub: Subscription, runId: string, events: RunEvent[]): void {
@@ -274,6 +333,7 @@ export class RunHub {
       this.#scheduleFlush()
       if (isFinal(run.status) && !this.#evictionTimers.has(runId)) {
         this.#evictionTimers.set(runId, this.#options.setTimeout(() => this.#evict(runId), run.spec.retentionMs ?? this.#options.retentionMs))
+        this.#rebalance() // a slot is free
       }
     }
     this.#registryChanged()
@@ -315,6 +375,16 @@ export class RunHub {
   #snapshot(): RunSummary[] {
     return [...this.#runs.values()].map((run) => run.summary())
   }
+}
+
+/** The protocol seen on completed requests to `origin` (streams show up in Resource Timing when they end). */
+function observedProtocol(origin: string): WireProtocol | undefined {
+  const entries = (globalThis.performance?.getEntriesByType?.('resource') ?? []) as PerformanceResourceTiming[]
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const entry = entries[i]!
+    if (entry.name.startsWith(origin) && entry.nextHopProtocol) return wireProtocolOf(entry.nextHopProtocol)
+  }
+  return undefined
 }
 
 /** The part of a run's log a new subscriber has not seen. */

@@ -1,10 +1,9 @@
-import type { RunError, RunEvent, RunSpec, RunSummary } from '../src/protocol.ts'
+import type { ResyncReason, RunError, RunEvent, RunSpec, RunSummary } from '../src/protocol.ts'
 import { backoffDelay, type BackoffPolicy } from './backoff.ts'
+import { DEFAULT_RESUME, DEFAULT_TERMINAL_EVENTS, isInterruption, serverSeqOf } from './chat-protocol.ts'
 import { EventLog, type EventLogLimits } from './event-log.ts'
 import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
-import { DEFAULT_RESUME, DEFAULT_TERMINAL_EVENTS, serverSeqOf } from './chat-protocol.ts'
 import type { DropReason, StreamConnection, Transport } from './transport.ts'
-
 
 /** What a run needs from the hub around it. */
 export interface RunHost {
@@ -12,6 +11,9 @@ export interface RunHost {
   limits: EventLogLimits
   backoff: BackoffPolicy
   maxRetries: number
+  maxEventSize: number
+  /** Reconnect after this long without an event (or, with the fetch transport, a heartbeat); 0: never. */
+  silenceTimeoutMs(spec: RunSpec): number
   setTimeout(callback: () => void, ms: number): unknown
   clearTimeout(handle: unknown): void
   random(): number
@@ -19,34 +21,45 @@ export interface RunHost {
   onEvent(run: Run, event: RunEvent): void
   /** Status, counts or error changed. */
   onChange(run: Run): void
+  /** The transcript has a hole that reconnecting cannot fill. */
+  onResync(run: Run, reason: ResyncReason, message: string): void
+  /** A connection opened over this protocol (`nextHopProtocol`), when known. */
+  onProtocol(protocol: string): void
 }
 
 /**
- * One run: its server connection, its log and its status. Holds exactly one
- * connection from `start()` until a terminal event or a final failure.
+ * One run: its server connection, its log and its status. Holds at most one
+ * connection, from `start()` until a terminal event or a final failure, except
+ * while parked by the connection budget.
  */
 export class Run {
   readonly spec: RunSpec
   readonly log: EventLog
   readonly subscriptions = new Set<number>()
+  readonly openedAt: number
   connectionsOpened = 0
   finishedUnwatched = false
   #state: RunState = { status: 'connecting' }
+  #started = false
   #host: RunHost
   #url: URL
   #connection: StreamConnection | undefined
   #reconnectTimer: unknown
+  #silenceTimer: unknown
   #attempt = 0
   #retryMs: number | undefined
   /** The server's own cursor: its last seq and event id, for resuming and deduplication. */
   #serverSeq = 0
   #lastEventId: string | undefined
   #seenIds = new Set<string>()
+  /** The cursor at which a seq jump was last repaired: a second jump there is loss the server cannot fill. */
+  #gapRepairedAt: number | undefined
 
-  constructor(spec: RunSpec, url: URL, host: RunHost) {
+  constructor(spec: RunSpec, url: URL, host: RunHost, openedAt: number) {
     this.spec = spec
     this.#url = url
     this.#host = host
+    this.openedAt = openedAt
     this.log = new EventLog(host.limits)
     if (spec.resumeFrom !== undefined) {
       this.#lastEventId = spec.resumeFrom
@@ -76,15 +89,43 @@ export class Run {
     return summary
   }
 
+  /** Opens the first connection (once). */
   start(): void {
+    if (this.#started) return
+    this.#started = true
     this.#connect()
   }
 
-  /** Closes the connection and cancels any reconnect; the run keeps its log. */
+  /** Closes the connection to free a slot of the connection budget; `resume()` reopens it from the cursor. */
+  park(): void {
+    this.#disconnect()
+    this.#dispatch({ type: 'parked' })
+  }
+
+  resume(): void {
+    if (this.status !== 'parked') return
+    this.#dispatch({ type: 'resumed' })
+    this.#started = true
+    this.#connect()
+  }
+
+  /** The network is back: a run waiting out its backoff reconnects at once. */
+  reconnectNow(): void {
+    if (this.status !== 'reconnecting' || this.#connection) return
+    this.#host.clearTimeout(this.#reconnectTimer)
+    this.#connect()
+  }
+
+  /** Closes the connection and cancels timers; the run keeps its log. */
   close(): void {
+    this.#disconnect()
+  }
+
+  #disconnect(): void {
     this.#connection?.close()
     this.#connection = undefined
     this.#host.clearTimeout(this.#reconnectTimer)
+    this.#host.clearTimeout(this.#silenceTimer)
   }
 
   #dispatch(action: RunAction): void {
@@ -92,26 +133,45 @@ export class Run {
     if (next === this.#state) return
     this.#state = next
     if (isFinal(next.status)) {
-      this.close()
+      this.#disconnect()
       if (this.subscriptions.size === 0) this.finishedUnwatched = true
     }
     this.#host.onChange(this)
   }
 
   #connect(): void {
-    if (isFinal(this.status)) return
+    if (isFinal(this.status) || this.status === 'parked') return
     const { url, headers } = this.#resumeRequest()
     this.connectionsOpened++
     this.#connection = this.#host.transport({ url, headers, spec: this.spec }, {
-      onOpen: () => this.#dispatch({ type: 'opened' }),
-      onEvent: (type, data, id) => this.#receive(type, data, id),
-      onComment: () => {},
+      onOpen: ({ protocol }) => {
+        this.#heard()
+        if (protocol) this.#host.onProtocol(protocol)
+        this.#dispatch({ type: 'opened' })
+      },
+      onEvent: (type, data, id) => {
+        this.#heard()
+        this.#receive(type, data, id)
+      },
+      onComment: () => this.#heard(),
       onRetry: (ms) => {
         this.#retryMs = ms
       },
       onDrop: (reason) => this.#dropped(reason),
     })
+    this.#heard()
     this.#host.onChange(this)
+  }
+
+  /** Any sign of life restarts the silence timer. */
+  #heard(): void {
+    const timeoutMs = this.#host.silenceTimeoutMs(this.spec)
+    if (timeoutMs <= 0) return
+    this.#host.clearTimeout(this.#silenceTimer)
+    this.#silenceTimer = this.#host.setTimeout(() => {
+      this.#connection?.close()
+      this.#dropped({ kind: 'silence', message: `Nothing arrived for ${timeoutMs} ms` })
+    }, timeoutMs)
   }
 
   #resumeRequest(): { url: string; headers: Record<string, string> } {
@@ -129,11 +189,14 @@ export class Run {
   }
 
   #receive(type: string, data: string, id: string | undefined): void {
+    if (data.length > this.#host.maxEventSize) {
+      return this.#dropped({ kind: 'oversize', message: `A ${type} event of ${data.length} characters exceeds the ${this.#host.maxEventSize} limit` })
+    }
     if (id !== undefined) {
       const seq = serverSeqOf(id)
       if (seq !== undefined) {
         if (seq <= this.#serverSeq) return // a replayed duplicate
-        if (this.#serverSeq > 0 && seq > this.#serverSeq + 1) return this.#repairGap()
+        if (this.#serverSeq > 0 && seq > this.#serverSeq + 1 && !this.#acceptGap(seq)) return
         this.#serverSeq = seq
       } else {
         if (this.#seenIds.has(id)) return
@@ -144,25 +207,41 @@ export class Run {
     // Progress, not a mere open, resets the backoff: a server that accepts and
     // closes at once must not turn into an endless reconnect loop.
     this.#attempt = 0
+    if (isInterruption(type, id)) {
+      this.#host.onResync(this, 'server_lost_events', 'The server lost the live run and cannot replay the rest of it.')
+    }
     const event = this.log.append(type, data, id)
     this.#host.onEvent(this, event)
     if ((this.spec.terminalEvents ?? DEFAULT_TERMINAL_EVENTS).includes(type)) this.#dispatch({ type: 'terminal' })
   }
 
-  /** A jump in the server's seq is the only sign of loss: reopen from the last good cursor. */
-  #repairGap(): void {
-    this.#connection?.close()
-    this.#dropped({ kind: 'protocol', message: `The server skipped events after seq ${this.#serverSeq}` })
+  /**
+   * A jump in the server's seq is the only sign of loss. The first time, reopen from
+   * the last good cursor; if the server jumps again from there, it cannot fill the
+   * hole: accept the loss and say so.
+   */
+  #acceptGap(seq: number): boolean {
+    const message = `The server skipped events ${this.#serverSeq + 1}..${seq - 1}`
+    if (this.#gapRepairedAt !== this.#serverSeq) {
+      this.#gapRepairedAt = this.#serverSeq
+      this.#connection?.close()
+      this.#dropped({ kind: 'protocol', message })
+      return false
+    }
+    this.#host.onResync(this, 'server_lost_events', `${message} and cannot replay them.`)
+    return true
   }
 
   #dropped(reason: DropReason): void {
+    this.#connection?.close()
     this.#connection = undefined
-    if (isFinal(this.status)) return
+    this.#host.clearTimeout(this.#silenceTimer)
+    if (isFinal(this.status) || this.status === 'parked') return
     const error = fatalError(reason)
     if (error === 'ended') return this.#dispatch({ type: 'terminal' })
     if (error) return this.#dispatch({ type: 'failed', error })
     if (this.#attempt >= this.#host.maxRetries) {
-      const message = `Gave up after ${this.#attempt} reconnects; last: ${'message' in reason ? reason.message : 'the server closed the stream'}`
+      const message = `Gave up after ${this.#attempt} reconnects without progress; last: ${'message' in reason ? reason.message : 'the server closed the stream'}`
       return this.#dispatch({ type: 'failed', error: { type: 'error', code: 'retries_exhausted', message } })
     }
     this.#dispatch({ type: 'dropped' })
@@ -171,8 +250,9 @@ export class Run {
   }
 }
 
-/** Statuses that retrying cannot fix. 204 is the server's way to say "nothing more, ever". */
+/** Outcomes that retrying cannot fix. 204 is the server's way to say "nothing more, ever". */
 function fatalError(reason: DropReason): RunError | 'ended' | undefined {
+  if (reason.kind === 'oversize') return { type: 'error', code: 'oversize', message: reason.message }
   if (reason.kind !== 'http') return undefined
   const { status, message } = reason
   if (status === 204) return 'ended'

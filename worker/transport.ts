@@ -8,8 +8,12 @@ export type DropReason =
   | { kind: 'network'; message: string }
   /** The server answered with a status other than 200. */
   | { kind: 'http'; status: number; message: string }
-  /** The stream broke a rule (malformed, oversized): reconnecting may help. */
+  /** The stream broke a rule (a seq jump): reconnecting may help. */
   | { kind: 'protocol'; message: string }
+  /** Nothing, not even a heartbeat, arrived for the silence timeout. */
+  | { kind: 'silence'; message: string }
+  /** One event exceeded the size limit: reconnecting would fetch it again. */
+  | { kind: 'oversize'; message: string }
 
 /** What a transport reports about one connection. Nothing fires after `close()`. */
 export interface StreamHandlers {
