@@ -22,7 +22,7 @@ const SETTINGS_DEFAULTS: RunSettings = { tokens: 40, rate: 20, heartbeatMs: 5000
 
 /** Faults a test can inject into one run (all seqs are journal seqs). */
 export interface RunFaults {
-  /** Destroy every open stream connection (a network drop) once the journal reaches this seq. */
+  /** Close every open stream response once the journal reaches this seq (after writing it). */
   dropAfter?: number
   /** Stop writing anything, heartbeats included, to connections open when the journal reaches this seq. */
   stallAfter?: number
@@ -39,7 +39,7 @@ export interface RunFaults {
 
 /** A server restart: what survives it. */
 export interface Restart {
-  /** `keep`: the journal persists; `trim`: only events after the restart can be replayed; `lose`: the run is unknown. */
+  /** `keep`: the journal persists; `trim`: events before the restart and 3 during it cannot be replayed; `lose`: the run is unknown. */
   journal: 'keep' | 'trim' | 'lose'
   /** `continue`: the run goes on; `stop`: it never finishes (replays end with a synthetic apperror). */
   worker: 'continue' | 'stop'
@@ -65,6 +65,7 @@ interface ServerRun {
   finished: boolean
   clients: Set<ServerResponse>
   opened: number
+  probes: number
   cursors: string[]
   timer?: ReturnType<typeof setInterval>
 }
@@ -97,7 +98,8 @@ export function createChatServer() {
     }
     if (seq === faults.skipSeqAt) faults.skipSeqAt = undefined
     if (seq === faults.stallAfter) for (const client of run.clients) run.stalled.add(client)
-    if (seq === faults.dropAfter) for (const client of run.clients) client.destroy()
+    // The server closes the response mid-run (a proxy timeout, a deploy): the client must resume.
+    if (seq === faults.dropAfter) for (const client of run.clients) client.end()
     if (TERMINAL.has(event)) finish(run)
   }
 
@@ -111,7 +113,7 @@ export function createChatServer() {
   function startRun(sessionId: string, prompt: string, settings: RunSettings, faults: RunFaults): ServerRun {
     const run: ServerRun = {
       streamId: `s${nextId++}-${Math.random().toString(36).slice(2, 8)}`,
-      sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, cursors: [],
+      sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, probes: 0, cursors: [],
     }
     runs.set(run.streamId, run)
     let index = 0
@@ -162,13 +164,21 @@ export function createChatServer() {
   }
 
   function stream(run: ServerRun, url: URL, req: IncomingMessage, res: ServerResponse): void {
+    const { faults } = run
+    const injectedStatus = faults.status !== undefined && (faults.statusTimes ?? Infinity) > 0
+    // A client's probe for the status a failed EventSource hid: answered like the stream, counted apart.
+    if (req.headers['x-run-relay-probe']) {
+      run.probes++
+      if (injectedStatus) return json(res, faults.status!, { error: `injected status ${faults.status}` })
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', Connection: 'close' })
+      return void res.end()
+    }
     const { afterSeq, asked } = cursorOf(run, url, req)
     run.opened++
     run.cursors.push(asked)
-    const { faults } = run
-    if (faults.status !== undefined && (faults.statusTimes ?? Infinity) > 0) {
+    if (injectedStatus) {
       faults.statusTimes = (faults.statusTimes ?? Infinity) - 1
-      return json(res, faults.status, { error: `injected status ${faults.status}` })
+      return json(res, faults.status!, { error: `injected status ${faults.status}` })
     }
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close' })
     for (const entry of run.journal.slice(Math.max(afterSeq, run.floorSeq - 1))) res.write(frame(run, entry))
@@ -191,7 +201,11 @@ export function createChatServer() {
   function restart(run: ServerRun, how: Restart): void {
     for (const client of run.clients) client.destroy()
     if (how.journal === 'lose') runs.delete(run.streamId)
-    if (how.journal === 'trim') run.floorSeq = run.journal.length + 1
+    if (how.journal === 'trim') {
+      // Events the run produced while the server restarted, that no journal kept.
+      for (let i = 0; i < 3; i++) append(run, 'token', { text: '(lost) ' })
+      run.floorSeq = run.journal.length + 1
+    }
     if (how.worker === 'stop') {
       clearInterval(run.timer)
       run.finished = true
@@ -199,7 +213,7 @@ export function createChatServer() {
   }
 
   function stats(run: ServerRun) {
-    return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
+    return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, probes: run.probes, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
   }
 
   return async function handle(req: IncomingMessage, res: ServerResponse, next: () => void): Promise<void> {

@@ -62,6 +62,8 @@ export interface RunHandlers {
 export interface SubscribeOptions {
   /** @defaultValue `'beginning'` */
   startAt?: StartAt
+  /** `'json'`: parse each event's data into `event.json`, or say why not in `event.decodeError`. @defaultValue none: data stays a string */
+  decode?: 'json'
 }
 
 /** Stops a subscription. `ready` settles when the hub has registered it. */
@@ -193,9 +195,10 @@ export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions,
     },
     subscribe(target, handlers, subscribeOptions = {}) {
       const delivered = new Map<string, number>()
+      const decode = subscribeOptions.decode === 'json' ? decodeJson : undefined
       const sink = Comlink.proxy({
         deliver(messages: SubscriberMessage[]) {
-          for (const message of messages) dispatch(message, handlers, delivered)
+          for (const message of messages) dispatch(message, handlers, delivered, decode)
         },
       })
       const id = afterHello('subscribe', () => hub.subscribe(target, subscribeOptions.startAt ?? 'beginning', sink))
@@ -250,7 +253,7 @@ function holdLifeLock(clientId: string): { held: Promise<void>; release: () => v
  * Hands one message to the handlers. `delivered` holds the last seq handed over
  * per run: a second line of defence for "each exactly once".
  */
-function dispatch(message: SubscriberMessage, handlers: RunHandlers, delivered: Map<string, number>): void {
+function dispatch(message: SubscriberMessage, handlers: RunHandlers, delivered: Map<string, number>, decode?: (event: RunEvent) => void): void {
   switch (message.type) {
     case 'run':
       return guard(() => handlers.onRun?.(message.run))
@@ -261,6 +264,7 @@ function dispatch(message: SubscriberMessage, handlers: RunHandlers, delivered: 
       const fresh = message.events.filter((event) => event.seq > last)
       if (fresh.length === 0) return
       delivered.set(message.runId, fresh.at(-1)!.seq)
+      if (decode) fresh.forEach(decode)
       return guard(() => handlers.onEvents?.(fresh, message.runId))
     }
     case 'status':
@@ -269,6 +273,15 @@ function dispatch(message: SubscriberMessage, handlers: RunHandlers, delivered: 
       return guard(() => handlers.onResync?.(message.runId, message.reason, message.message))
     default:
       return assertNever(message)
+  }
+}
+
+/** Decoding errors travel as data on the event, never as an exception. */
+function decodeJson(event: RunEvent): void {
+  try {
+    event.json = JSON.parse(event.data)
+  } catch (error) {
+    event.decodeError = `${event.type} #${event.seq}: ${(error as Error).message}`
   }
 }
 

@@ -74,6 +74,12 @@ export interface RunSpec {
    * @defaultValue 20 000 with the fetch transport (4 missed heartbeats); 0 with EventSource, which hides heartbeats
    */
   silenceTimeoutMs?: number
+  /** Reconnect policy: full-jitter backoff between `baseMs` and `maxMs`, and how many reconnects without progress before failing. @defaultValue `{ baseMs: 500, maxMs: 15 000, maxRetries: 8 }` */
+  reconnect?: { baseMs?: number; maxMs?: number; maxRetries?: number }
+  /** The largest event accepted, in characters; a larger one fails the run with `oversize`. @defaultValue 1 MiB */
+  maxEventSize?: number
+  /** Caps of this run's log; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */
+  logLimits?: { maxEvents?: number; maxBytes?: number }
   /**
    * A server event id the page has already rendered (say, restored after a reload). If the hub
    * does not hold the run yet, its first connection asks only for what follows. Ignored when joining.
@@ -91,6 +97,10 @@ export interface RunEvent {
   data: string
   /** The SSE `id:` field, when the server sent one. */
   id?: string
+  /** Page side, with `decode: 'json'`: the parsed data. */
+  json?: unknown
+  /** Page side, with `decode: 'json'`: why the data is not JSON (the event is still delivered). */
+  decodeError?: string
 }
 
 /** Where a new subscription starts reading a run's log. */

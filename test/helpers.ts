@@ -1,4 +1,5 @@
-import type { RunEvent, RunHandlers, RunStatus, RunSummary } from '../src/index.ts'
+import type { RunFaults } from '../server/chat-server.ts'
+import type { ResyncReason, RunError, RunEvent, RunHandlers, RunStatus, RunSummary } from '../src/index.ts'
 
 /** Polls `check` until it returns a truthy value or throws no more; fails with the last reason after `timeoutMs`. */
 export async function waitFor<T>(check: () => T | Promise<T>, { timeoutMs = 10_000, intervalMs = 20, what = "condition" } = {}): Promise<NonNullable<T>> {
@@ -30,7 +31,7 @@ export interface StartedRun {
 }
 
 /** Starts a run on the dev chat server. */
-export async function startRun(sessionId: string, message: string, settings: { tokens?: number; rate?: number; heartbeatMs?: number } = {}): Promise<StartedRun> {
+export async function startRun(sessionId: string, message: string, settings: { tokens?: number; rate?: number; heartbeatMs?: number; faults?: RunFaults } = {}): Promise<StartedRun> {
   const response = await fetch('/api/chat/start', { method: 'POST', body: JSON.stringify({ session_id: sessionId, message, ...settings }) })
   if (!response.ok) throw new Error(`start failed: ${response.status} ${await response.text()}`)
   const { stream_id: streamId } = (await response.json()) as { stream_id: string }
@@ -51,6 +52,8 @@ export async function serverTranscript(streamId: string): Promise<{ finished: bo
 export interface ServerStreamStats {
   open: number
   opened: number
+  /** Probes of a failed EventSource for its hidden status; not counted in `opened`. */
+  probes: number
   cursors: string[]
   lastSeq: number
   finished: boolean
@@ -76,6 +79,8 @@ export function recorder() {
   const eventsByRun = new Map<string, RunEvent[]>()
   const statuses: RunStatus[] = []
   const runs: RunSummary[] = []
+  const errors: RunError[] = []
+  const resyncs: ResyncReason[] = []
   let batches = 0
   const handlers: RunHandlers = {
     onEvents(batch, runId) {
@@ -83,8 +88,12 @@ export function recorder() {
       events.push(...batch)
       eventsByRun.set(runId, [...(eventsByRun.get(runId) ?? []), ...batch])
     },
-    onStatus(status) {
+    onStatus(status, _runId, error) {
       statuses.push(status)
+      if (error) errors.push(error)
+    },
+    onResync(_runId, reason) {
+      resyncs.push(reason)
     },
     onRun(run) {
       runs.push(run)
@@ -96,11 +105,16 @@ export function recorder() {
     eventsByRun,
     statuses,
     runs,
+    errors,
+    resyncs,
     get batches() {
       return batches
     },
     get ended() {
       return statuses.at(-1) === 'ended'
+    },
+    get finished() {
+      return statuses.at(-1) === 'ended' || statuses.at(-1) === 'failed'
     },
   }
 }
@@ -108,4 +122,10 @@ export function recorder() {
 /** The comparable form of events: name and data, in order. */
 export function shape(events: ReadonlyArray<{ event?: string; type?: string; data: string }>): string[] {
   return events.map((event) => `${event.type ?? event.event} ${event.data}`)
+}
+
+/** Simulates a server restart for one run (see `Restart` in the dev chat server). */
+export async function restartServer(streamId: string, how: { journal: 'keep' | 'trim' | 'lose'; worker: 'continue' | 'stop' }): Promise<void> {
+  const response = await fetch(`/api/chat/restart?stream_id=${streamId}`, { method: 'POST', body: JSON.stringify(how) })
+  if (!response.ok) throw new Error(`restart failed: ${response.status}`)
 }

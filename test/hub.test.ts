@@ -263,3 +263,87 @@ describe('hub over a MessageChannel', () => {
     expect(fake.connections).toHaveLength(1)
   })
 })
+
+describe('hub signals and options', () => {
+  it('tells a run subscriber when the hub does not hold the run yet, then delivers once it opens', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    const waiting: string[] = []
+    const seen = recorder()
+    await relay.subscribe({ runId: 'later' }, { ...seen.handlers, onWaiting: (runId) => waiting.push(runId) }).ready
+    await waitFor(() => waiting.length === 1)
+    await relay.open(spec('later'))
+    fake.of('later')[0]!.emit(...tokens(1, 2))
+    await waitFor(() => seen.events.length === 2)
+    expect(waiting).toEqual(['later'])
+  })
+
+  it('decodes JSON on request, reporting bad JSON as data', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    await relay.open(spec('r1'))
+    const seen = recorder()
+    relay.subscribe({ runId: 'r1' }, seen.handlers, { decode: 'json' })
+    fake.of('r1')[0]!.emit(['token', '{"text":"hi"}'], ['token', '{broken'])
+    await waitFor(() => seen.events.length === 2)
+    expect(seen.events[0]).toMatchObject({ json: { text: 'hi' } })
+    expect(seen.events[1]!.json).toBeUndefined()
+    expect(seen.events[1]!.decodeError).toMatch(/^token #2: /)
+  })
+
+  it('reconnects at once when the network comes back online', async () => {
+    const { fake, client } = setup({ backoff: { baseMs: 60_000, maxMs: 60_000 }, random: () => 0.99 })
+    const relay = client()
+    await relay.open(spec('r1'))
+    fake.of('r1')[0]!.emit(...tokens(1, 2))
+    fake.of('r1')[0]!.handlers.onDrop({ kind: 'network', message: 'offline' })
+    await waitFor(async () => (await relay.diagnostics()).runs[0]!.status === 'reconnecting')
+    expect(fake.of('r1')).toHaveLength(1)
+    dispatchEvent(new Event('online'))
+    await waitFor(() => fake.of('r1').length === 2, { what: 'an immediate reconnect' })
+    expect(new URL(fake.of('r1')[1]!.request.url).searchParams.get('after_seq')).toBe('2')
+  })
+
+  it('parks runs beyond the budget, watched runs first, and resumes them from their cursor', async () => {
+    const { fake, client } = setup({ connectionBudget: { http1: 2, http2: 10 } })
+    const relay = client()
+    for (const id of ['a', 'b', 'c']) await relay.open(spec(id))
+    let runs: RunSummary[] = []
+    relay.watchRuns((snapshot) => (runs = snapshot))
+    await waitFor(() => runs.find((r) => r.runId === 'c')?.status === 'parked')
+    expect(fake.of('c')).toHaveLength(0)
+    fake.of('a')[0]!.emit(...tokens(1, 3))
+    // Someone watches c: it takes the slot of the newest unwatched run (b).
+    const seen = recorder()
+    await relay.subscribe({ runId: 'c' }, seen.handlers).ready
+    await waitFor(() => runs.find((r) => r.runId === 'b')?.status === 'parked' && fake.open('c').length === 1)
+    expect(fake.open('b')).toHaveLength(0)
+    // a ends: its slot goes to b, which resumes from its cursor.
+    fake.of('a')[0]!.emit(['stream_end', '{}'])
+    await waitFor(() => fake.open('b').length === 1)
+    expect(new URL(fake.open('b')[0]!.request.url).searchParams.get('after_seq')).toBe('0')
+    expect(fake.connections.filter((c) => !c.closed)).toHaveLength(2)
+  })
+
+  it('learns HTTP/2 from Resource Timing and lifts the budget', async () => {
+    let protocol: 'http1' | 'http2' = 'http1'
+    const { fake, client } = setup({ connectionBudget: { http1: 1, http2: 10 }, observedProtocol: () => protocol })
+    const relay = client()
+    await relay.open(spec('a'))
+    await relay.open(spec('b'))
+    expect(fake.of('b')).toHaveLength(0)
+    protocol = 'http2'
+    await relay.open(spec('c'))
+    expect(fake.open('b')).toHaveLength(1)
+    expect(fake.open('c')).toHaveLength(1)
+  })
+
+  it('releases the Comlink proxy of a subscription when it ends', async () => {
+    const hub = new RunHub({ transports: { eventsource: fakeTransport().transport } })
+    let released = 0
+    const sink = { deliver() {}, [Comlink.releaseProxy]: () => released++ }
+    const id = hub.subscribe('c', { runId: 'x' }, 'beginning', sink)
+    hub.unsubscribe(id)
+    expect(released).toBe(1)
+  })
+})

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { backoffDelay } from '../worker/backoff.ts'
 import { EventLog } from '../worker/event-log.ts'
 import { runStatusReducer, type RunState } from '../worker/run-status.ts'
+import { allowedRuns, wireProtocolOf } from '../worker/budget.ts'
 import { serverSeqOf } from '../worker/chat-protocol.ts'
 
 describe('EventLog', () => {
@@ -93,5 +94,41 @@ describe('serverSeqOf', () => {
     expect(serverSeqOf('s1-abc:42')).toBe(42)
     expect(serverSeqOf('7')).toBe(7)
     expect(serverSeqOf('opaque')).toBeUndefined()
+  })
+})
+
+describe('EventLog.afterEventId (a cursor that outlives hubs)', () => {
+  const log = new EventLog({ maxEvents: 1000, maxBytes: 1 << 20 })
+  log.append('token', 'a', 's:5')
+  log.append('token', 'b', 's:6')
+  log.append('token', 'c', 's:7')
+
+  it('serves what follows an id it holds', () => {
+    expect(log.afterEventId('s:5', serverSeqOf)).toEqual({ truncated: false, events: log.after(1).events })
+  })
+
+  it('places an id it does not hold by its server seq', () => {
+    expect(log.afterEventId('s:4', serverSeqOf)).toEqual({ truncated: false, events: log.after(0).events })
+    expect(log.afterEventId('s:9', serverSeqOf)).toEqual({ truncated: false, events: [] })
+  })
+
+  it('says when events between the cursor and the log are missing', () => {
+    expect(log.afterEventId('s:2', serverSeqOf)).toEqual({ truncated: true, events: log.after(0).events })
+    expect(log.afterEventId('opaque', serverSeqOf)).toEqual({ truncated: true, events: log.after(0).events })
+  })
+})
+
+describe('connection budget', () => {
+  const entry = (runId: string, watched: boolean, openedAt: number) => ({ runId, watched, openedAt })
+
+  it('gives slots to watched runs first, then to the oldest', () => {
+    const entries = [entry('old', false, 1), entry('older-watched', true, 2), entry('new', false, 3), entry('new-watched', true, 4)]
+    expect([...allowedRuns(entries, 3)].sort()).toEqual(['new-watched', 'old', 'older-watched'])
+    expect([...allowedRuns(entries, 1)]).toEqual(['older-watched'])
+    expect(allowedRuns(entries, 0).size).toBe(0)
+  })
+
+  it('reads the wire protocol from nextHopProtocol', () => {
+    expect(['h2', 'h3', 'http/1.1', 'http/1.0', ''].map(wireProtocolOf)).toEqual(['http2', 'http2', 'http1', 'http1', undefined])
   })
 })

@@ -47,7 +47,7 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
 async function probe(url: string, fetchImpl: typeof fetch) {
   const controller = new AbortController()
   try {
-    const response = await fetchImpl(url, { headers: { Accept: 'text/event-stream' }, cache: 'no-store', signal: controller.signal })
+    const response = await fetchImpl(url, { headers: { Accept: 'text/event-stream', 'X-Run-Relay-Probe': '1' }, cache: 'no-store', signal: controller.signal })
     controller.abort()
     if (response.status !== 200) return { kind: 'http', status: response.status, message: `${url} answered ${response.status}` } as const
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {

@@ -39,17 +39,18 @@ export function createFetchTransport(options: FetchTransportOptions) {
         return drop({ kind: 'http', status: response.status, message: `${request.url} answered ${response.status} ${response.statusText}` })
       }
       handlers.onOpen({ protocol: protocolOf(request.url) })
+      const maxEventSize = spec.maxEventSize ?? options.maxEventSize
       const parser = createParser({
-        maxBufferSize: options.maxEventSize,
+        maxBufferSize: maxEventSize,
         onEvent: (message) => {
           const type = message.event ?? 'message'
-          if (!closed && (!spec.events || spec.events.includes(type))) handlers.onEvent(type, message.data, message.id)
+          if (!closed && (!spec.events || spec.events.includes(type))) handlers.onEvent(type, message.data, message.id || undefined)
         },
         onComment: () => closed || handlers.onComment(),
         onRetry: (ms) => closed || handlers.onRetry(ms),
         onError: (error) => {
           // [spec] unknown fields are ignored by the SSE spec; an invalid retry is ignored too.
-          if (error.type === 'max-buffer-size-exceeded') drop({ kind: 'oversize', message: `An event exceeded ${options.maxEventSize} characters` })
+          if (error.type === 'max-buffer-size-exceeded') drop({ kind: 'oversize', message: `An event exceeded the ${maxEventSize}-character limit` })
         },
       })
       const decoder = new TextDecoder()

@@ -60,7 +60,7 @@ export class Run {
     this.#url = url
     this.#host = host
     this.openedAt = openedAt
-    this.log = new EventLog(host.limits)
+    this.log = new EventLog({ ...host.limits, ...spec.logLimits })
     if (spec.resumeFrom !== undefined) {
       this.#lastEventId = spec.resumeFrom
       this.#serverSeq = serverSeqOf(spec.resumeFrom) ?? 0
@@ -189,8 +189,9 @@ export class Run {
   }
 
   #receive(type: string, data: string, id: string | undefined): void {
-    if (data.length > this.#host.maxEventSize) {
-      return this.#dropped({ kind: 'oversize', message: `A ${type} event of ${data.length} characters exceeds the ${this.#host.maxEventSize} limit` })
+    const maxEventSize = this.spec.maxEventSize ?? this.#host.maxEventSize
+    if (data.length > maxEventSize) {
+      return this.#dropped({ kind: 'oversize', message: `A ${type} event of ${data.length} characters exceeds the ${maxEventSize} limit` })
     }
     if (id !== undefined) {
       const seq = serverSeqOf(id)
@@ -240,12 +241,13 @@ export class Run {
     const error = fatalError(reason)
     if (error === 'ended') return this.#dispatch({ type: 'terminal' })
     if (error) return this.#dispatch({ type: 'failed', error })
-    if (this.#attempt >= this.#host.maxRetries) {
+    const { maxRetries = this.#host.maxRetries, ...backoff } = this.spec.reconnect ?? {}
+    if (this.#attempt >= maxRetries) {
       const message = `Gave up after ${this.#attempt} reconnects without progress; last: ${'message' in reason ? reason.message : 'the server closed the stream'}`
       return this.#dispatch({ type: 'failed', error: { type: 'error', code: 'retries_exhausted', message } })
     }
     this.#dispatch({ type: 'dropped' })
-    const delay = backoffDelay(this.#attempt++, this.#host.backoff, this.#host.random, this.#retryMs)
+    const delay = backoffDelay(this.#attempt++, { ...this.#host.backoff, ...backoff }, this.#host.random, this.#retryMs)
     this.#reconnectTimer = this.#host.setTimeout(() => this.#connect(), delay)
   }
 }

@@ -1,0 +1,232 @@
+import { commands } from 'vitest/browser'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createRunRelay, type RunRelay, type RunSpec, type RunSummary, type TransportKind } from '../src/index.ts'
+import { finishedTranscript, recorder, restartServer, serverStats, serverTranscript, shape, startRun, uniqueName, waitFor, type StartedRun } from './helpers.ts'
+
+/** Every fault runs through a real SharedWorker against the dev chat server. */
+const relays: RunRelay[] = []
+function relay(name = uniqueName('faults')) {
+  const r = createRunRelay({ name })
+  relays.push(r)
+  return r
+}
+afterEach(() => {
+  for (const r of relays.splice(0)) r.dispose()
+})
+
+const fastReconnect = { baseMs: 20, maxMs: 200 }
+const specOf = (run: StartedRun, extra: Partial<RunSpec> = {}): RunSpec => ({ runId: run.streamId, sessionId: run.sessionId, url: run.url, reconnect: fastReconnect, ...extra })
+
+/** Opens `run` in a fresh hub, subscribes from the beginning and waits until the run ends or fails. */
+async function watch(run: StartedRun, extra: Partial<RunSpec> = {}, hub = relay()) {
+  await hub.open(specOf(run, extra))
+  const seen = recorder()
+  hub.subscribe({ runId: run.streamId }, seen.handlers)
+  await waitFor(() => seen.finished, { what: `run ${run.streamId} to end or fail`, timeoutMs: 20_000 })
+  return seen
+}
+
+describe.each<TransportKind>(['eventsource', 'fetch'])('faults with the %s transport', (transport) => {
+  it('a dropped connection resumes from the cursor: no gap, no duplicate', async () => {
+    const run = await startRun(uniqueName('s'), 'drop', { tokens: 40, rate: 100, faults: { dropAfter: 10 } })
+    const seen = await watch(run, { transport })
+    expect(seen.ended).toBe(true)
+    expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    const stats = await serverStats(run.streamId)
+    expect(stats.cursors).toEqual(['after_seq=0', 'after_seq=10'])
+  })
+
+  it('a stream that goes silent is reconnected', async () => {
+    const run = await startRun(uniqueName('s'), 'stall', { tokens: 60, rate: 60, heartbeatMs: 200, faults: { stallAfter: 8 } })
+    const seen = await watch(run, { transport, silenceTimeoutMs: 1000 })
+    expect(seen.ended).toBe(true)
+    expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect((await serverStats(run.streamId)).cursors).toEqual(['after_seq=0', 'after_seq=8'])
+  })
+
+  it('a jump in the server seq is repaired by reconnecting from the last good cursor', async () => {
+    const run = await startRun(uniqueName('s'), 'skip', { tokens: 40, rate: 100, faults: { skipSeqAt: 10 } })
+    const seen = await watch(run, { transport })
+    expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect(seen.resyncs).toEqual([])
+    expect((await serverStats(run.streamId)).cursors).toEqual(['after_seq=0', 'after_seq=9'])
+  })
+
+  for (const [status, code] of [[401, 'auth'], [403, 'auth'], [404, 'not_found'], [400, 'http']] as const) {
+    it(`HTTP ${status} fails the run with '${code}', without retrying`, async () => {
+      const run = await startRun(uniqueName('s'), 'status', { tokens: 10, rate: 100, faults: { status } })
+      const seen = await watch(run, { transport })
+      expect(seen.statuses.at(-1)).toBe('failed')
+      expect(seen.errors.at(-1)).toMatchObject({ code, status })
+      expect(seen.events).toEqual([])
+      const stats = await serverStats(run.streamId)
+      expect(stats.opened).toBe(1)
+      // EventSource hides the status: one probe found it out.
+      expect(stats.probes).toBe(transport === 'eventsource' ? 1 : 0)
+    })
+  }
+
+  it('an unknown stream fails with not_found', async () => {
+    const hub = relay()
+    const seen = recorder()
+    await hub.open({ runId: 'no-such-stream', sessionId: 's', url: '/api/chat/stream?stream_id=no-such-stream', transport })
+    hub.subscribe({ runId: 'no-such-stream' }, seen.handlers)
+    await waitFor(() => seen.finished)
+    expect(seen.errors.at(-1)).toMatchObject({ code: 'not_found', status: 404 })
+  })
+
+  it('5xx backs off and retries, then streams the whole run', async () => {
+    const run = await startRun(uniqueName('s'), 'flaky', { tokens: 20, rate: 100, faults: { status: 503, statusTimes: 2 } })
+    const seen = await watch(run, { transport })
+    expect(seen.ended).toBe(true)
+    expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect((await serverStats(run.streamId)).opened).toBe(3)
+  })
+
+  it('gives up after the retry limit with a typed error, never looping', async () => {
+    const run = await startRun(uniqueName('s'), 'down', { tokens: 20, rate: 100, faults: { status: 503 } })
+    const seen = await watch(run, { transport, reconnect: { ...fastReconnect, maxRetries: 3 } })
+    expect(seen.errors.at(-1)).toMatchObject({ code: 'retries_exhausted' })
+    expect((await serverStats(run.streamId)).opened).toBe(4)
+  })
+
+  it('204 ends the run', async () => {
+    const run = await startRun(uniqueName('s'), 'no content', { tokens: 20, rate: 100, faults: { status: 204 } })
+    const seen = await watch(run, { transport })
+    expect(seen.statuses.at(-1)).toBe('ended')
+    expect((await serverStats(run.streamId)).opened).toBe(1)
+  })
+
+  it('passes malformed lines and invalid UTF-8 through as data, losing nothing', async () => {
+    const run = await startRun(uniqueName('s'), 'garbage', { tokens: 20, rate: 100, faults: { malformedAt: 5 } })
+    const seen = await watch(run, { transport })
+    expect(seen.ended).toBe(true)
+    const journaled = seen.events.filter((event) => event.id !== undefined)
+    expect(shape(journaled)).toEqual(shape(await finishedTranscript(run.streamId)))
+    const extra = seen.events.filter((event) => event.id === undefined)
+    expect(extra.map((event) => [event.type, event.data])).toEqual([['message', '\uFFFD\uFFFD']])
+  })
+
+  it('fails only the run with an oversized event, with oversize; other runs go on', async () => {
+    const hub = relay()
+    const healthy = await startRun(uniqueName('s'), 'healthy', { tokens: 40, rate: 60 })
+    await hub.open(specOf(healthy, { transport }))
+    const healthySeen = recorder()
+    hub.subscribe({ runId: healthy.streamId }, healthySeen.handlers)
+    const run = await startRun(uniqueName('s'), 'oversize', { tokens: 20, rate: 100, faults: { oversizeAt: 5 } })
+    const seen = await watch(run, { transport }, hub)
+    expect(seen.errors.at(-1)).toMatchObject({ code: 'oversize' })
+    expect(shape(seen.events)).toEqual(shape((await finishedTranscript(run.streamId)).slice(0, 4)))
+    expect((await serverStats(run.streamId)).opened).toBe(1)
+    await waitFor(() => healthySeen.ended)
+    expect(shape(healthySeen.events)).toEqual(shape(await finishedTranscript(healthy.streamId)))
+  })
+})
+
+describe('server restarts', () => {
+  async function restartMidRun(how: Parameters<typeof restartServer>[1]) {
+    const hub = relay()
+    const run = await startRun(uniqueName('s'), `restart ${how.journal} ${how.worker}`, { tokens: 60, rate: 60 })
+    await hub.open(specOf(run))
+    const seen = recorder()
+    hub.subscribe({ runId: run.streamId }, seen.handlers)
+    await waitFor(() => seen.events.length >= 10)
+    await restartServer(run.streamId, how)
+    await waitFor(() => seen.finished, { timeoutMs: 15_000, what: 'the run to end or fail' })
+    return { run, seen }
+  }
+
+  it('continues without loss when the server can replay', async () => {
+    const { run, seen } = await restartMidRun({ journal: 'keep', worker: 'continue' })
+    expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect(seen.resyncs).toEqual([])
+  })
+
+  it('signals a resync when the server lost the live run (synthetic apperror)', async () => {
+    const { run, seen } = await restartMidRun({ journal: 'keep', worker: 'stop' })
+    const { events: journal } = await serverTranscript(run.streamId)
+    expect(seen.resyncs).toEqual(['server_lost_events'])
+    expect(shape(seen.events.slice(0, -1))).toEqual(shape(journal))
+    expect(seen.events.at(-1)?.type).toBe('apperror')
+    expect(seen.statuses.at(-1)).toBe('ended')
+  })
+
+  it('signals a resync when the server cannot cover the gap, and keeps streaming', async () => {
+    const { run, seen } = await restartMidRun({ journal: 'trim', worker: 'continue' })
+    const sent = await finishedTranscript(run.streamId)
+    expect(seen.resyncs).toEqual(['server_lost_events'])
+    expect(seen.ended).toBe(true)
+    // What arrived is the server's transcript with one hole, in order, without duplicates.
+    const received = shape(seen.events)
+    const holeStart = received.findIndex((line, i) => line !== shape(sent)[i])
+    const resumed = shape(sent).indexOf(received[holeStart]!)
+    expect(holeStart).toBeGreaterThan(0)
+    expect(resumed).toBeGreaterThan(holeStart)
+    expect(received).toEqual([...shape(sent).slice(0, holeStart), ...shape(sent).slice(resumed)])
+  })
+
+  it('fails with not_found when the server forgot the run', async () => {
+    const { seen } = await restartMidRun({ journal: 'lose', worker: 'stop' })
+    expect(seen.errors.at(-1)).toMatchObject({ code: 'not_found' })
+  })
+})
+
+describe('log caps', () => {
+  it('drops the oldest events past the cap and tells a subscriber whose cursor fell out', async () => {
+    const hub = relay()
+    const run = await startRun(uniqueName('s'), 'capped', { tokens: 40, rate: 100 })
+    await hub.open(specOf(run, { logLimits: { maxEvents: 10 } }))
+    await waitFor(async () => (await serverStats(run.streamId)).finished)
+    await waitFor(async () => (await hub.diagnostics()).runs[0]?.status === 'ended')
+    const late = recorder()
+    hub.subscribe({ runId: run.streamId }, late.handlers)
+    await waitFor(() => late.ended)
+    expect(late.resyncs).toEqual(['log_truncated'])
+    expect(shape(late.events)).toEqual(shape((await finishedTranscript(run.streamId)).slice(-10)))
+  })
+})
+
+describe('connection budget', () => {
+  it('8 concurrent runs across 2 tabs: page requests stay fast, every transcript is whole', async () => {
+    const name = uniqueName('budget')
+    const hub = relay(name)
+    const runs: StartedRun[] = []
+    for (let i = 0; i < 8; i++) runs.push(await startRun(uniqueName(`s${i}`), `budget run ${i}`, { tokens: 50, rate: 25 }))
+    let registry: RunSummary[] = []
+    let everParked = 0
+    hub.watchRuns((snapshot) => {
+      registry = snapshot
+      everParked = Math.max(everParked, snapshot.filter((r) => r.status === 'parked').length)
+    })
+
+    const tab = await commands.openTab('/test/fixtures/tab.html')
+    await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)})`)
+    for (const run of runs.slice(0, 4)) await hub.open(specOf(run))
+    for (const run of runs.slice(4)) await commands.evalInTab(tab, `tab.open(${JSON.stringify(specOf(run))})`)
+    const watchedHere = recorder()
+    hub.subscribe({ runId: runs[0]!.streamId }, watchedHere.handlers)
+    await commands.evalInTab(tab, `tab.subscribe('w', { runId: ${JSON.stringify(runs[7]!.streamId)} })`)
+
+    // Ordinary requests from both pages while the runs stream, until every run has ended.
+    const timings: number[] = []
+    await waitFor(async () => {
+      const started = performance.now()
+      await fetch('/api/chat/stats?stream_id=none', { cache: 'no-store' })
+      timings.push(performance.now() - started)
+      timings.push(await commands.evalInTab<number>(tab, `(async () => { const t = performance.now(); await fetch('/api/chat/stats?stream_id=none', { cache: 'no-store' }); return performance.now() - t })()`))
+      return registry.length === 8 && registry.every((r) => r.status === 'ended')
+    }, { timeoutMs: 40_000, intervalMs: 50, what: 'all 8 runs to end' })
+    expect(timings.length).toBeGreaterThan(20)
+    expect(Math.max(...timings)).toBeLessThan(1000)
+    expect(everParked).toBeGreaterThan(0)
+    for (const run of runs) {
+      const seen = recorder()
+      hub.subscribe({ runId: run.streamId }, seen.handlers)
+      await waitFor(() => seen.ended)
+      expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    }
+    const open = Object.values((await hub.diagnostics()).connections).reduce((a, b) => a + b, 0)
+    expect(open).toBe(0)
+    await commands.closeTab(tab)
+  }, 60_000)
+})
