@@ -245,6 +245,11 @@ export function createChatServer() {
       case 'GET /api/chat/transcript':
         if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
         return json(res, 200, { finished: run.finished, events: run.journal })
+      case 'POST /api/chat/faults': {
+        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
+        run.faults = JSON.parse((await readBody(req)) || '{}') as RunFaults
+        return json(res, 200, { ok: true })
+      }
       case 'POST /api/chat/restart': {
         if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
         const how = JSON.parse((await readBody(req)) || '{}') as Partial<Restart>

@@ -82,6 +82,7 @@ export interface RunRelay {
   readonly ready: Promise<HubHello>
   /**
    * Opens a run, or joins it if any tab already did: the hub never opens a second connection for a run.
+   * Opening a run that failed (say with `auth`, before the user signed in again) retries it from its cursor.
    * Rejects with a `RelayError` whose code says what was wrong (`invalid_spec`, `url_refused`, ...).
    */
   open(spec: RunSpec): Promise<RunSummary>

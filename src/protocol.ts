@@ -216,7 +216,7 @@ export interface HubDiagnostics {
 export interface HubApi {
   /** First call on every connection. Throws nothing; the client compares versions. */
   hello(clientId: string, protocolVersion: number): HubHello
-  /** Opens a run, or joins it when the hub already holds it: never a second connection. */
+  /** Opens a run, or joins it when the hub already holds it: never a second connection. Opening a failed run retries it from its cursor. */
   open(spec: RunSpec): RunSummary | RunError
   /** Returns the subscription id. Catch-up and live events go to `sink`. */
   subscribe(target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink): number

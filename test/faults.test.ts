@@ -1,7 +1,7 @@
 import { commands } from 'vitest/browser'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRunRelay, type RunRelay, type RunSpec, type RunSummary, type TransportKind } from '../src/index.ts'
-import { finishedTranscript, recorder, restartServer, serverStats, serverTranscript, shape, startRun, uniqueName, waitFor, type StartedRun } from './helpers.ts'
+import { finishedTranscript, recorder, restartServer, serverStats, serverTranscript, setFaults, shape, startRun, uniqueName, waitFor, type StartedRun } from './helpers.ts'
 
 /** Every fault runs through a real SharedWorker against the dev chat server. */
 const relays: RunRelay[] = []
@@ -66,6 +66,20 @@ describe.each<TransportKind>(['eventsource', 'fetch'])('faults with the %s trans
     })
   }
 
+  it('retries a run that failed with auth when the app opens it again', async () => {
+    const hub = relay()
+    const run = await startRun(uniqueName('s'), 'sign in again', { tokens: 20, rate: 100, faults: { status: 401 } })
+    const seen = recorder()
+    await hub.open(specOf(run, { transport }))
+    hub.subscribe({ runId: run.streamId }, seen.handlers)
+    await waitFor(() => seen.statuses.at(-1) === 'failed')
+    expect(seen.errors.at(-1)).toMatchObject({ code: 'auth' })
+    await setFaults(run.streamId, {}) // the user signed in again
+    await hub.open(specOf(run, { transport }))
+    await waitFor(() => seen.ended)
+    expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+  })
+
   it('an unknown stream fails with not_found', async () => {
     const hub = relay()
     const seen = recorder()
@@ -120,6 +134,31 @@ describe.each<TransportKind>(['eventsource', 'fetch'])('faults with the %s trans
     expect((await serverStats(run.streamId)).opened).toBe(1)
     await waitFor(() => healthySeen.ended)
     expect(shape(healthySeen.events)).toEqual(shape(await finishedTranscript(healthy.streamId)))
+  })
+})
+
+describe('bad input through the worker', () => {
+  it('refuses cross-origin and malformed stream URLs with typed errors; other runs go on', async () => {
+    const hub = relay()
+    const run = await startRun(uniqueName('s'), 'neighbour', { tokens: 30, rate: 60 })
+    await hub.open(specOf(run))
+    const seen = recorder()
+    hub.subscribe({ runId: run.streamId }, seen.handlers)
+    for (const [url, code] of [['https://evil.example/api/chat/stream', 'url_refused'], ['http://[::1', 'url_refused'], ['file:///etc/passwd', 'url_refused']] as const) {
+      await expect(hub.open({ runId: uniqueName('bad'), sessionId: 's', url })).rejects.toMatchObject({ name: 'RelayError', code })
+    }
+    await expect(hub.open({ runId: '', sessionId: 's', url: run.url })).rejects.toMatchObject({ code: 'invalid_spec' })
+    await waitFor(() => seen.ended)
+    expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect((await hub.diagnostics()).runs.map((r) => r.runId)).toEqual([run.streamId])
+  })
+
+  it('tells a subscriber of an unknown run id that it waits for the run', async () => {
+    const hub = relay()
+    const waiting: string[] = []
+    await hub.subscribe({ runId: 'nobody-opened-this' }, { onWaiting: (runId) => waiting.push(runId) }).ready
+    await waitFor(() => waiting.length === 1)
+    expect(waiting).toEqual(['nobody-opened-this'])
   })
 })
 

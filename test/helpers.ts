@@ -129,3 +129,9 @@ export async function restartServer(streamId: string, how: { journal: 'keep' | '
   const response = await fetch(`/api/chat/restart?stream_id=${streamId}`, { method: 'POST', body: JSON.stringify(how) })
   if (!response.ok) throw new Error(`restart failed: ${response.status}`)
 }
+
+/** Replaces the faults of a run on the dev chat server (say, to end an injected 401). */
+export async function setFaults(streamId: string, faults: RunFaults): Promise<void> {
+  const response = await fetch(`/api/chat/faults?stream_id=${streamId}`, { method: 'POST', body: JSON.stringify(faults) })
+  if (!response.ok) throw new Error(`setting faults failed: ${response.status}`)
+}

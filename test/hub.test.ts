@@ -347,3 +347,16 @@ describe('hub signals and options', () => {
     expect(released).toBe(1)
   })
 })
+
+describe("the server's retry: field", () => {
+  it('replaces the backoff base for the next reconnect', async () => {
+    const { fake, client } = setup({ backoff: { baseMs: 60_000, maxMs: 60_000 }, random: () => 0.99 })
+    const relay = client()
+    await relay.open(spec('r1'))
+    const [first] = fake.of('r1')
+    first!.handlers.onRetry(10)
+    first!.emit(...tokens(1, 1))
+    first!.handlers.onDrop({ kind: 'closed' })
+    await waitFor(() => fake.of('r1').length === 2, { timeoutMs: 5000, what: 'a reconnect after about 10 ms, not 60 s' })
+  })
+})

@@ -62,6 +62,13 @@ describe('runStatusReducer', () => {
     }
   })
 
+  it('leaves failed only on an explicit retry, from which it reconnects', () => {
+    const failed: RunState = { status: 'failed', error: { type: 'error', code: 'auth', message: 'sign in' } }
+    expect(runStatusReducer(failed, { type: 'retry' })).toEqual({ status: 'reconnecting' })
+    expect(runStatusReducer(at('ended'), { type: 'retry' })).toEqual(at('ended'))
+    expect(runStatusReducer(at('open'), { type: 'retry' }).status).toBe('open')
+  })
+
   it('keeps failures as data', () => {
     const error = { type: 'error', code: 'not_found', message: 'gone', status: 404 } as const
     expect(runStatusReducer(at('open'), { type: 'failed', error })).toEqual({ status: 'failed', error })

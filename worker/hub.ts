@@ -178,6 +178,13 @@ export class RunHub {
 
   open(spec: RunSpec): RunSummary | RunError {
     const existing = this.#runs.get(spec.runId)
+    if (existing?.status === 'failed') {
+      // Opening a failed run again retries it from its cursor (after a re-login, say).
+      this.#options.clearTimeout(this.#evictionTimers.get(spec.runId))
+      this.#evictionTimers.delete(spec.runId)
+      existing.retry()
+      this.#rebalance()
+    }
     if (existing) return existing.summary()
     const url = this.#checkSpec(spec)
     if (!(url instanceof URL)) return url

@@ -8,6 +8,8 @@ export type RunAction =
   | { type: 'resumed' }
   | { type: 'terminal' }
   | { type: 'failed'; error: RunError }
+  /** The app opened a failed run again: try once more from its cursor. */
+  | { type: 'retry' }
 
 export interface RunState {
   status: RunStatus
@@ -22,8 +24,10 @@ export function isFinal(status: RunStatus): boolean {
 /**
  * The run state machine. Pure; invalid transitions return the state unchanged,
  * so a late callback from a closed connection cannot revive a finished run.
+ * Only an explicit `retry` (the app opening a failed run again) leaves `failed`.
  */
 export function runStatusReducer(state: RunState, action: RunAction): RunState {
+  if (action.type === 'retry') return state.status === 'failed' ? { status: 'reconnecting' } : state
   if (isFinal(state.status)) return state
   switch (action.type) {
     case 'opened':

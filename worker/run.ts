@@ -109,6 +109,14 @@ export class Run {
     this.#connect()
   }
 
+  /** A failed run opened again: reconnect from the cursor with a fresh retry budget. */
+  retry(): void {
+    if (this.status !== 'failed') return
+    this.#attempt = 0
+    this.#dispatch({ type: 'retry' })
+    this.#connect()
+  }
+
   /** The network is back: a run waiting out its backoff reconnects at once. */
   reconnectNow(): void {
     if (this.status !== 'reconnecting' || this.#connection) return
