@@ -164,14 +164,17 @@ export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions,
       }
       const timer = setTimeout(() => fail(new RelayError('timeout', `${what}: the hub did not answer within ${timeoutMs} ms.`)), timeoutMs)
       pending.add(fail)
-      invoke().then(
-        (value) => {
-          clearTimeout(timer)
-          pending.delete(fail)
-          resolve(value)
-        },
-        (error: unknown) => fail(new RelayError('timeout', `${what}: ${String(error)}`)),
-      )
+      // Through `then`, so that a synchronous throw (an argument that cannot be cloned) rejects too.
+      Promise.resolve()
+        .then(invoke)
+        .then(
+          (value) => {
+            clearTimeout(timer)
+            pending.delete(fail)
+            resolve(value)
+          },
+          (error: unknown) => fail(new RelayError('hub_error', `${what} failed: ${String(error)}`)),
+        )
     })
   }
 
@@ -207,7 +210,7 @@ export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions,
       const unsubscribe = (() => {
         if (stopped) return
         stopped = true
-        handlers = {}
+        handlers = {} // the sink closes over this binding: a batch already in flight reaches nobody
         void id.then((subscriptionId) => call('unsubscribe', () => hub.unsubscribe(subscriptionId))).catch(() => {})
       }) as Unsubscribe
       unsubscribe.ready = id.then(() => {})

@@ -9,6 +9,8 @@ export type RelayErrorCode =
   | 'disposed'
   /** The worker speaks another protocol version (a deploy happened). Reload the page. */
   | 'version_mismatch'
+  /** The call threw: an argument that cannot be cloned (a function in a spec, say), or a hub bug. The message says which. */
+  | 'hub_error'
 
 /** The one error class the client throws or rejects with. */
 export class RelayError extends Error {

@@ -257,6 +257,12 @@ describe('hub over a MessageChannel', () => {
     expect(fake.connections).toHaveLength(0)
   })
 
+  it('rejects an argument that cannot cross the boundary with a typed error', async () => {
+    const { client } = setup()
+    const notCloneable = { ...spec('x'), headers: { get: () => 'x' } } as unknown as RunSpec
+    await expect(client().open(notCloneable)).rejects.toMatchObject({ name: 'RelayError', code: 'hub_error', message: expect.stringMatching(/DataCloneError|could not be cloned/) })
+  })
+
   it('streams from an allow-listed origin', async () => {
     const { fake, client } = setup({ allowedOrigins: ['https://api.example'] })
     await client().open({ ...spec('x'), url: 'https://api.example/stream' })
