@@ -253,6 +253,7 @@ describe('hub over a MessageChannel', () => {
     expect(await failure({ ...spec('x'), url: 'javascript:alert(1)' })).toEqual(['RelayError', 'url_refused'])
     expect(await failure({ ...spec('x'), url: 'http://[bad' })).toEqual(['RelayError', 'url_refused'])
     expect(await failure({ ...spec('x'), runId: '' })).toEqual(['RelayError', 'invalid_spec'])
+    expect(await failure({ ...spec('x'), url: undefined as unknown as string })).toEqual(['RelayError', 'invalid_spec'])
     expect(await failure({ ...spec('x'), transport: 'eventsource', method: 'POST' })).toEqual(['RelayError', 'invalid_spec'])
     expect(fake.connections).toHaveLength(0)
   })

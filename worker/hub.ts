@@ -258,6 +258,7 @@ export class RunHub {
     const invalid = (message: string): RunError => ({ type: 'error', code: 'invalid_spec', message })
     if (typeof spec?.runId !== 'string' || !spec.runId) return invalid('RunSpec.runId must be a non-empty string (the server\'s stream id).')
     if (typeof spec.sessionId !== 'string' || !spec.sessionId) return invalid('RunSpec.sessionId must be a non-empty string.')
+    if (typeof spec.url !== 'string' || !spec.url) return invalid('RunSpec.url must be the stream URL, e.g. `/api/chat/stream?stream_id=...`.')
     if (spec.transport === 'eventsource' && (spec.method === 'POST' || spec.headers || spec.body)) {
       return invalid('EventSource can only GET without custom headers; use `transport: \'fetch\'` for method, headers or body.')
     }
@@ -296,7 +297,7 @@ export class RunHub {
       sub.queue.push({ type: 'resync', runId, reason: 'log_truncated', message })
     }
     if (events.length > 0) this.#enqueueEvents(sub, runId, events)
-    sub.queue.push({ type: 'status', runId, status: run.status, ...(run.summary().error && { error: run.summary().error }) })
+    sub.queue.push(statusMessage(run))
     this.#scheduleFlush()
     this.#rebalance()
     this.#registryChanged()
@@ -333,10 +334,8 @@ export class RunHub {
     const { runId } = run.spec
     if (this.#announcedStatus.get(run) !== run.status) {
       this.#announcedStatus.set(run, run.status)
-      const error = run.summary().error
-      for (const id of run.subscriptions) {
-        this.#subscriptions.get(id)!.queue.push({ type: 'status', runId, status: run.status, ...(error && { error }) })
-      }
+      const message = statusMessage(run)
+      for (const id of run.subscriptions) this.#subscriptions.get(id)!.queue.push(message)
       this.#scheduleFlush()
       if (isFinal(run.status) && !this.#evictionTimers.has(runId)) {
         this.#evictionTimers.set(runId, this.#options.setTimeout(() => this.#evict(runId), run.spec.retentionMs ?? this.#options.retentionMs))
@@ -392,6 +391,11 @@ function observedProtocol(origin: string): WireProtocol | undefined {
     if (entry.name.startsWith(origin) && entry.nextHopProtocol) return wireProtocolOf(entry.nextHopProtocol)
   }
   return undefined
+}
+
+function statusMessage(run: Run): SubscriberMessage {
+  const { runId, status, error } = run.summary()
+  return error ? { type: 'status', runId, status, error } : { type: 'status', runId, status }
 }
 
 /** The part of a run's log a new subscriber has not seen. */
