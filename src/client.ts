@@ -33,6 +33,7 @@ export interface RelayOptions {
   disposeOnPageHide?: boolean
 }
 
+/** The defaults of `RelayOptions`, in one place. */
 export const RELAY_DEFAULTS = {
   name: 'run-relay',
   callTimeoutMs: 10_000,
@@ -59,6 +60,7 @@ export interface RunHandlers {
   onWaiting?(runId: string): void
 }
 
+/** Options of `relay.subscribe`. */
 export interface SubscribeOptions {
   /** @defaultValue `'beginning'` */
   startAt?: StartAt

@@ -103,7 +103,7 @@ export interface RunEvent {
   decodeError?: string
 }
 
-/** Where a new subscription starts reading a run's log. */
+/** Where a new subscription starts reading a run's log (for a session subscription: its current run; later runs start at the beginning). */
 export type StartAt =
   /** Every event the hub still holds, then live ones. */
   | 'beginning'
@@ -137,6 +137,7 @@ export type RunErrorCode =
   /** One event exceeded the hub's size limit (`maxEventSize`). Not retried: the server would send it again. */
   | 'oversize'
 
+/** A run failure, as data (see `RunErrorCode`). */
 export interface RunError {
   type: 'error'
   code: RunErrorCode
