@@ -20,20 +20,23 @@ export interface RunSettings {
 
 const SETTINGS_DEFAULTS: RunSettings = { tokens: 40, rate: 20, heartbeatMs: 5000 }
 
-/** Faults a test can inject into one run (all seqs are journal seqs). */
+/**
+ * Faults a test can inject into one run. Seqs are journal seqs; the per-connection faults
+ * fire once, on the first connection that entry is sent to (live or in a replay).
+ */
 export interface RunFaults {
-  /** Close every open stream response once the journal reaches this seq (after writing it). */
+  /** Close the response right after sending this seq. */
   dropAfter?: number
-  /** Stop writing anything, heartbeats included, to connections open when the journal reaches this seq. */
+  /** After sending this seq, write nothing more to that connection, not even heartbeats. */
   stallAfter?: number
   /** Answer the stream endpoint with this status, `statusTimes` times (default: always). */
   status?: number
   statusTimes?: number
-  /** After this seq, write a malformed line and a line of invalid UTF-8 to live connections. */
+  /** After this seq, write a malformed line and an event whose data is invalid UTF-8. */
   malformedAt?: number
   /** Give the event with this seq 2 MiB of data. */
   oversizeAt?: number
-  /** Leave the event with this seq out of live connections, once (the journal keeps it). */
+  /** Leave this seq out, once (the journal keeps it, so a replay has it). */
   skipSeqAt?: number
 }
 
@@ -87,20 +90,37 @@ export function createChatServer() {
     const data = seq === run.faults.oversizeAt ? JSON.stringify({ text: 'x'.repeat(2 * 1024 * 1024) }) : JSON.stringify(payload)
     const entry = { seq, event, data }
     run.journal.push(entry)
-    const { faults } = run
-    for (const client of run.clients) {
-      if (run.stalled.has(client) || seq === faults.skipSeqAt) continue
-      client.write(frame(run, entry))
-      if (seq === faults.malformedAt) {
-        client.write('this line has no colon\nid\nretry: soon\n\n')
-        client.write(Buffer.from([0x64, 0x61, 0x74, 0x61, 0x3a, 0x20, 0xff, 0xfe, 0x0a, 0x0a])) // "data: <invalid UTF-8>"
-      }
-    }
-    if (seq === faults.skipSeqAt) faults.skipSeqAt = undefined
-    if (seq === faults.stallAfter) for (const client of run.clients) run.stalled.add(client)
-    // The server closes the response mid-run (a proxy timeout, a deploy): the client must resume.
-    if (seq === faults.dropAfter) for (const client of run.clients) client.end()
+    for (const client of run.clients) send(run, client, entry)
     if (TERMINAL.has(event)) finish(run)
+  }
+
+  /**
+   * Writes one entry to one connection, live or in a replay, with the run's faults: each
+   * fires once, on the first connection the entry is sent to, so tests do not depend on
+   * whether the client connected before or after that seq was produced.
+   */
+  function send(run: ServerRun, client: ServerResponse, entry: JournalEntry): void {
+    const { faults } = run
+    if (run.stalled.has(client) || client.writableEnded) return
+    if (entry.seq === faults.skipSeqAt) {
+      faults.skipSeqAt = undefined
+      return
+    }
+    client.write(frame(run, entry))
+    if (entry.seq === faults.malformedAt) {
+      faults.malformedAt = undefined
+      client.write('this line has no colon\nid\nretry: soon\n\n')
+      client.write(Buffer.from([0x64, 0x61, 0x74, 0x61, 0x3a, 0x20, 0xff, 0xfe, 0x0a, 0x0a])) // "data: <invalid UTF-8>"
+    }
+    if (entry.seq === faults.stallAfter) {
+      faults.stallAfter = undefined
+      run.stalled.add(client)
+    }
+    if (entry.seq === faults.dropAfter) {
+      // The server closes the response mid-run (a proxy timeout, a deploy): the client must resume.
+      faults.dropAfter = undefined
+      client.end()
+    }
   }
 
   function finish(run: ServerRun): void {
@@ -181,7 +201,8 @@ export function createChatServer() {
       return json(res, faults.status!, { error: `injected status ${faults.status}` })
     }
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close' })
-    for (const entry of run.journal.slice(Math.max(afterSeq, run.floorSeq - 1))) res.write(frame(run, entry))
+    for (const entry of run.journal.slice(Math.max(afterSeq, run.floorSeq - 1))) send(run, res, entry)
+    if (res.writableEnded) return
     if (run.finished) {
       const last = run.journal.at(-1)
       // [protocol] a journal without a terminal event gets a synthetic apperror.
