@@ -31,6 +31,13 @@ export interface RelayOptions {
   extendedLifetime?: boolean
   /** Dispose the relay on `pagehide`, releasing this tab's subscriptions at once. @defaultValue true */
   disposeOnPageHide?: boolean
+  /**
+   * How often the client checks that its hub still answers. A hub that does not (its worker was
+   * killed) is replaced: the client reconnects, re-opens its runs and renews its subscriptions
+   * from their cursors. 0 turns it off.
+   * @defaultValue 5000
+   */
+  livenessMs?: number
 }
 
 /** The defaults of `RelayOptions`, in one place. */
@@ -41,6 +48,7 @@ export const RELAY_DEFAULTS = {
   mode: 'auto',
   extendedLifetime: true,
   disposeOnPageHide: true,
+  livenessMs: 5000,
 } as const satisfies RelayOptions
 
 /** What a subscriber is told. Every handler is optional; a throwing handler affects nobody else. */
@@ -112,21 +120,25 @@ export function createRunRelay(options: RelayOptions = {}): RunRelay {
   if (mode === 'shared-worker' && typeof SharedWorker === 'undefined') {
     throw new RelayError('invalid_spec', "This browser has no SharedWorker; use mode: 'auto' to fall back to an in-page hub.")
   }
-  let relay: RunRelay
-  if (mode === 'in-page' || typeof SharedWorker === 'undefined') {
-    relay = connectRelay(inPageHub(name), options, () => {}, 'in-page')
-  } else {
-    // [vite] The worker must be written inline in this form for Vite to bundle it, with a
-    // literal options object (no spread), hence two call sites.
-    const worker = (options.extendedLifetime ?? RELAY_DEFAULTS.extendedLifetime)
-      ? new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name, extendedLifetime: true })
-      : new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name })
-    relay = connectRelay(Comlink.wrap<HubApi>(worker.port), options, () => worker.port.close(), 'shared-worker')
-  }
+  const inPage = mode === 'in-page' || typeof SharedWorker === 'undefined'
+  const extendedLifetime = options.extendedLifetime ?? RELAY_DEFAULTS.extendedLifetime
+  const relay = connectRelay(inPage ? () => inPageHub(name) : () => sharedWorkerHub(name, extendedLifetime), options, inPage ? 'in-page' : 'shared-worker')
   if (options.disposeOnPageHide ?? RELAY_DEFAULTS.disposeOnPageHide) {
     globalThis.addEventListener?.('pagehide', () => relay.dispose(), { once: true })
   }
   return relay
+}
+
+/** A way to reach a hub. The client calls it again to replace a hub that stopped answering. */
+export type HubConnector = () => { hub: Comlink.Remote<HubApi>; close(): void }
+
+function sharedWorkerHub(name: string, extendedLifetime: boolean): ReturnType<HubConnector> {
+  // [vite] The worker must be written inline in this form for Vite to bundle it, with a
+  // literal options object (no spread), hence two call sites.
+  const worker = extendedLifetime
+    ? new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name, extendedLifetime: true })
+    : new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name })
+  return { hub: Comlink.wrap<HubApi>(worker.port), close: () => worker.port.close() }
 }
 
 /**
@@ -135,7 +147,7 @@ export function createRunRelay(options: RelayOptions = {}): RunRelay {
  * (cloning, ordering, async calls) are the same as with the worker.
  */
 const inPageHubs = new Map<string, Promise<{ connect(): HubApi }>>()
-function inPageHub(name: string): Comlink.Remote<HubApi> {
+function inPageHub(name: string): ReturnType<HubConnector> {
   let hub = inPageHubs.get(name)
   if (!hub) {
     hub = import('../worker/hub.ts').then(({ RunHub }) => new RunHub())
@@ -144,20 +156,44 @@ function inPageHub(name: string): Comlink.Remote<HubApi> {
   const { port1, port2 } = new MessageChannel()
   // Messages wait in port2 until the hub module has loaded and starts listening.
   void hub.then((h) => Comlink.expose(h.connect(), port2))
-  return Comlink.wrap<HubApi>(port1)
+  return { hub: Comlink.wrap<HubApi>(port1), close: () => port1.close() }
 }
 
-/** The client over any hub endpoint (a SharedWorker port, or an in-page hub). */
-export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions, close: () => void, mode: RunRelay['mode'] = 'shared-worker'): RunRelay {
+/** What the client keeps of one subscription, so it can be renewed on a new hub. */
+interface ClientSubscription {
+  target: SubscriptionTarget
+  handlers: RunHandlers
+  startAt: StartAt
+  decode?: (event: RunEvent) => void
+  /** The last server event id delivered per run: the cursor to resume from on a new hub. */
+  lastEventIds: Map<string, string>
+  /** The last hub seq delivered per run (a second line of defence for "exactly once"). Reset with the hub. */
+  delivered: Map<string, number>
+  /** Its id in the current hub. */
+  hubId: Promise<number>
+}
+
+/**
+ * The client over any hub. Every call has a deadline; a liveness ping notices a
+ * hub that vanished (a killed worker), and the client then connects a new one,
+ * re-opens the runs it opened and renews its subscriptions from their cursors.
+ */
+export function connectRelay(connect: HubConnector, options: RelayOptions = {}, mode: RunRelay['mode'] = 'shared-worker'): RunRelay {
   const timeoutMs = options.callTimeoutMs ?? RELAY_DEFAULTS.callTimeoutMs
+  const livenessMs = options.livenessMs ?? RELAY_DEFAULTS.livenessMs
   const clientId = `${options.clientId ?? RELAY_DEFAULTS.clientId}:${crypto.randomUUID().slice(0, 8)}`
   const lifeLock = holdLifeLock(clientId)
   const pending = new Set<(error: RelayError) => void>()
+  const opened = new Map<string, RunSpec>()
+  const subscriptions = new Set<ClientSubscription>()
+  const watches = new Map<(runs: RunSummary[]) => void, Promise<number>>()
+  let endpoint = connect()
   let disposed = false
 
   /** Comlink calls never settle when the other side is gone: every call gets a deadline. */
-  function call<T>(what: string, invoke: () => Promise<T>): Promise<T> {
+  function call<T>(what: string, invoke: (hub: Comlink.Remote<HubApi>) => Promise<T>): Promise<T> {
     if (disposed) return Promise.reject(new RelayError('disposed', `${what}: this relay was disposed; create a new one.`))
+    const { hub } = endpoint
     return new Promise<T>((resolve, reject) => {
       const fail = (error: RelayError) => {
         clearTimeout(timer)
@@ -167,7 +203,7 @@ export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions,
       const timer = setTimeout(() => fail(new RelayError('timeout', `${what}: the hub did not answer within ${timeoutMs} ms.`)), timeoutMs)
       pending.add(fail)
       // Through `then`, so that a synchronous throw (an argument that cannot be cloned) rejects too.
-      Promise.resolve()
+      Promise.resolve(hub)
         .then(invoke)
         .then(
           (value) => {
@@ -180,65 +216,131 @@ export function connectRelay(hub: Comlink.Remote<HubApi>, options: RelayOptions,
     })
   }
 
-  // The lock is held before the hub hears of us, so its wait for the lock cannot win early.
-  const ready = call('hello', () => lifeLock.held.then(() => hub.hello(clientId, PROTOCOL_VERSION))).then((hello) => {
-    if (hello.protocolVersion !== PROTOCOL_VERSION) {
-      throw new RelayError('version_mismatch', `The hub speaks protocol ${hello.protocolVersion}, this page ${PROTOCOL_VERSION}: reload the page.`)
-    }
+  function handshake(): Promise<HubHello> {
+    // The lock is held before the hub hears of us, so its wait for the lock cannot win early.
+    const hello = call('hello', (hub) => lifeLock.held.then(() => hub.hello(clientId, PROTOCOL_VERSION))).then((answer) => {
+      if (answer.protocolVersion !== PROTOCOL_VERSION) {
+        throw new RelayError('version_mismatch', `The hub speaks protocol ${answer.protocolVersion}, this page ${PROTOCOL_VERSION}: reload the page.`)
+      }
+      return answer
+    })
+    hello.catch(() => {}) // callers who care await it; an unobserved failure is not an unhandled rejection
     return hello
-  })
-  ready.catch(() => {}) // callers who care await it; an unobserved failure is not an unhandled rejection
-  const afterHello = <T>(what: string, invoke: () => Promise<T>) => ready.then(() => call(what, invoke))
+  }
+
+  const ready = handshake()
+  let current = ready
+  const afterHello = <T>(what: string, invoke: (hub: Comlink.Remote<HubApi>) => Promise<T>) => current.then(() => call(what, invoke))
+
+  function register(sub: ClientSubscription, startAt: StartAt): void {
+    const sink = Comlink.proxy({
+      deliver(messages: SubscriberMessage[]) {
+        for (const message of messages) dispatch(message, sub)
+      },
+    })
+    sub.hubId = afterHello('subscribe', (hub) => hub.subscribe(sub.target, startAt, sink))
+    sub.hubId.catch(() => {})
+  }
+
+  function watch(listener: (runs: RunSummary[]) => void): void {
+    const sink = Comlink.proxy({ update: (runs: RunSummary[]) => watches.has(listener) && guard(() => listener(runs)) })
+    const id = afterHello('watchRuns', (hub) => hub.watchRuns(sink))
+    id.catch(() => {})
+    watches.set(listener, id)
+  }
+
+  /** The hub stopped answering: connect a new one and carry this client's state over to it. */
+  let recovering: Promise<void> | undefined
+  function recover(): Promise<void> {
+    recovering ??= (async () => {
+      for (const sub of subscriptions) {
+        for (const runId of sub.lastEventIds.keys()) guard(() => sub.handlers.onStatus?.('reconnecting', runId))
+      }
+      endpoint.close()
+      endpoint = connect()
+      current = handshake()
+      await current
+      // Every tab re-opens what it opened; the new hub replays those runs from the server's journal.
+      for (const spec of opened.values()) await call('open', (hub) => hub.open(spec) as Promise<unknown>).catch(() => {})
+      for (const sub of subscriptions) {
+        sub.delivered.clear() // a new hub numbers events anew; the server cursor below prevents doubles
+        register(sub, resumeAt(sub))
+      }
+      for (const listener of watches.keys()) watch(listener)
+    })().finally(() => (recovering = undefined))
+    return recovering
+  }
+
+  const liveness = livenessMs > 0
+    ? setInterval(() => {
+        if (recovering || disposed) return
+        call('ping', (hub) => hub.ping()).catch((error: RelayError) => {
+          if (error.code === 'timeout' && !disposed) void recover().catch(() => {})
+        })
+      }, livenessMs)
+    : undefined
 
   return {
     clientId,
     mode,
     ready,
     async open(spec) {
-      const result = await afterHello<RunSummary | RunError>('open', () => hub.open(spec))
+      const result = await afterHello('open', (hub) => hub.open(spec) as Promise<RunSummary | RunError>)
       if ('type' in result) throw new RelayError(result.code, result.message)
+      opened.set(spec.runId, spec)
       return result
     },
     subscribe(target, handlers, subscribeOptions = {}) {
-      const delivered = new Map<string, number>()
-      const decode = subscribeOptions.decode === 'json' ? decodeJson : undefined
-      const sink = Comlink.proxy({
-        deliver(messages: SubscriberMessage[]) {
-          for (const message of messages) dispatch(message, handlers, delivered, decode)
-        },
-      })
-      const id = afterHello('subscribe', () => hub.subscribe(target, subscribeOptions.startAt ?? 'beginning', sink))
-      let stopped = false
+      const startAt = subscribeOptions.startAt ?? 'beginning'
+      const sub: ClientSubscription = {
+        target, handlers, startAt,
+        decode: subscribeOptions.decode === 'json' ? decodeJson : undefined,
+        lastEventIds: new Map(),
+        delivered: new Map(),
+        hubId: Promise.resolve(0),
+      }
+      subscriptions.add(sub)
+      register(sub, startAt)
       const unsubscribe = (() => {
-        if (stopped) return
-        stopped = true
-        handlers = {} // the sink closes over this binding: a batch already in flight reaches nobody
-        void id.then((subscriptionId) => call('unsubscribe', () => hub.unsubscribe(subscriptionId))).catch(() => {})
+        if (!subscriptions.delete(sub)) return
+        sub.handlers = {} // a batch already in flight reaches nobody
+        void sub.hubId.then((id) => call('unsubscribe', (hub) => hub.unsubscribe(id))).catch(() => {})
       }) as Unsubscribe
-      unsubscribe.ready = id.then(() => {})
+      unsubscribe.ready = sub.hubId.then(() => {})
       unsubscribe.ready.catch(() => {})
       return unsubscribe
     },
     watchRuns(listener) {
-      let stopped = false
-      const sink = Comlink.proxy({ update: (runs: RunSummary[]) => stopped || guard(() => listener(runs)) })
-      const id = afterHello('watchRuns', () => hub.watchRuns(sink))
+      watch(listener)
       return () => {
-        stopped = true
-        void id.then((watchId) => call('unwatchRuns', () => hub.unwatchRuns(watchId))).catch(() => {})
+        const id = watches.get(listener)
+        watches.delete(listener)
+        void id?.then((watchId) => call('unwatchRuns', (hub) => hub.unwatchRuns(watchId))).catch(() => {})
       }
     },
-    diagnostics: () => afterHello('diagnostics', () => hub.diagnostics()),
+    diagnostics: () => afterHello('diagnostics', (hub) => hub.diagnostics()),
     dispose() {
       if (disposed) return
       disposed = true
+      clearInterval(liveness)
       lifeLock.release()
       for (const fail of [...pending]) fail(new RelayError('disposed', 'The relay was disposed while this call was pending.'))
       // Best effort: a hub that is gone cannot answer, so the port closes after a deadline either way.
+      const { hub, close } = endpoint
       const deadline = new Promise((resolve) => setTimeout(resolve, timeoutMs))
       void Promise.race([hub.release(), deadline]).catch(() => {}).finally(close)
     },
   }
+}
+
+/** Where a renewed subscription starts on a new hub: after the last event it got, by server id. */
+function resumeAt(sub: ClientSubscription): StartAt {
+  const runIds = [...sub.lastEventIds.keys()]
+  const runId = 'runId' in sub.target ? sub.target.runId : runIds.at(-1)
+  const afterEventId = runId === undefined ? undefined : sub.lastEventIds.get(runId)
+  if (afterEventId !== undefined) return { afterEventId, runId }
+  // Nothing with an id arrived yet: a hub seq means nothing to the new hub.
+  return typeof sub.startAt === 'object' ? 'beginning' : sub.startAt
 }
 
 /**
@@ -256,21 +358,27 @@ function holdLifeLock(clientId: string): { held: Promise<void>; release: () => v
 }
 
 /**
- * Hands one message to the handlers. `delivered` holds the last seq handed over
- * per run: a second line of defence for "each exactly once".
+ * Hands one message to a subscription's handlers, keeping its cursors.
+ * `delivered` is a second line of defence for "each exactly once".
  */
-function dispatch(message: SubscriberMessage, handlers: RunHandlers, delivered: Map<string, number>, decode?: (event: RunEvent) => void): void {
+function dispatch(message: SubscriberMessage, sub: ClientSubscription): void {
+  const { handlers } = sub
   switch (message.type) {
     case 'run':
       return guard(() => handlers.onRun?.(message.run))
     case 'waiting':
       return guard(() => handlers.onWaiting?.(message.runId))
     case 'events': {
-      const last = delivered.get(message.runId) ?? 0
+      const last = sub.delivered.get(message.runId) ?? 0
       const fresh = message.events.filter((event) => event.seq > last)
       if (fresh.length === 0) return
-      delivered.set(message.runId, fresh.at(-1)!.seq)
-      if (decode) fresh.forEach(decode)
+      sub.delivered.set(message.runId, fresh.at(-1)!.seq)
+      const lastId = fresh.findLast((event) => event.id !== undefined)?.id
+      if (lastId !== undefined) {
+        sub.lastEventIds.delete(message.runId) // keep the most recent run last
+        sub.lastEventIds.set(message.runId, lastId)
+      }
+      if (sub.decode) fresh.forEach(sub.decode)
       return guard(() => handlers.onEvents?.(fresh, message.runId))
     }
     case 'status':

@@ -1,5 +1,5 @@
 export { createRunRelay, connectRelay, RELAY_DEFAULTS } from './client.ts'
-export type { RelayOptions, RunHandlers, RunRelay, SubscribeOptions, Unsubscribe } from './client.ts'
+export type { HubConnector, RelayOptions, RunHandlers, RunRelay, SubscribeOptions, Unsubscribe } from './client.ts'
 export { RelayError, type RelayErrorCode } from './errors.ts'
 export { PROTOCOL_VERSION } from './protocol-version.ts'
 export type * from './protocol.ts'

@@ -115,7 +115,11 @@ export type StartAt =
    * Events after this server event id: the cursor of what the page has rendered. Unlike a hub
    * `seq` it stays valid across hubs, so a page restored after a reload resumes with it.
    */
-  | { afterEventId: string }
+  | {
+      afterEventId: string
+      /** The run the cursor belongs to: a session subscription whose current run is another one starts at that run's beginning. */
+      runId?: string
+    }
 
 /** What a subscription follows: one run, or a session's current and every later run. */
 export type SubscriptionTarget = { runId: string } | { sessionId: string }
@@ -227,5 +231,7 @@ export interface HubApi {
   unwatchRuns(watchId: number): void
   /** Drops every subscription and watch of this client. */
   release(): void
+  /** Answers at once: the client's liveness check. */
+  ping(): true
   diagnostics(): HubDiagnostics
 }

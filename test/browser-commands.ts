@@ -41,6 +41,16 @@ const crashTab: BrowserCommand<[id: string]> = async (ctx, id) => {
   tabs.delete(id)
 }
 
+/** Kills the SharedWorker named `workerName` through the Chrome DevTools Protocol, as a crash would. */
+const killSharedWorker: BrowserCommand<[workerName: string]> = async (ctx, workerName) => {
+  const cdp = await (ctx as Ctx).context.browser()!.newBrowserCDPSession()
+  const { targetInfos } = await cdp.send('Target.getTargets')
+  const worker = targetInfos.find((target) => target.type === 'shared_worker' && target.title === workerName)
+  if (!worker) throw new Error(`No SharedWorker named ${workerName}; running: ${targetInfos.map((t) => `${t.type} ${t.title}`).join(', ')}`)
+  await cdp.send('Target.closeTarget', { targetId: worker.targetId })
+  await cdp.detach()
+}
+
 const reloadTab: BrowserCommand<[id: string]> = async (_ctx, id) => {
   await tabOf(id).reload()
 }
@@ -52,7 +62,7 @@ function tabOf(id: string): Page {
 }
 
 export const browserCommands = {
-  openTab, evalInTab, closeTab, crashTab, reloadTab,
+  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker,
   servePackedConsumer: () => servePackedConsumer(),
   closePackedConsumer: () => closePackedConsumer(),
 }

@@ -7,6 +7,7 @@ declare module 'vitest/browser' {
     closeTab(id: string): Promise<void>
     crashTab(id: string): Promise<void>
     reloadTab(id: string): Promise<void>
+    killSharedWorker(workerName: string): Promise<void>
     servePackedConsumer(): Promise<{ url: string; gzipSizes: Record<string, number>; budget: Record<string, number> }>
     closePackedConsumer(): Promise<void>
   }

@@ -12,9 +12,12 @@ function setup(options: Partial<HubOptions> = {}) {
   const hub = new RunHub({ transports: { eventsource: fake.transport, fetch: fake.transport }, batchWindowMs: 5, registryThrottleMs: 5, ...options })
   const relays: RunRelay[] = []
   const client = (clientId = `client-${relays.length + 1}`) => {
-    const { port1, port2 } = new MessageChannel()
-    Comlink.expose(hub.connect(), port2)
-    const relay = connectRelay(Comlink.wrap<HubApi>(port1), { clientId, callTimeoutMs: 2000 }, () => port1.close())
+    const connector = () => {
+      const { port1, port2 } = new MessageChannel()
+      Comlink.expose(hub.connect(), port2)
+      return { hub: Comlink.wrap<HubApi>(port1), close: () => port1.close() }
+    }
+    const relay = connectRelay(connector, { clientId, callTimeoutMs: 2000 }, 'in-page')
     relays.push(relay)
     return relay
   }
@@ -106,6 +109,18 @@ describe('hub over a MessageChannel', () => {
     await waitFor(() => live.events.length === 2 && after3.events.length === 4)
     expect(texts(live.events)).toEqual(['t6', 't7'])
     expect(texts(after3.events)).toEqual(['t4', 't5', 't6', 't7'])
+  })
+
+  it('skips what a subscriber from another hub already has while this hub replays the run', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    await relay.open(spec('r1'))
+    fake.of('r1')[0]!.emit(...tokens(1, 3))
+    const seen = recorder()
+    await relay.subscribe({ runId: 'r1' }, seen.handlers, { startAt: { afterEventId: 'r1:6', runId: 'r1' } }).ready
+    fake.of('r1')[0]!.emit(...tokens(4, 8))
+    await waitFor(() => seen.events.length === 2)
+    expect(texts(seen.events)).toEqual(['t7', 't8'])
   })
 
   it('follows a session: its current run and every later one', async () => {

@@ -131,6 +131,33 @@ describe('reloads', () => {
   })
 })
 
+describe('a hub that vanished', () => {
+  it('is replaced when its SharedWorker is killed: subscriptions resume from their cursors, nothing lost or doubled', async () => {
+    const name = uniqueName('killed')
+    const here = createRunRelay({ name, livenessMs: 200, callTimeoutMs: 1000 })
+    relays.push(here)
+    const before = (await here.ready).hubId
+    const run = await startRun(uniqueName('session'), 'survive a dead worker', { tokens: 80, rate: 40 })
+    await here.open(specOf(run))
+    const byRun = recorder()
+    const bySession = recorder()
+    let registry: { runId: string; status: string }[] = []
+    here.subscribe({ runId: run.streamId }, byRun.handlers)
+    here.subscribe({ sessionId: run.sessionId }, bySession.handlers)
+    here.watchRuns((runs) => (registry = runs))
+    await waitFor(() => byRun.events.length >= 10 && bySession.events.length >= 10)
+
+    await commands.killSharedWorker(`${name}@1`)
+    await waitFor(() => byRun.ended && bySession.ended, { timeoutMs: 20_000, what: 'the run to end on the new hub' })
+    const sent = shape(await finishedTranscript(run.streamId))
+    expect(shape(byRun.events)).toEqual(sent)
+    expect(shape(bySession.events)).toEqual(sent)
+    expect(byRun.statuses).toContain('reconnecting')
+    expect((await here.diagnostics()).hubId).not.toBe(before)
+    await waitFor(() => registry.some((r) => r.runId === run.streamId && r.status === 'ended'), { what: 'the registry of the new hub' })
+  })
+})
+
 describe('deploys', () => {
   it('puts the protocol version in the worker name: a newer build never shares an older hub', async () => {
     const name = uniqueName('skew')
@@ -144,17 +171,22 @@ describe('deploys', () => {
 
   it('turns a version mismatch in the handshake into a typed error, never a misparse', async () => {
     const old = new SharedWorker(new URL('./fixtures/old-hub.ts', import.meta.url), { type: 'module', name: uniqueName('old') })
-    const client = connectRelay(Comlink.wrap<HubApi>(old.port), { callTimeoutMs: 2000 }, () => old.port.close())
+    const client = connectRelay(() => ({ hub: Comlink.wrap<HubApi>(old.port), close: () => old.port.close() }), { callTimeoutMs: 2000 })
     relays.push(client)
     await expect(client.ready).rejects.toMatchObject({ name: 'RelayError', code: 'version_mismatch' })
     await expect(client.open({ runId: 'r', sessionId: 's', url: '/x' })).rejects.toBeInstanceOf(RelayError)
   })
 })
 
+/** A hub nobody listens to: every call stays unanswered. */
+function deadHub() {
+  const { port1 } = new MessageChannel()
+  return { hub: Comlink.wrap<HubApi>(port1), close: () => port1.close() }
+}
+
 describe('no hanging calls', () => {
   it('fails a call to a hub that never answers with a timeout', async () => {
-    const { port1 } = new MessageChannel() // nobody listens on the other end
-    const client = connectRelay(Comlink.wrap<HubApi>(port1), { callTimeoutMs: 200 }, () => port1.close())
+    const client = connectRelay(deadHub, { callTimeoutMs: 200 })
     relays.push(client)
     const started = performance.now()
     await expect(client.diagnostics()).rejects.toMatchObject({ code: 'timeout' })
@@ -162,8 +194,7 @@ describe('no hanging calls', () => {
   })
 
   it('rejects pending calls on dispose, and later calls at once', async () => {
-    const { port1 } = new MessageChannel()
-    const client = connectRelay(Comlink.wrap<HubApi>(port1), { callTimeoutMs: 60_000 }, () => port1.close())
+    const client = connectRelay(deadHub, { callTimeoutMs: 60_000 })
     const pending = client.diagnostics()
     client.dispose()
     await expect(pending).rejects.toMatchObject({ code: 'disposed' })

@@ -84,6 +84,11 @@ interface Subscription {
   queue: SubscriberMessage[]
   /** Runs this subscription is attached to. */
   runIds: Set<string>
+  /**
+   * Per run, a server seq the subscriber already has but the log has not reached yet (a
+   * cursor from another hub, while this one replays the run): events up to it are skipped.
+   */
+  skipThrough: Map<string, number>
 }
 
 interface Watch {
@@ -140,7 +145,10 @@ export class RunHub {
       clearTimeout: o.clearTimeout,
       random: o.random,
       onEvent: (run, event) => {
-        for (const id of run.subscriptions) this.#enqueueEvents(this.#subscriptions.get(id)!, run.spec.runId, [event])
+        for (const id of run.subscriptions) {
+          const sub = this.#subscriptions.get(id)!
+          if (!alreadyHas(sub, run.spec.runId, event)) this.#enqueueEvents(sub, run.spec.runId, [event])
+        }
         this.#registryChanged()
       },
       onChange: (run) => this.#runChanged(run),
@@ -172,6 +180,7 @@ export class RunHub {
       watchRuns: (sink) => this.watchRuns(clientId, sink),
       unwatchRuns: (id) => void this.#watches.delete(id),
       release: () => this.releaseClient(clientId),
+      ping: () => true,
       diagnostics: () => this.diagnostics(),
     }
   }
@@ -200,7 +209,7 @@ export class RunHub {
   }
 
   subscribe(clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink): number {
-    const sub: Subscription = { id: this.#nextId++, clientId, target, startAt, sink, queue: [], runIds: new Set() }
+    const sub: Subscription = { id: this.#nextId++, clientId, target, startAt, sink, queue: [], runIds: new Set(), skipThrough: new Map() }
     this.#subscriptions.set(sub.id, sub)
     if ('runId' in target) {
       const run = this.#runs.get(target.runId)
@@ -292,6 +301,8 @@ export class RunHub {
     run.finishedUnwatched = false
     if ('sessionId' in sub.target) sub.queue.push({ type: 'run', run: run.summary() })
     const { events, truncated } = catchUp(run, startAt)
+    const cursor = cursorSeq(startAt, runId)
+    if (cursor !== undefined && events.length === 0) sub.skipThrough.set(runId, cursor)
     if (truncated) {
       const message = `Events of run ${runId} before hub seq ${run.log.firstSeq} are no longer held (per-run log caps).`
       sub.queue.push({ type: 'resync', runId, reason: 'log_truncated', message })
@@ -393,6 +404,23 @@ function observedProtocol(origin: string): WireProtocol | undefined {
   return undefined
 }
 
+/** The server seq of an `afterEventId` start on this run, when it has one. */
+function cursorSeq(startAt: StartAt, runId: string): number | undefined {
+  if (typeof startAt !== 'object' || !('afterEventId' in startAt)) return undefined
+  if (startAt.runId !== undefined && startAt.runId !== runId) return undefined
+  return serverSeqOf(startAt.afterEventId)
+}
+
+/** Whether a live event is one the subscriber had before it came to this hub (see `skipThrough`). */
+function alreadyHas(sub: Subscription, runId: string, event: RunEvent): boolean {
+  const skip = sub.skipThrough.get(runId)
+  if (skip === undefined) return false
+  const seq = event.id === undefined ? undefined : serverSeqOf(event.id)
+  if (seq !== undefined && seq <= skip) return true
+  sub.skipThrough.delete(runId)
+  return false
+}
+
 function statusMessage(run: Run): SubscriberMessage {
   const { runId, status, error } = run.summary()
   return error ? { type: 'status', runId, status, error } : { type: 'status', runId, status }
@@ -403,6 +431,7 @@ function catchUp(run: Run, startAt: StartAt): LogSlice {
   if (startAt === 'beginning') return run.log.after(0)
   if (startAt === 'live') return { events: [], truncated: false }
   if ('afterSeq' in startAt) return run.log.after(startAt.afterSeq)
+  if (startAt.runId !== undefined && startAt.runId !== run.spec.runId) return run.log.after(0) // a cursor of another run
   // A page-rendered cursor is fully served when the run was opened to resume from it.
   if (startAt.afterEventId === run.spec.resumeFrom) return { events: run.log.after(0).events, truncated: run.log.firstSeq > 1 }
   return run.log.afterEventId(startAt.afterEventId, serverSeqOf)
