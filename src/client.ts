@@ -4,7 +4,7 @@ import type {
   HubApi, HubDiagnostics, HubHello, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt,
   SubscriberMessage, SubscriptionTarget,
 } from './protocol.ts'
-import { clientLockName, PROTOCOL_VERSION } from './protocol-version.ts'
+import { clientLockName, PROTOCOL_VERSION, watchClientLock } from './protocol-version.ts'
 
 /** Options of `createRunRelay`. Defaults are in `RELAY_DEFAULTS`. */
 export interface RelayOptions {
@@ -18,11 +18,12 @@ export interface RelayOptions {
   /** A readable prefix of this client's id in the hub's diagnostics; a random suffix keeps ids unique. @defaultValue `'client'` */
   clientId?: string
   /**
-   * Where the hub runs. `'auto'`: a SharedWorker where the browser has one, else in this page.
-   * `'in-page'`: same API and guarantees, but one hub (and one connection per run) per tab.
+   * Where the hub runs. `'auto'`: a SharedWorker where the browser has one; else `'shared-tab'`:
+   * in one tab, elected with Web Locks, which serves the others over a BroadcastChannel (when it
+   * goes, another tab takes over); else `'in-page'`: one hub per tab. Same API and guarantees in all.
    * @defaultValue `'auto'`
    */
-  mode?: 'auto' | 'shared-worker' | 'in-page'
+  mode?: 'auto' | 'shared-worker' | 'shared-tab' | 'in-page'
   /**
    * Keep the SharedWorker alive briefly after its last tab unloads (Chromium 148+), so a reload of
    * the only tab reattaches to the same hub and its connections. Ignored where unsupported.
@@ -86,8 +87,8 @@ export interface Unsubscribe {
 export interface RunRelay {
   /** This client's unique id (the key of its subscriptions in `diagnostics()`). */
   readonly clientId: string
-  /** Where the hub runs. */
-  readonly mode: 'shared-worker' | 'in-page'
+  /** Where the hub runs (see `RelayOptions.mode`). */
+  readonly mode: 'shared-worker' | 'shared-tab' | 'in-page'
   /** Settles after the handshake; rejects with `version_mismatch` or `timeout`. */
   readonly ready: Promise<HubHello>
   /**
@@ -118,15 +119,64 @@ export function createRunRelay(options: RelayOptions = {}): RunRelay {
   const name = `${options.name ?? RELAY_DEFAULTS.name}@${PROTOCOL_VERSION}`
   const mode = options.mode ?? RELAY_DEFAULTS.mode
   if (mode === 'shared-worker' && typeof SharedWorker === 'undefined') {
-    throw new RelayError('invalid_spec', "This browser has no SharedWorker; use mode: 'auto' to fall back to an in-page hub.")
+    throw new RelayError('invalid_spec', "This browser has no SharedWorker; use mode: 'auto' to fall back to a hub in one of the tabs.")
   }
-  const inPage = mode === 'in-page' || typeof SharedWorker === 'undefined'
+  if (mode === 'shared-tab' && !canShareTabs()) {
+    throw new RelayError('invalid_spec', "Sharing a hub across tabs needs Web Locks and BroadcastChannel; use mode: 'auto' or 'in-page'.")
+  }
+  const where = resolveMode(mode)
   const extendedLifetime = options.extendedLifetime ?? RELAY_DEFAULTS.extendedLifetime
-  const relay = connectRelay(inPage ? () => inPageHub(name) : () => sharedWorkerHub(name, extendedLifetime), options, inPage ? 'in-page' : 'shared-worker')
+  const connector: Record<RunRelay['mode'], () => HubConnector> = {
+    'shared-worker': () => () => sharedWorkerHub(name, extendedLifetime),
+    'shared-tab': () => sharedTabConnector(name),
+    'in-page': () => () => inPageHub(name),
+  }
+  const relay = connectRelay(connector[where](), options, where)
   if (options.disposeOnPageHide ?? RELAY_DEFAULTS.disposeOnPageHide) {
     globalThis.addEventListener?.('pagehide', () => relay.dispose(), { once: true })
   }
   return relay
+}
+
+function canShareTabs(): boolean {
+  return typeof BroadcastChannel !== 'undefined' && globalThis.navigator?.locks !== undefined
+}
+
+function resolveMode(mode: NonNullable<RelayOptions['mode']>): RunRelay['mode'] {
+  if (mode !== 'auto') return mode
+  if (typeof SharedWorker !== 'undefined') return 'shared-worker'
+  return canShareTabs() ? 'shared-tab' : 'in-page'
+}
+
+/** The hub for the page itself, loaded on demand: pages with SharedWorker never download it. */
+function loadHub(options: { watchClient?: (clientId: string, gone: () => void) => void }): Promise<{ connect(): HubApi }> {
+  return import('../worker/hub.ts').then(({ RunHub }) => new RunHub(options))
+}
+
+/** The hub in a leader tab, served to the others over a BroadcastChannel; loaded only where needed. */
+function sharedTabConnector(name: string): HubConnector {
+  const endpoints = import('./shared-tab.ts').then(({ sharedTabEndpoints }) => sharedTabEndpoints(name, () => loadHub({ watchClient: watchClientLock })))
+  return () => {
+    const target = endpoints.then((next) => next())
+    return { hub: Comlink.wrap<HubApi>(deferred(target)), close: () => void target.then((endpoint) => (endpoint as Partial<MessagePort>).close?.()) }
+  }
+}
+
+/** An endpoint usable at once, whose messages and listeners wait until the real one is known. */
+function deferred(target: Promise<Comlink.Endpoint>): Comlink.Endpoint {
+  let ready: Comlink.Endpoint | undefined
+  const waiting: Array<(endpoint: Comlink.Endpoint) => void> = []
+  void target.then((endpoint) => {
+    ready = endpoint
+    for (const operation of waiting.splice(0)) operation(endpoint)
+    endpoint.start?.()
+  })
+  const run = (operation: (endpoint: Comlink.Endpoint) => void) => (ready ? operation(ready) : void waiting.push(operation))
+  return {
+    postMessage: (data: unknown, transfer?: Transferable[]) => run((endpoint) => endpoint.postMessage(data, transfer)),
+    addEventListener: (type: string, listener: EventListenerOrEventListenerObject) => run((endpoint) => endpoint.addEventListener(type, listener)),
+    removeEventListener: (type: string, listener: EventListenerOrEventListenerObject) => run((endpoint) => endpoint.removeEventListener(type, listener)),
+  }
 }
 
 /** A way to reach a hub. The client calls it again to replace a hub that stopped answering. */
@@ -150,7 +200,7 @@ const inPageHubs = new Map<string, Promise<{ connect(): HubApi }>>()
 function inPageHub(name: string): ReturnType<HubConnector> {
   let hub = inPageHubs.get(name)
   if (!hub) {
-    hub = import('../worker/hub.ts').then(({ RunHub }) => new RunHub())
+    hub = loadHub({})
     inPageHubs.set(name, hub)
   }
   const { port1, port2 } = new MessageChannel()

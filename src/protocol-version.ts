@@ -9,3 +9,11 @@ export const PROTOCOL_VERSION = 1
 export function clientLockName(clientId: string): string {
   return `run-relay:client:${clientId}`
 }
+
+/**
+ * The hub's way to learn that a client is gone (closed or crashed): a MessagePort has no
+ * close event, but the client's life lock is released with its tab, and this request is then granted.
+ */
+export function watchClientLock(clientId: string, gone: () => void): void {
+  void navigator.locks.request(clientLockName(clientId), () => gone())
+}

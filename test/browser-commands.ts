@@ -15,6 +15,7 @@ type Ctx = Parameters<BrowserCommand<[]>>[0] & { context: import('playwright').B
 const openTab: BrowserCommand<[path: string]> = async (ctx, path) => {
   const { context, page } = ctx as Ctx
   const tab = await context.newPage()
+  tab.on('pageerror', (error) => console.error(`[${path}] uncaught: ${error.message}`))
   await tab.goto(new URL(path, page.url()).href)
   const id = `tab-${nextTab++}`
   tabs.set(id, tab)

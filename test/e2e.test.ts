@@ -1,11 +1,12 @@
 import { commands } from 'vitest/browser'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createRunRelay, type RunRelay, type RunSummary, type TransportKind } from '../src/index.ts'
+import { createRunRelay, type RelayOptions, type RunRelay, type RunSummary, type TransportKind } from '../src/index.ts'
 import { finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, waitFor } from './helpers.ts'
 
 const relays: RunRelay[] = []
+let forcedMode: RelayOptions['mode']
 function relay(name = uniqueName('e2e')) {
-  const r = createRunRelay({ name })
+  const r = createRunRelay({ name, mode: forcedMode })
   relays.push(r)
   return r
 }
@@ -14,20 +15,26 @@ afterEach(() => {
 })
 
 /**
- * The suite runs twice: with a real SharedWorker, and with SharedWorker removed
- * from the page (Android WebView, in-app browsers), where the same API falls back
- * to an in-page hub with the same guarantees.
+ * The suite runs three times: with a real SharedWorker; with SharedWorker removed from
+ * the page (Android WebView, in-app browsers), where 'auto' runs the hub in a leader tab;
+ * and with a hub per tab ('in-page'). Same API, same guarantees.
  */
-describe.each(['shared-worker', 'no-shared-worker'] as const)('%s', (mode) => {
+describe.each([
+  { label: 'shared-worker', removeSharedWorker: false, mode: undefined, expected: 'shared-worker' },
+  { label: 'no SharedWorker', removeSharedWorker: true, mode: undefined, expected: 'shared-tab' },
+  { label: 'in-page', removeSharedWorker: false, mode: 'in-page', expected: 'in-page' },
+] as const)('$label', ({ removeSharedWorker, mode, expected }) => {
   const original = globalThis.SharedWorker
   beforeAll(() => {
-    if (mode === 'no-shared-worker') Reflect.deleteProperty(globalThis, 'SharedWorker')
+    if (removeSharedWorker) Reflect.deleteProperty(globalThis, 'SharedWorker')
+    forcedMode = mode
   })
   afterAll(() => {
     globalThis.SharedWorker = original
+    forcedMode = undefined
   })
   it('runs the hub where this mode says', () => {
-    expect(relay().mode).toBe(mode === 'shared-worker' ? 'shared-worker' : 'in-page')
+    expect(relay().mode).toBe(expected)
   })
 
 describe.each<TransportKind>(['eventsource', 'fetch'])('through the hub and the %s transport', (transport) => {
@@ -151,5 +158,62 @@ describe('across tabs (SharedWorker only)', () => {
     expect(shape(here.events)).toEqual(sent)
     expect((await serverStats(run.streamId)).opened).toBe(1)
     await commands.closeTab(other)
+  })
+})
+
+describe('across tabs without SharedWorker (a leader tab runs the hub)', () => {
+  const original = globalThis.SharedWorker
+  beforeAll(() => Reflect.deleteProperty(globalThis, 'SharedWorker'))
+  afterAll(() => {
+    globalThis.SharedWorker = original
+  })
+
+  async function followerTab(name: string) {
+    const tab = await commands.openTab('/test/fixtures/tab.html')
+    await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)}, { noSharedWorker: true, livenessMs: 200, callTimeoutMs: 3000 })`)
+    return tab
+  }
+
+  it('shares one hub and one server connection between two tabs', async () => {
+    const name = uniqueName('leader')
+    const here = relay(name) // first: this page leads
+    expect(here.mode).toBe('shared-tab')
+    const run = await startRun(uniqueName('session'), 'leader tab', { tokens: 50, rate: 50 })
+    const spec = { runId: run.streamId, sessionId: run.sessionId, url: run.url }
+    await here.open(spec)
+    const seen = recorder()
+    here.subscribe({ runId: run.streamId }, seen.handlers)
+    const tab = await followerTab(name)
+    expect((await commands.evalInTab<{ hubId: string }>(tab, 'tab.diagnostics()')).hubId).toBe((await here.ready).hubId)
+    await commands.evalInTab(tab, `tab.open(${JSON.stringify(spec)})`)
+    await commands.evalInTab(tab, `tab.subscribe('a', { sessionId: ${JSON.stringify(run.sessionId)} })`)
+    await waitFor(() => seen.ended)
+    const sent = shape(await finishedTranscript(run.streamId))
+    const there = await waitFor(() => commands.evalInTab<{ events: { type: string; data: string }[]; statuses: string[] }>(tab, `tab.seen('a')`).then((s) => (s.statuses.includes('ended') ? s : undefined)))
+    expect(shape(there.events)).toEqual(sent)
+    expect(shape(seen.events)).toEqual(sent)
+    expect((await serverStats(run.streamId)).opened).toBe(1)
+    await commands.closeTab(tab)
+  })
+
+  it('moves the hub to another tab when the leader tab closes, losing nothing', async () => {
+    const name = uniqueName('failover')
+    const tab = await followerTab(name) // first: that tab leads
+    // The call deadline covers loading the hub module when this page takes over.
+    const here = createRunRelay({ name, livenessMs: 200, callTimeoutMs: 3000 })
+    relays.push(here)
+    const before = (await here.ready).hubId
+    const run = await startRun(uniqueName('session'), 'leader goes away', { tokens: 80, rate: 40 })
+    await here.open({ runId: run.streamId, sessionId: run.sessionId, url: run.url })
+    const seen = recorder()
+    here.subscribe({ runId: run.streamId }, seen.handlers)
+    await waitFor(() => seen.events.length >= 10)
+
+    await commands.closeTab(tab)
+    await waitFor(() => seen.ended, { timeoutMs: 20_000, what: 'the run to end on the new leader' })
+    expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect(seen.statuses).toContain('reconnecting')
+    expect((await here.diagnostics()).hubId).not.toBe(before)
+    expect((await serverStats(run.streamId)).opened).toBe(2)
   })
 })

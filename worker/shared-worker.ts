@@ -1,6 +1,6 @@
 /// <reference lib="webworker" />
 import * as Comlink from 'comlink'
-import { clientLockName } from '../src/protocol-version.ts'
+import { watchClientLock } from '../src/protocol-version.ts'
 import { RunHub } from './hub.ts'
 
 /**
@@ -9,11 +9,9 @@ import { RunHub } from './hub.ts'
  */
 declare const self: SharedWorkerGlobalScope
 
-const hub = new RunHub({
-  // A MessagePort has no close event. Each tab holds a Web Lock named after itself for its
-  // whole life; our request for it is granted once the tab is gone, closed or crashed.
-  watchClient: (clientId, gone) => void navigator.locks.request(clientLockName(clientId), () => gone()),
-})
+// A MessagePort has no close event. Each tab holds a Web Lock named after itself for its
+// whole life; our request for it is granted once the tab is gone, closed or crashed.
+const hub = new RunHub({ watchClient: watchClientLock })
 
 self.addEventListener('connect', (event) => {
   const port = (event as MessageEvent).ports[0]!

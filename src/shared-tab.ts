@@ -1,0 +1,191 @@
+import * as Comlink from 'comlink'
+import type { HubApi } from './protocol.ts'
+
+/**
+ * Sharing one hub across tabs without SharedWorker (Android WebView, in-app browsers):
+ * the tab that holds the Web Lock `run-relay:leader:<name>` runs the hub, and the
+ * other tabs reach it over a BroadcastChannel. When the leader tab goes, the lock
+ * passes to a waiting tab, which starts a new hub; the clients' liveness check then
+ * moves them over (re-opening runs, renewing subscriptions from their cursors).
+ *
+ * Comlink needs point-to-point endpoints and transfers a MessagePort for every
+ * proxy (a subscription's sink). A BroadcastChannel is neither, so this file
+ * addresses messages to one peer and tunnels each transferred port through the
+ * channel under an id.
+ */
+
+/** What travels on the channel. */
+type Wire =
+  /** A Comlink message from a follower's endpoint to the leader's hub. */
+  | { kind: 'to-leader'; from: string; data: unknown }
+  /** A Comlink message from the leader's hub to one follower endpoint. */
+  | { kind: 'to-follower'; to: string; data: unknown }
+  /** A message through a tunnelled MessagePort; only the two tabs that know `port` act on it. */
+  | { kind: 'port'; port: string; data: unknown }
+
+/** Stands for a MessagePort inside a message on the channel. */
+interface PortPlaceholder {
+  tunnelledPort: string
+}
+
+type Listener = (event: { data: unknown }) => void
+
+/** One tab's side of the channel: the tunnel ends it owns, and the listeners of its endpoints. */
+class Channel {
+  readonly #channel: BroadcastChannel
+  readonly #tunnels = new Map<string, MessagePort>()
+  readonly #listeners = new Set<(wire: Wire) => void>()
+  #nextPort = 0
+
+  constructor(name: string) {
+    this.#channel = new BroadcastChannel(`run-relay:${name}`)
+    this.#channel.onmessage = (event: MessageEvent<Wire>) => this.receive(event.data)
+  }
+
+  /** Handles a message as if it had just arrived (a BroadcastChannel never echoes to its sender). */
+  receive(wire: Wire): void {
+    if (wire.kind === 'port') this.#tunnels.get(wire.port)?.postMessage(this.decode(wire.data))
+    else for (const listener of [...this.#listeners]) listener(wire)
+  }
+
+  post(wire: Wire): void {
+    this.#channel.postMessage(wire)
+  }
+
+  listen(listener: (wire: Wire) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** Replaces each transferred port by a placeholder; the port becomes this tab's end of a tunnel. */
+  encode(data: unknown, transfer: Transferable[] = []): unknown {
+    const ports = transfer.filter((item): item is MessagePort => item instanceof MessagePort)
+    if (ports.length === 0) return data
+    return replace(data, (value) => {
+      if (!(value instanceof MessagePort) || !ports.includes(value)) return undefined
+      const id = `${crypto.randomUUID()}:${this.#nextPort++}`
+      this.#open(id, value)
+      return { tunnelledPort: id } satisfies PortPlaceholder
+    })
+  }
+
+  /** Replaces each placeholder by a fresh port whose other end is this tab's end of the tunnel. */
+  decode(data: unknown): unknown {
+    return replace(data, (value) => {
+      if (!isPlaceholder(value)) return undefined
+      const { port1, port2 } = new MessageChannel()
+      this.#open(value.tunnelledPort, port2)
+      return port1
+    })
+  }
+
+  #open(id: string, port: MessagePort): void {
+    this.#tunnels.set(id, port)
+    port.onmessage = (event) => this.post({ kind: 'port', port: id, data: this.encode(event.data, [...event.ports]) })
+  }
+}
+
+/** A Comlink endpoint made of a send function and a filter on the channel. */
+function endpoint(channel: Channel, send: (data: unknown) => Wire, accept: (wire: Wire) => unknown): Comlink.Endpoint {
+  const listeners = new Map<EventListenerOrEventListenerObject, () => void>()
+  return {
+    postMessage: (data: unknown, transfer?: Transferable[]) => channel.post(send(channel.encode(data, transfer))),
+    addEventListener(_type: string, listener: EventListenerOrEventListenerObject) {
+      const call = listener as unknown as Listener
+      listeners.set(listener, channel.listen((wire) => {
+        const data = accept(wire)
+        if (data !== undefined) call({ data: channel.decode(data) })
+      }))
+    },
+    removeEventListener(_type: string, listener: EventListenerOrEventListenerObject) {
+      listeners.get(listener)?.()
+      listeners.delete(listener)
+    },
+  }
+}
+
+interface Joined {
+  channel: Channel
+  /** Settles once this tab knows whether it leads (a lock granted at once) or follows. */
+  decided: Promise<void>
+  /** This tab's hub, once it leads. */
+  hub?: { connect(): HubApi }
+}
+
+const joinedTabs = new Map<string, Joined>()
+
+/**
+ * Joins the tabs sharing `name`: leads if nobody does (else queues to take over
+ * when the leader tab goes). Returns a function that gives an endpoint to
+ * whichever tab leads at the time it is called. `createHub` starts this tab's
+ * hub when it leads.
+ */
+export function sharedTabEndpoints(name: string, createHub: () => Promise<{ connect(): HubApi }>): () => Promise<Comlink.Endpoint> {
+  let joined = joinedTabs.get(name)
+  if (!joined) {
+    joined = join(name, createHub)
+    joinedTabs.set(name, joined)
+  }
+  const tab = joined
+  return () =>
+    tab.decided.then((): Comlink.Endpoint => {
+      if (tab.hub) {
+        const { port1, port2 } = new MessageChannel()
+        Comlink.expose(tab.hub.connect(), port2)
+        return port1
+      }
+      const id = crypto.randomUUID()
+      return endpoint(tab.channel, (data) => ({ kind: 'to-leader', from: id, data }), (w) => (w.kind === 'to-follower' && w.to === id ? w.data : undefined))
+    })
+}
+
+function join(name: string, createHub: () => Promise<{ connect(): HubApi }>): Joined {
+  const lock = `run-relay:leader:${name}`
+  const joined: Joined = { channel: new Channel(name), decided: Promise.resolve() }
+  joined.decided = new Promise<void>((decide) => {
+    /** Holds the lock for the rest of this tab's life; `decide` once the hub serves. */
+    const lead = async () => {
+      try {
+        joined.hub = await createHub()
+        serveFollowers(joined.channel, joined.hub)
+      } finally {
+        decide() // even if the hub failed to load: calls then time out instead of hanging
+      }
+      return new Promise(() => {})
+    }
+    void navigator.locks.request(lock, { ifAvailable: true }, (granted) => {
+      if (granted) return lead()
+      decide() // someone leads: follow, and queue to take over when that tab goes
+      void navigator.locks.request(lock, lead)
+      return undefined
+    })
+  })
+  return joined
+}
+
+/** The leader serves each follower endpoint with its own hub client, created on its first message. */
+function serveFollowers(channel: Channel, hub: { connect(): HubApi }): void {
+  const followers = new Set<string>()
+  channel.listen((wire) => {
+    if (wire.kind !== 'to-leader' || followers.has(wire.from)) return
+    followers.add(wire.from)
+    const from = wire.from
+    Comlink.expose(hub.connect(), endpoint(channel, (data) => ({ kind: 'to-follower', to: from, data }), (w) => (w.kind === 'to-leader' && w.from === from ? w.data : undefined)))
+    channel.receive(wire) // the first message arrived before the endpoint listened: hand it over
+  })
+}
+
+/** Deep-copies plain objects and arrays, replacing values for which `swap` returns something. */
+function replace(value: unknown, swap: (value: unknown) => unknown): unknown {
+  const swapped = swap(value)
+  if (swapped !== undefined) return swapped
+  if (Array.isArray(value)) return value.map((item) => replace(item, swap))
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, replace(item, swap)]))
+  }
+  return value
+}
+
+function isPlaceholder(value: unknown): value is PortPlaceholder {
+  return typeof value === 'object' && value !== null && typeof (value as PortPlaceholder).tunnelledPort === 'string'
+}
