@@ -34,6 +34,8 @@ type Listener = (event: { data: unknown }) => void
 class Channel {
   readonly #channel: BroadcastChannel
   readonly #tunnels = new Map<string, MessagePort>()
+  /** Tunnels whose proxy is being released: the id of Comlink's RELEASE message, whose answer ends the tunnel. */
+  readonly #releasing = new Map<string, unknown>()
   readonly #listeners = new Set<(wire: Wire) => void>()
   #nextPort = 0
 
@@ -44,8 +46,19 @@ class Channel {
 
   /** Handles a message as if it had just arrived (a BroadcastChannel never echoes to its sender). */
   receive(wire: Wire): void {
-    if (wire.kind === 'port') this.#tunnels.get(wire.port)?.postMessage(this.decode(wire.data))
-    else for (const listener of [...this.#listeners]) listener(wire)
+    if (wire.kind !== 'port') {
+      for (const listener of [...this.#listeners]) listener(wire)
+      return
+    }
+    const port = this.#tunnels.get(wire.port)
+    if (!port) return
+    port.postMessage(this.decode(wire.data))
+    this.#track(wire.port, wire.data)
+  }
+
+  /** How many ports this tab tunnels now (each ends with its Comlink proxy). */
+  get tunnels(): number {
+    return this.#tunnels.size
   }
 
   post(wire: Wire): void {
@@ -81,7 +94,20 @@ class Channel {
 
   #open(id: string, port: MessagePort): void {
     this.#tunnels.set(id, port)
-    port.onmessage = (event) => this.post({ kind: 'port', port: id, data: this.encode(event.data, [...event.ports]) })
+    port.onmessage = (event) => {
+      this.post({ kind: 'port', port: id, data: this.encode(event.data, [...event.ports]) })
+      this.#track(id, event.data)
+    }
+  }
+
+  /** A tunnel lives until Comlink releases its proxy: a RELEASE message, then its answer. */
+  #track(id: string, data: unknown): void {
+    const message = data as { type?: string; id?: unknown } | undefined
+    if (message?.type === 'RELEASE') return void this.#releasing.set(id, message.id)
+    if (!this.#releasing.has(id) || this.#releasing.get(id) !== message?.id) return
+    this.#releasing.delete(id)
+    this.#tunnels.get(id)?.close()
+    this.#tunnels.delete(id)
   }
 }
 
@@ -113,6 +139,11 @@ interface Joined {
 }
 
 const joinedTabs = new Map<string, Joined>()
+
+/** Ports tunnelled by this tab for `name` (diagnostics: they must not pile up). */
+export function tunnelCount(name: string): number {
+  return joinedTabs.get(name)?.channel.tunnels ?? 0
+}
 
 /**
  * Joins the tabs sharing `name`: leads if nobody does (else queues to take over

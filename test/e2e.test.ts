@@ -1,6 +1,7 @@
 import { commands } from 'vitest/browser'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRunRelay, type RelayOptions, type RunRelay, type RunSummary, type TransportKind } from '../src/index.ts'
+import { tunnelCount } from '../src/shared-tab.ts'
 import { finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, waitFor } from './helpers.ts'
 
 const relays: RunRelay[] = []
@@ -193,6 +194,19 @@ describe('across tabs without SharedWorker (a leader tab runs the hub)', () => {
     expect(shape(there.events)).toEqual(sent)
     expect(shape(seen.events)).toEqual(sent)
     expect((await serverStats(run.streamId)).opened).toBe(1)
+    await commands.closeTab(tab)
+  })
+
+  it('ends each tunnelled port with its subscription', async () => {
+    const name = uniqueName('tunnels')
+    const here = relay(name) // this page leads
+    await here.ready
+    const tab = await followerTab(name)
+    const target = JSON.stringify({ runId: 'not-opened' })
+    for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.subscribe('s${i}', ${target})`)
+    expect(tunnelCount(`${name}@1`)).toBe(5)
+    for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.unsubscribe('s${i}')`)
+    await waitFor(() => tunnelCount(`${name}@1`) === 0, { what: 'the tunnels to close' })
     await commands.closeTab(tab)
   })
 
