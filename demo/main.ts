@@ -132,10 +132,18 @@ function runningSessions(): Set<string> {
 function renderSidebar(): void {
   const running = runningSessions()
   const unread = new Set(registry.filter((run) => run.finishedUnwatched).map((run) => run.sessionId))
+  const parked = new Set(registry.filter((run) => run.status === 'parked').map((run) => run.sessionId))
   $('#sessions').replaceChildren(
     ...sessions.map((session) => {
       const item = Object.assign(document.createElement('li'), { textContent: session.title })
-      Object.assign(item.dataset, { testid: 'session-item', sessionId: session.id, running: String(running.has(session.id)), unread: String(unread.has(session.id)) })
+      Object.assign(item.dataset, {
+        testid: 'session-item',
+        sessionId: session.id,
+        running: String(running.has(session.id)),
+        parked: String(parked.has(session.id)),
+        unread: String(unread.has(session.id)),
+      })
+      if (parked.has(session.id)) item.title = 'Running; its stream waits for a free connection (budget)'
       item.classList.toggle('shown', panes.some((p) => p.sessionId === session.id))
       item.addEventListener('click', () => {
         focused.show(session.id)
