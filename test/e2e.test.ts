@@ -2,7 +2,7 @@ import { commands } from 'vitest/browser'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRunRelay, type RelayOptions, type RunRelay, type RunSummary, type TransportKind } from '../src/index.ts'
 import { tunnelCount } from '../src/shared-tab.ts'
-import { finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, waitFor } from './helpers.ts'
+import { endedInTab, finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, waitFor } from './helpers.ts'
 
 const relays: RunRelay[] = []
 let forcedMode: RelayOptions['mode']
@@ -136,28 +136,33 @@ describe('the bug this library ends', () => {
 })
 })
 
+/**
+ * Opens one run from this page and from another tab, both subscribed: both see the
+ * server's transcript, through one hub and one server connection.
+ */
+async function expectOneConnectionAcrossTabs(here: RunRelay, tab: string, prompt: string) {
+  const run = await startRun(uniqueName('session'), prompt, { tokens: 50, rate: 50 })
+  const spec = { runId: run.streamId, sessionId: run.sessionId, url: run.url }
+  await here.open(spec)
+  const seen = recorder()
+  here.subscribe({ runId: run.streamId }, seen.handlers)
+  expect((await commands.evalInTab<{ hubId: string }>(tab, 'tab.diagnostics()')).hubId).toBe((await here.ready).hubId)
+  await commands.evalInTab(tab, `tab.open(${JSON.stringify(spec)})`)
+  await commands.evalInTab(tab, `tab.subscribe('a', { sessionId: ${JSON.stringify(run.sessionId)} })`)
+  await waitFor(() => seen.ended)
+  const sent = shape(await finishedTranscript(run.streamId))
+  expect(shape((await endedInTab(tab, 'a')).events)).toEqual(sent)
+  expect(shape(seen.events)).toEqual(sent)
+  expect((await serverStats(run.streamId)).opened).toBe(1)
+}
+
 describe('across tabs (SharedWorker only)', () => {
   it('shares one server connection between two tabs', async () => {
     const name = uniqueName('tabs')
     const hub = relay(name)
-    const run = await startRun(uniqueName('session'), 'two tabs', { tokens: 50, rate: 50 })
-    const spec = { runId: run.streamId, sessionId: run.sessionId, url: run.url }
-    await hub.open(spec)
-    const here = recorder()
-    hub.subscribe({ runId: run.streamId }, here.handlers)
-
     const other = await commands.openTab('/test/fixtures/tab.html')
     await commands.evalInTab(other, `tab.connect(${JSON.stringify(name)})`)
-    expect((await commands.evalInTab<{ hubId: string }>(other, 'tab.diagnostics()')).hubId).toBe((await hub.ready).hubId)
-    await commands.evalInTab(other, `tab.open(${JSON.stringify(spec)})`)
-    await commands.evalInTab(other, `tab.subscribe('a', { runId: ${JSON.stringify(run.streamId)} })`)
-
-    await waitFor(() => here.ended)
-    const sent = shape(await finishedTranscript(run.streamId))
-    const there = await waitFor(() => commands.evalInTab<{ events: { type: string; data: string }[]; statuses: string[] }>(other, `tab.seen('a')`).then((s) => (s.statuses.includes('ended') ? s : undefined)))
-    expect(shape(there.events)).toEqual(sent)
-    expect(shape(here.events)).toEqual(sent)
-    expect((await serverStats(run.streamId)).opened).toBe(1)
+    await expectOneConnectionAcrossTabs(hub, other, 'two tabs')
     await commands.closeTab(other)
   })
 })
@@ -179,21 +184,8 @@ describe('across tabs without SharedWorker (a leader tab runs the hub)', () => {
     const name = uniqueName('leader')
     const here = relay(name) // first: this page leads
     expect(here.mode).toBe('shared-tab')
-    const run = await startRun(uniqueName('session'), 'leader tab', { tokens: 50, rate: 50 })
-    const spec = { runId: run.streamId, sessionId: run.sessionId, url: run.url }
-    await here.open(spec)
-    const seen = recorder()
-    here.subscribe({ runId: run.streamId }, seen.handlers)
     const tab = await followerTab(name)
-    expect((await commands.evalInTab<{ hubId: string }>(tab, 'tab.diagnostics()')).hubId).toBe((await here.ready).hubId)
-    await commands.evalInTab(tab, `tab.open(${JSON.stringify(spec)})`)
-    await commands.evalInTab(tab, `tab.subscribe('a', { sessionId: ${JSON.stringify(run.sessionId)} })`)
-    await waitFor(() => seen.ended)
-    const sent = shape(await finishedTranscript(run.streamId))
-    const there = await waitFor(() => commands.evalInTab<{ events: { type: string; data: string }[]; statuses: string[] }>(tab, `tab.seen('a')`).then((s) => (s.statuses.includes('ended') ? s : undefined)))
-    expect(shape(there.events)).toEqual(sent)
-    expect(shape(seen.events)).toEqual(sent)
-    expect((await serverStats(run.streamId)).opened).toBe(1)
+    await expectOneConnectionAcrossTabs(here, tab, 'leader tab')
     await commands.closeTab(tab)
   })
 

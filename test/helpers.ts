@@ -1,3 +1,4 @@
+import { commands } from 'vitest/browser'
 import type { RunFaults } from '../server/chat-server.ts'
 import type { ResyncReason, RunError, RunEvent, RunHandlers, RunStatus, RunSummary } from '../src/index.ts'
 
@@ -134,4 +135,12 @@ export async function restartServer(streamId: string, how: { journal: 'keep' | '
 export async function setFaults(streamId: string, faults: RunFaults): Promise<void> {
   const response = await fetch(`/api/chat/faults?stream_id=${streamId}`, { method: 'POST', body: JSON.stringify(faults) })
   if (!response.ok) throw new Error(`setting faults failed: ${response.status}`)
+}
+
+/** What a subscription of the test tab fixture (`tab.subscribe(key, ...)`) saw, once its run ended. */
+export function endedInTab(tab: string, key: string): Promise<{ events: RunEvent[]; statuses: string[] }> {
+  return waitFor(async () => {
+    const seen = await commands.evalInTab<{ events: RunEvent[]; statuses: string[] } | undefined>(tab, `tab.seen(${JSON.stringify(key)})`)
+    return seen?.statuses.includes('ended') ? seen : undefined
+  }, { what: `the run of subscription ${key} to end in ${tab}` })
 }

@@ -3,7 +3,7 @@ import { commands } from 'vitest/browser'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connectRelay, createRunRelay, RelayError, type RunRelay } from '../src/index.ts'
 import type { HubApi } from '../src/protocol.ts'
-import { finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, waitFor, type StartedRun } from './helpers.ts'
+import { endedInTab, finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, waitFor, type StartedRun } from './helpers.ts'
 
 const relays: RunRelay[] = []
 const tabs: string[] = []
@@ -26,7 +26,6 @@ async function openTab(name: string, options: { extendedLifetime?: boolean } = {
 }
 
 const specOf = (run: StartedRun) => ({ runId: run.streamId, sessionId: run.sessionId, url: run.url })
-type Seen = { events: { type: string; data: string }[]; statuses: string[] }
 type Rendered = { events: { type: string; data: string }[] }
 
 describe('closed and crashed tabs', () => {
@@ -83,7 +82,7 @@ describe('reloads', () => {
     await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)}, ${JSON.stringify(options)})`)
     const restored = await commands.evalInTab<number>(tab, `tab.follow('r', ${spec})`)
     const after = await commands.evalInTab<{ hubId: string }>(tab, 'tab.diagnostics()')
-    await waitFor(() => commands.evalInTab<Seen>(tab, `tab.seen('r')`).then((s) => s.statuses.includes('ended')), { what: 'the run to end after the reload' })
+    await endedInTab(tab, 'r')
     const rendered = await commands.evalInTab<Rendered>(tab, `tab.rendered('r')`)
     return { sameHub: before.hubId === after.hubId, restored, rendered }
   }
