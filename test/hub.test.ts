@@ -190,7 +190,7 @@ describe('hub over a MessageChannel', () => {
     await worker.open(spec('r2', 'chat-2'))
     const stop = worker.subscribe({ runId: 'r2' }, {})
     await stop.ready
-    fake.of('r1')[0]!.handlers.onOpen({})
+    fake.of('r1')[0]!.handlers.onOpen()
     fake.of('r1')[0]!.emit(...tokens(1, 3), ['stream_end', '{}'])
     fake.of('r2')[0]!.emit(...tokens(1, 2), ['stream_end', '{}'])
     await waitFor(() => latest.length === 2 && latest.every((run) => run.status === 'ended'))

@@ -22,7 +22,7 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
     for (const name of new Set([...(spec.events ?? DEFAULT_EVENT_NAMES), 'message'])) source.addEventListener(name, forward)
     source.onopen = () => {
       opened = true
-      if (!closed) handlers.onOpen({})
+      if (!closed) handlers.onOpen()
     }
     source.onerror = (event) => {
       if (closed || event instanceof MessageEvent) return

@@ -38,7 +38,7 @@ export function createFetchTransport(options: FetchTransportOptions) {
         void response.body?.cancel().catch(() => {})
         return drop({ kind: 'http', status: response.status, message: `${request.url} answered ${response.status} ${response.statusText}` })
       }
-      handlers.onOpen({ protocol: protocolOf(request.url) })
+      handlers.onOpen()
       const maxEventSize = spec.maxEventSize ?? options.maxEventSize
       const parser = createParser({
         maxBufferSize: maxEventSize,
@@ -70,10 +70,4 @@ export function createFetchTransport(options: FetchTransportOptions) {
       },
     }
   }
-}
-
-/** `nextHopProtocol` of the response, from Resource Timing ('h2', 'http/1.1'); undefined when not exposed. */
-export function protocolOf(url: string): string | undefined {
-  const entries = globalThis.performance?.getEntriesByName?.(new URL(url, globalThis.location?.href).href) as PerformanceResourceTiming[] | undefined
-  return entries?.at(-1)?.nextHopProtocol || undefined
 }

@@ -156,7 +156,6 @@ export class RunHub {
         for (const id of run.subscriptions) this.#subscriptions.get(id)!.queue.push({ type: 'resync', runId: run.spec.runId, reason, message })
         this.#scheduleFlush()
       },
-      onProtocol: (protocol) => this.#learnProtocol(wireProtocolOf(protocol)),
     }
     o.onOnline(() => {
       for (const run of this.#runs.values()) run.reconnectNow()

@@ -23,8 +23,6 @@ export interface RunHost {
   onChange(run: Run): void
   /** The transcript has a hole that reconnecting cannot fill. */
   onResync(run: Run, reason: ResyncReason, message: string): void
-  /** A connection opened over this protocol (`nextHopProtocol`), when known. */
-  onProtocol(protocol: string): void
 }
 
 /**
@@ -152,9 +150,8 @@ export class Run {
     const { url, headers } = this.#resumeRequest()
     this.connectionsOpened++
     this.#connection = this.#host.transport({ url, headers, spec: this.spec }, {
-      onOpen: ({ protocol }) => {
+      onOpen: () => {
         this.#heard()
-        if (protocol) this.#host.onProtocol(protocol)
         this.#dispatch({ type: 'opened' })
       },
       onEvent: (type, data, id) => {

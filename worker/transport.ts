@@ -17,7 +17,7 @@ export type DropReason =
 
 /** What a transport reports about one connection. Nothing fires after `close()`. */
 export interface StreamHandlers {
-  onOpen(info: { protocol?: string }): void
+  onOpen(): void
   onEvent(type: string, data: string, id: string | undefined): void
   /** A comment line (heartbeat). Only transports that see comments call it. */
   onComment(): void
