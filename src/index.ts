@@ -1,5 +1,6 @@
-export { createRunRelay, connectRelay, RELAY_DEFAULTS } from './client.ts'
-export type { HubConnector, RelayOptions, RunHandlers, RunRelay, SubscribeOptions, Unsubscribe } from './client.ts'
+export { createRunRelay, connectRelay } from './client.ts'
+export type { HubConnector } from './connectors.ts'
+export { RELAY_DEFAULTS, type RelayOptions, type RunHandlers, type RunRelay, type SubscribeOptions, type Unsubscribe } from './relay-types.ts'
 export { RelayError, type RelayErrorCode } from './errors.ts'
 export { PROTOCOL_VERSION } from './protocol-version.ts'
 export type * from './protocol.ts'

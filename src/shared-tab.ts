@@ -1,5 +1,5 @@
 import * as Comlink from 'comlink'
-import type { HubApi } from './protocol.ts'
+import type { HubApi, TabWire as Wire } from './protocol.ts'
 
 /**
  * Sharing one hub across tabs without SharedWorker (Android WebView, in-app browsers):
@@ -13,15 +13,6 @@ import type { HubApi } from './protocol.ts'
  * addresses messages to one peer and tunnels each transferred port through the
  * channel under an id.
  */
-
-/** What travels on the channel. */
-type Wire =
-  /** A Comlink message from a follower's endpoint to the leader's hub. */
-  | { kind: 'to-leader'; from: string; data: unknown }
-  /** A Comlink message from the leader's hub to one follower endpoint. */
-  | { kind: 'to-follower'; to: string; data: unknown }
-  /** A message through a tunnelled MessagePort; only the two tabs that know `port` act on it. */
-  | { kind: 'port'; port: string; data: unknown }
 
 /** Stands for a MessagePort inside a message on the channel. */
 interface PortPlaceholder {

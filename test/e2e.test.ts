@@ -1,19 +1,11 @@
 import { commands } from 'vitest/browser'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createRunRelay, type RelayOptions, type RunRelay, type RunSummary, type TransportKind } from '../src/index.ts'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { RelayOptions, RunRelay, RunSummary, TransportKind } from '../src/index.ts'
 import { tunnelCount } from '../src/shared-tab.ts'
-import { endedInTab, finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, waitFor } from './helpers.ts'
+import { endedInTab, finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, useRelays, waitFor } from './helpers.ts'
 
-const relays: RunRelay[] = []
 let forcedMode: RelayOptions['mode']
-function relay(name = uniqueName('e2e')) {
-  const r = createRunRelay({ name, mode: forcedMode })
-  relays.push(r)
-  return r
-}
-afterEach(() => {
-  for (const r of relays.splice(0)) r.dispose()
-})
+const relay = useRelays('e2e', () => ({ mode: forcedMode }))
 
 /**
  * The suite runs three times: with a real SharedWorker; with SharedWorker removed from
@@ -206,8 +198,7 @@ describe('across tabs without SharedWorker (a leader tab runs the hub)', () => {
     const name = uniqueName('failover')
     const tab = await followerTab(name) // first: that tab leads
     // The call deadline covers loading the hub module when this page takes over.
-    const here = createRunRelay({ name, livenessMs: 200, callTimeoutMs: 3000 })
-    relays.push(here)
+    const here = relay({ name, livenessMs: 200, callTimeoutMs: 3000 })
     const before = (await here.ready).hubId
     const run = await startRun(uniqueName('session'), 'leader goes away', { tokens: 80, rate: 40 })
     await here.open({ runId: run.streamId, sessionId: run.sessionId, url: run.url })

@@ -1,21 +1,13 @@
 import { commands } from 'vitest/browser'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createRunRelay, type RunRelay, type RunSpec, type RunSummary, type TransportKind } from '../src/index.ts'
-import { finishedTranscript, recorder, restartServer, serverStats, serverTranscript, setFaults, shape, startRun, uniqueName, waitFor, type StartedRun } from './helpers.ts'
+import { type RunSpec, type RunSummary, type TransportKind } from '../src/index.ts'
+import { finishedTranscript, recorder, restartServer, serverStats, serverTranscript, setFaults, shape, specOf as startedSpec, startRun, uniqueName, useRelays, waitFor, type StartedRun } from './helpers.ts'
 
 /** Every fault runs through a real SharedWorker against the dev chat server. */
-const relays: RunRelay[] = []
-function relay(name = uniqueName('faults')) {
-  const r = createRunRelay({ name })
-  relays.push(r)
-  return r
-}
-afterEach(() => {
-  for (const r of relays.splice(0)) r.dispose()
-})
+const relay = useRelays('faults')
 
 const fastReconnect = { baseMs: 20, maxMs: 200 }
-const specOf = (run: StartedRun, extra: Partial<RunSpec> = {}): RunSpec => ({ runId: run.streamId, sessionId: run.sessionId, url: run.url, reconnect: fastReconnect, ...extra })
+const specOf = (run: StartedRun, extra: Partial<RunSpec> = {}): RunSpec => startedSpec(run, { reconnect: fastReconnect, ...extra })
 
 /** Opens `run` in a fresh hub, subscribes from the beginning and waits until the run ends or fails. */
 async function watch(run: StartedRun, extra: Partial<RunSpec> = {}, hub = relay()) {

@@ -1,6 +1,38 @@
+import * as Comlink from 'comlink'
+import { afterEach } from 'vitest'
 import { commands } from 'vitest/browser'
 import type { RunFaults } from '../server/chat-server.ts'
-import type { ResyncReason, RunError, RunEvent, RunHandlers, RunStatus, RunSummary } from '../src/index.ts'
+import {
+  createRunRelay, type HubConnector, type RelayOptions, type ResyncReason, type RunError, type RunEvent, type RunHandlers,
+  type RunRelay, type RunSpec, type RunStatus, type RunSummary,
+} from '../src/index.ts'
+import type { HubApi } from '../src/protocol.ts'
+
+/**
+ * The relays of a test file: call once at the top of the file; every relay it creates is
+ * disposed after each test. `defaults` apply to every relay, a fresh worker name to each.
+ */
+export function useRelays(prefix: string, defaults: () => RelayOptions = () => ({})): (options?: RelayOptions | string) => RunRelay {
+  const relays: RunRelay[] = []
+  afterEach(() => {
+    for (const relay of relays.splice(0)) relay.dispose()
+  })
+  return (options = {}) => {
+    const given = typeof options === 'string' ? { name: options } : options
+    const relay = createRunRelay({ name: uniqueName(prefix), ...defaults(), ...given })
+    relays.push(relay)
+    return relay
+  }
+}
+
+/** Reaches an in-page hub over a real MessageChannel through Comlink, as a SharedWorker port would. */
+export function messageChannelConnector(hub: { connect(): HubApi }): HubConnector {
+  return () => {
+    const { port1, port2 } = new MessageChannel()
+    Comlink.expose(hub.connect(), port2)
+    return { hub: Comlink.wrap<HubApi>(port1), close: () => port1.close() }
+  }
+}
 
 /** Polls `check` until it returns a truthy value or throws no more; fails with the last reason after `timeoutMs`. */
 export async function waitFor<T>(check: () => T | Promise<T>, { timeoutMs = 10_000, intervalMs = 20, what = "condition" } = {}): Promise<NonNullable<T>> {
@@ -37,6 +69,16 @@ export async function startRun(sessionId: string, message: string, settings: { t
   if (!response.ok) throw new Error(`start failed: ${response.status} ${await response.text()}`)
   const { stream_id: streamId } = (await response.json()) as { stream_id: string }
   return { streamId, sessionId, url: `/api/chat/stream?stream_id=${streamId}` }
+}
+
+/** The spec of a run started on the dev chat server. */
+export function specOf(run: StartedRun, extra: Partial<RunSpec> = {}): RunSpec {
+  return { runId: run.streamId, sessionId: run.sessionId, url: run.url, ...extra }
+}
+
+/** What the test tab fixture rendered for one subscription (`tab.rendered(key)`). */
+export interface Rendered {
+  events: { type: string; data: string }[]
 }
 
 export interface ServerEvent {

@@ -1,23 +1,18 @@
 import * as Comlink from 'comlink'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connectRelay, RelayError, type RunRelay, type RunSpec, type RunSummary } from '../src/index.ts'
-import type { HubApi } from '../src/protocol.ts'
+import type { SubscriberMessage } from '../src/protocol.ts'
 import { RunHub, type HubOptions } from '../worker/hub.ts'
 import { fakeTransport } from './fake-transport.ts'
-import { recorder, waitFor } from './helpers.ts'
+import { messageChannelConnector, recorder, waitFor } from './helpers.ts'
 
 /** A hub in this page, reached over real MessageChannels through Comlink, with a hand-driven transport. */
 function setup(options: Partial<HubOptions> = {}) {
   const fake = fakeTransport()
-  const hub = new RunHub({ transports: { eventsource: fake.transport, fetch: fake.transport }, batchWindowMs: 5, registryThrottleMs: 5, ...options })
+  const hub = new RunHub({ transports: { eventsource: fake.transport, fetch: fake.transport }, registryThrottleMs: 5, ...options })
   const relays: RunRelay[] = []
   const client = (clientId = `client-${relays.length + 1}`) => {
-    const connector = () => {
-      const { port1, port2 } = new MessageChannel()
-      Comlink.expose(hub.connect(), port2)
-      return { hub: Comlink.wrap<HubApi>(port1), close: () => port1.close() }
-    }
-    const relay = connectRelay(connector, { clientId, callTimeoutMs: 2000 }, 'in-page')
+    const relay = connectRelay(messageChannelConnector(hub), { clientId, callTimeoutMs: 2000 }, 'in-page')
     relays.push(relay)
     return relay
   }
@@ -96,6 +91,68 @@ describe('hub over a MessageChannel', () => {
     expect(seen.batches).toBe(1)
   })
 
+  describe('flow control', () => {
+    /** A sink whose deliveries settle only when the test says so, recording each batch. */
+    function heldSink() {
+      const batches: SubscriberMessage[][] = []
+      const releases: Array<() => void> = []
+      const sink = {
+        deliver(messages: SubscriberMessage[]) {
+          batches.push(messages)
+          return new Promise<void>((resolve) => releases.push(resolve))
+        },
+      }
+      const events = () => batches.flat().flatMap((m) => (m.type === 'events' ? m.data : []))
+      return { sink, batches, events, release: () => releases.shift()?.() }
+    }
+
+    it('sends at once when nothing is in flight, then holds everything until the tab settles it, and sends that as one message', async () => {
+      const { fake, hub } = setup()
+      hub.open(spec('r1'))
+      const tab = heldSink()
+      hub.subscribe('tab', { runId: 'r1' }, 'beginning', tab.sink)
+      await waitFor(() => tab.batches.length === 1) // the status on subscribing
+      tab.release()
+      await new Promise((resolve) => setTimeout(resolve, 0)) // one task: the hub hears it settled
+      const connection = fake.of('r1')[0]!
+      connection.emit(...tokens(1, 1))
+      await Promise.resolve() // a microtask: no timer, no batch window
+      expect(tab.events()).toEqual(['t1'])
+      for (let i = 2; i <= 500; i++) connection.emit(...tokens(i, i)) // the tab has not settled t1 yet
+      await new Promise((resolve) => setTimeout(resolve, 0))
+      expect(tab.batches).toHaveLength(2) // nothing piles up in the port of a slow or frozen tab
+      tab.release()
+      await waitFor(() => tab.batches.length === 3)
+      expect(tab.batches[2]).toHaveLength(1) // t2..t500 in one message
+      expect(tab.events()).toEqual(tokens(1, 500).map(([, data]) => data))
+    })
+
+    it('keeps control messages in log order across a held delivery', async () => {
+      const { fake, hub } = setup()
+      hub.open(spec('r1'))
+      const tab = heldSink()
+      hub.subscribe('tab', { runId: 'r1' }, 'beginning', tab.sink)
+      await waitFor(() => tab.batches.length === 1)
+      fake.of('r1')[0]!.emit(...tokens(1, 3), ['stream_end', '{}'])
+      tab.release()
+      await waitFor(() => tab.batches.length === 2)
+      expect(tab.batches[1]!.map((m) => (m.type === 'status' ? m.status : m.type))).toEqual(['events', 'ended'])
+      expect(tab.events()).toEqual(['t1', 't2', 't3', '{}'])
+    })
+
+    it('sends the catch-up of a 10,000-event run as one message', async () => {
+      const { fake, hub } = setup()
+      hub.open(spec('r1'))
+      fake.of('r1')[0]!.emit(...tokens(1, 10_000), ['stream_end', '{}'])
+      const tab = heldSink()
+      hub.subscribe('tab', { runId: 'r1' }, 'beginning', tab.sink)
+      await waitFor(() => tab.batches.length === 1)
+      const [message] = tab.batches[0]!.filter((m) => m.type === 'events')
+      expect(message).toMatchObject({ type: 'events', firstSeq: 1 })
+      expect(message!.type === 'events' && message!.data.length).toBe(10_001)
+    })
+  })
+
   it('starts live, or after a given seq, when asked', async () => {
     const { fake, client } = setup()
     const relay = client()
@@ -164,6 +221,7 @@ describe('hub over a MessageChannel', () => {
     await relay.open({ ...spec('r1'), terminalEvents: ['done'] })
     fake.of('r1')[0]!.emit(['token', 'a'], ['done', '{}'])
     expect(fake.of('r1')[0]!.closed).toBe(true)
+    expect((await relay.diagnostics()).runs[0]!.status).toBe('ended')
   })
 
   it('keeps an ended run for its retention period so a later pane sees the whole reply, then evicts it', async () => {
@@ -177,8 +235,8 @@ describe('hub over a MessageChannel', () => {
     await relay.subscribe({ runId: 'r1' }, later.handlers).ready
     await waitFor(() => later.ended)
     expect(texts(later.events)).toEqual(['t1', 't2', 't3', 't4', '{}'])
+    await waitFor(() => runs.at(-1)?.[0]?.status === 'ended', { what: 'the registry to show the run ended' })
     await waitFor(() => runs.at(-1)?.length === 0, { what: 'eviction' })
-    expect(runs.some((snapshot) => snapshot[0]?.status === 'ended')).toBe(true)
   })
 
   it('shows the run registry: status, event count, and runs that finished unwatched', async () => {

@@ -1,22 +1,17 @@
 import * as Comlink from 'comlink'
 import { commands } from 'vitest/browser'
 import { afterEach, describe, expect, it } from 'vitest'
-import { connectRelay, createRunRelay, RelayError, type RunRelay } from '../src/index.ts'
+import { connectRelay, PROTOCOL_VERSION, RelayError, type RunRelay } from '../src/index.ts'
 import type { HubApi } from '../src/protocol.ts'
-import { endedInTab, finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, waitFor, type StartedRun } from './helpers.ts'
+import { endedInTab, finishedTranscript, recorder, serverStats, shape, specOf, startRun, uniqueName, useRelays, waitFor, type Rendered, type StartedRun } from './helpers.ts'
 
+const relay = useRelays('lifecycle')
 const relays: RunRelay[] = []
 const tabs: string[] = []
 afterEach(async () => {
   for (const r of relays.splice(0)) r.dispose()
   for (const tab of tabs.splice(0)) await commands.closeTab(tab).catch(() => {})
 })
-
-function relay(name: string) {
-  const r = createRunRelay({ name })
-  relays.push(r)
-  return r
-}
 
 async function openTab(name: string, options: { extendedLifetime?: boolean } = {}) {
   const tab = await commands.openTab('/test/fixtures/tab.html')
@@ -25,8 +20,6 @@ async function openTab(name: string, options: { extendedLifetime?: boolean } = {
   return tab
 }
 
-const specOf = (run: StartedRun) => ({ runId: run.streamId, sessionId: run.sessionId, url: run.url })
-type Rendered = { events: { type: string; data: string }[] }
 
 describe('closed and crashed tabs', () => {
   for (const ending of ['closed', 'crashed'] as const) {
@@ -133,8 +126,7 @@ describe('reloads', () => {
 describe('a hub that vanished', () => {
   it('is replaced when its SharedWorker is killed: subscriptions resume from their cursors, nothing lost or doubled', async () => {
     const name = uniqueName('killed')
-    const here = createRunRelay({ name, livenessMs: 200, callTimeoutMs: 1000 })
-    relays.push(here)
+    const here = relay({ name, livenessMs: 200, callTimeoutMs: 1000 })
     const before = (await here.ready).hubId
     const run = await startRun(uniqueName('session'), 'survive a dead worker', { tokens: 80, rate: 40 })
     await here.open(specOf(run))
@@ -158,14 +150,22 @@ describe('a hub that vanished', () => {
 })
 
 describe('deploys', () => {
-  it('puts the protocol version in the worker name: a newer build never shares an older hub', async () => {
+  it('puts the protocol version in the worker name: a build of another version never shares its hub', async () => {
     const name = uniqueName('skew')
-    const current = relay(name)
-    const old = new SharedWorker(new URL('./fixtures/old-hub.ts', import.meta.url), { type: 'module', name: `${name}@0` })
-    const oldHello = await Comlink.wrap<HubApi>(old.port).hello('old-tab', 0)
-    expect(oldHello.hubId).toBe('old-build')
-    expect((await current.ready).hubId).not.toBe('old-build')
-    old.port.close()
+    // The library's own worker script, so only the name can keep builds apart (a SharedWorker is
+    // matched by script URL and name): one under the bare name, as a build without the version would
+    // name it, and one under this version's name.
+    const hubUnder = async (workerName: string) => {
+      const worker = new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name: workerName })
+      const hello = await Comlink.wrap<HubApi>(worker.port).hello(uniqueName('probe'), PROTOCOL_VERSION)
+      worker.port.close()
+      return hello.hubId
+    }
+    const unversioned = await hubUnder(name)
+    const thisVersion = await hubUnder(`${name}@${PROTOCOL_VERSION}`)
+    const { hubId } = await relay({ name, extendedLifetime: false }).ready
+    expect(hubId).toBe(thisVersion) // the same script: the relay does reach a worker the test opened
+    expect(hubId).not.toBe(unversioned)
   })
 
   it('turns a version mismatch in the handshake into a typed error, never a misparse', async () => {

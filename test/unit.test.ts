@@ -7,38 +7,50 @@ import { serverSeqOf } from '../worker/chat-protocol.ts'
 
 describe('EventLog', () => {
   const roomy = { maxEvents: 1000, maxBytes: 1 << 20 }
+  const token = (data: string, id?: string) => ({ type: 'token', data, id, serverSeq: id === undefined ? undefined : serverSeqOf(id) })
 
-  it('numbers events from 1 without gaps and serves them after any cursor', () => {
+  it('numbers events from 1 without gaps and serves them after any cursor, in columns', () => {
     const log = new EventLog(roomy)
-    for (const text of ['a', 'b', 'c']) log.append('token', text)
+    expect(['a', 'b', 'c'].map((text) => log.append(token(text)))).toEqual([1, 2, 3])
     expect(log.lastSeq).toBe(3)
-    expect(log.after(0).events.map((e) => [e.seq, e.data])).toEqual([[1, 'a'], [2, 'b'], [3, 'c']])
-    expect(log.after(2).events.map((e) => e.data)).toEqual(['c'])
-    expect(log.after(3).events).toEqual([])
-    expect(log.after(0).truncated).toBe(false)
+    expect(log.columns('r', 0)).toEqual({ runId: 'r', firstSeq: 1, types: ['token', 'token', 'token'], data: ['a', 'b', 'c'], ids: [null, null, null] })
+    expect(log.columns('r', 2).data).toEqual(['c'])
+    expect(log.columns('r', 0, 2).data).toEqual(['a', 'b'])
+    expect(log.columns('r', 3).data).toEqual([])
   })
 
-  it('keeps the server id of an event', () => {
+  it('keeps the server id and the cursor parsed from it at ingest', () => {
     const log = new EventLog(roomy)
-    expect(log.append('token', 'x', 's1:7')).toEqual({ seq: 1, type: 'token', data: 'x', id: 's1:7' })
+    log.append(token('x', 's1:7'))
+    expect(log.columns('r', 0).ids).toEqual(['s1:7'])
+    expect(log.serverSeqAt(1)).toBe(7)
+    expect(log.seqOfId('s1:7')).toBe(1)
   })
 
-  it('drops the oldest events past its event cap and says when a cursor fell out', () => {
+  it('drops the oldest events past the event cap, and serves from the oldest it holds', () => {
     const log = new EventLog({ maxEvents: 3, maxBytes: 1 << 20 })
-    for (let i = 1; i <= 5; i++) log.append('token', String(i))
+    for (let i = 1; i <= 5; i++) log.append(token(String(i)))
     expect(log.firstSeq).toBe(3)
-    expect(log.after(0)).toEqual({ truncated: true, events: log.after(2).events })
-    expect(log.after(2).truncated).toBe(false)
-    expect(log.after(3).events.map((e) => e.data)).toEqual(['4', '5'])
+    expect(log.columns('r', 0)).toMatchObject({ firstSeq: 3, data: ['3', '4', '5'] })
+    expect(log.columns('r', 3).data).toEqual(['4', '5'])
   })
 
-  it('drops the oldest events past its byte cap but always keeps the newest', () => {
+  it('drops the oldest events past the byte cap, but keeps the newest even if alone it is larger', () => {
     const log = new EventLog({ maxEvents: 1000, maxBytes: 300 })
-    for (let i = 0; i < 10; i++) log.append('token', 'x'.repeat(50))
+    for (let i = 0; i < 10; i++) log.append(token('x'.repeat(50)))
     expect(log.bytes).toBeLessThanOrEqual(300)
-    expect(log.after(0).events.at(-1)?.seq).toBe(10)
-    log.append('token', 'y'.repeat(1000))
-    expect(log.after(0).events.map((e) => e.seq)).toEqual([11])
+    expect(log.lastSeq).toBe(10)
+    log.append(token('y'.repeat(1000)))
+    expect(log.columns('r', 0)).toMatchObject({ firstSeq: 11, data: ['y'.repeat(1000)] })
+  })
+
+  it('compacts its columns as it drops events, keeping seq arithmetic right', () => {
+    const log = new EventLog({ maxEvents: 10, maxBytes: 1 << 30 })
+    for (let i = 1; i <= 5000; i++) log.append(token(String(i), `s:${i}`))
+    expect(log.size).toBe(10)
+    expect(log.columns('r', 4995)).toMatchObject({ firstSeq: 4996, data: ['4996', '4997', '4998', '4999', '5000'] })
+    expect(log.seqOfId('s:4993')).toBe(4993)
+    expect(log.seqOfId('s:100')).toBeUndefined()
   })
 })
 
@@ -104,29 +116,24 @@ describe('serverSeqOf', () => {
   })
 })
 
-describe('EventLog.afterEventId (a cursor that outlives hubs)', () => {
+describe('EventLog server cursors (a cursor that outlives hubs)', () => {
   const log = new EventLog({ maxEvents: 1000, maxBytes: 1 << 20 })
-  log.append('token', 'a', 's:5')
-  log.append('token', 'b', 's:6')
-  log.append('token', 'c', 's:7')
+  for (const [data, id] of [['a', 's:5'], ['b', 's:6'], ['c', 's:7']] as const) log.append({ type: 'token', data, id, serverSeq: serverSeqOf(id) })
 
-  it('serves what follows an id it holds', () => {
-    expect(log.afterEventId('s:5', serverSeqOf)).toEqual({ truncated: false, events: log.after(1).events })
+  it('finds an id it holds', () => {
+    expect(log.seqOfId('s:5')).toBe(1)
+    expect(log.seqOfId('s:4')).toBeUndefined()
   })
 
-  it('places an id it does not hold by its server seq', () => {
-    expect(log.afterEventId('s:4', serverSeqOf)).toEqual({ truncated: false, events: log.after(0).events })
-    expect(log.afterEventId('s:9', serverSeqOf)).toEqual({ truncated: false, events: [] })
-  })
-
-  it('says when events between the cursor and the log are missing', () => {
-    expect(log.afterEventId('s:2', serverSeqOf)).toEqual({ truncated: true, events: log.after(0).events })
-    expect(log.afterEventId('opaque', serverSeqOf)).toEqual({ truncated: true, events: log.after(0).events })
+  it('places a server seq it does not hold', () => {
+    expect(log.seqThroughServerSeq(4)).toBe(0)
+    expect(log.seqThroughServerSeq(6)).toBe(2)
+    expect(log.seqThroughServerSeq(9)).toBe(3)
   })
 })
 
 describe('connection budget', () => {
-  const entry = (runId: string, watched: boolean, openedAt: number) => ({ runId, watched, openedAt })
+  const entry = (runId: string, watched: boolean, openOrder: number) => ({ runId, watched, openOrder })
 
   it('gives slots to watched runs first, then to the oldest', () => {
     const entries = [entry('old', false, 1), entry('older-watched', true, 2), entry('new', false, 3), entry('new-watched', true, 4)]

@@ -25,11 +25,11 @@ export interface BudgetEntry {
   /** Runs someone watches come first. */
   watched: boolean
   /** Earlier runs first within the same priority, so the order is stable and nothing starves. */
-  openedAt: number
+  openOrder: number
 }
 
 /** Which runs may hold a connection now. Pure; the hub parks the others and resumes these. */
 export function allowedRuns(entries: BudgetEntry[], limit: number): Set<string> {
-  const ranked = [...entries].sort((a, b) => Number(b.watched) - Number(a.watched) || a.openedAt - b.openedAt)
+  const ranked = [...entries].sort((a, b) => Number(b.watched) - Number(a.watched) || a.openOrder - b.openOrder)
   return new Set(ranked.slice(0, Math.max(0, limit)).map((entry) => entry.runId))
 }

@@ -1,4 +1,4 @@
-import type { RunEvent } from '../src/protocol.ts'
+import type { EventColumns } from '../src/protocol.ts'
 
 /** Caps on what one run's log may hold; the oldest events go first. */
 export interface EventLogLimits {
@@ -6,20 +6,30 @@ export interface EventLogLimits {
   maxBytes: number
 }
 
-/** What `EventLog.after` returns: the events a cursor has not seen, and whether some were already dropped. */
-export interface LogSlice {
-  events: RunEvent[]
-  /** Events after the cursor fell out of the log (caps): the reader's transcript has a hole. */
-  truncated: boolean
+/** One event as the run ingests it: the server cursor is parsed once, here, and kept with it. */
+export interface IngestedEvent {
+  type: string
+  data: string
+  /** The SSE `id:` field, when the server sent one. */
+  id: string | undefined
+  /** The server's gapless seq parsed from `id`, when its id scheme has one. */
+  serverSeq: number | undefined
 }
 
 /**
- * The transcript of one run: numbers events with a gapless `seq` from 1 and
- * serves catch-up reads. Pure: no timers, no platform objects.
+ * The transcript of one run: numbers events with a gapless hub `seq` from 1 and
+ * serves slices of it. Stored in columns, the form a subscriber receives, so a
+ * catch-up is a few array slices and an event costs the hub little more than
+ * its strings. Pure: no timers, no platform objects.
  */
 export class EventLog {
   readonly #limits: EventLogLimits
-  #events: RunEvent[] = []
+  readonly #types: string[] = []
+  readonly #data: string[] = []
+  readonly #ids: Array<string | null> = []
+  readonly #serverSeqs: Array<number | undefined> = []
+  /** Index of the oldest held event: dropping from the front moves it, and the arrays are compacted now and then. */
+  #head = 0
   #bytes = 0
   #lastSeq = 0
 
@@ -34,57 +44,102 @@ export class EventLog {
 
   /** The seq of the oldest event still held (lastSeq + 1 when empty). */
   get firstSeq(): number {
-    return this.#events[0]?.seq ?? this.#lastSeq + 1
+    return this.#lastSeq - this.size + 1
+  }
+
+  /** Events held now. */
+  get size(): number {
+    return this.#types.length - this.#head
   }
 
   get bytes(): number {
     return this.#bytes
   }
 
-  append(type: string, data: string, id?: string): RunEvent {
-    const event: RunEvent = id === undefined ? { seq: ++this.#lastSeq, type, data } : { seq: ++this.#lastSeq, type, data, id }
-    this.#events.push(event)
-    this.#bytes += sizeOf(event)
+  /** Appends an event and returns its hub seq. */
+  append(event: IngestedEvent): number {
+    const seq = ++this.#lastSeq
+    this.#types.push(event.type)
+    this.#data.push(event.data)
+    this.#ids.push(event.id ?? null)
+    this.#serverSeqs.push(event.serverSeq)
+    this.#bytes += sizeOf(event.type, event.data, event.id)
     this.#trim()
-    return event
+    return seq
   }
 
-  /** Events with `seq > afterSeq`, in order. */
-  after(afterSeq: number): LogSlice {
-    const truncated = afterSeq + 1 < this.firstSeq
-    // seq is gapless, so the index is arithmetic rather than a search.
-    const start = Math.max(0, afterSeq + 1 - this.firstSeq)
-    return { events: this.#events.slice(start), truncated }
+  /** The server seq of the event with hub seq `seq`, if held and known. */
+  serverSeqAt(seq: number): number | undefined {
+    return this.#serverSeqs[this.#indexOf(seq)]
   }
 
-  /**
-   * Events after the one with server id `id` (a cursor that outlives hubs). Without that exact
-   * event in the log, `seqOf` places the cursor; `truncated` says events between it and the log are missing.
-   */
-  afterEventId(id: string, seqOf: (id: string) => number | undefined): LogSlice {
-    for (let i = this.#events.length - 1; i >= 0; i--) {
-      if (this.#events[i]!.id === id) return { events: this.#events.slice(i + 1), truncated: false }
+  /** The server id of the event with hub seq `seq`, if held and sent. */
+  idAt(seq: number): string | undefined {
+    return this.#ids[this.#indexOf(seq)] ?? undefined
+  }
+
+  /** The type of the event with hub seq `seq`, if held. */
+  typeAt(seq: number): string | undefined {
+    return this.#types[this.#indexOf(seq)]
+  }
+
+  /** Events with `afterSeq < seq <= throughSeq`, clamped to what is held. */
+  columns(runId: string, afterSeq: number, throughSeq = this.#lastSeq): EventColumns {
+    const from = Math.max(afterSeq + 1, this.firstSeq)
+    const to = Math.min(throughSeq, this.#lastSeq)
+    // seq is gapless, so the slice bounds are arithmetic rather than a search.
+    const start = this.#indexOf(from)
+    const end = Math.max(start, this.#indexOf(to) + 1)
+    return {
+      runId,
+      firstSeq: from,
+      types: this.#types.slice(start, end),
+      data: this.#data.slice(start, end),
+      ids: this.#ids.slice(start, end),
     }
-    const cursor = seqOf(id)
-    if (cursor === undefined) return { events: this.#events.slice(), truncated: this.#events.length > 0 }
-    const serverSeq = (event: RunEvent) => (event.id === undefined ? undefined : seqOf(event.id))
-    const start = this.#events.findIndex((event) => (serverSeq(event) ?? -1) > cursor)
-    if (start === -1) return { events: [], truncated: false }
-    return { events: this.#events.slice(start), truncated: serverSeq(this.#events[start]!)! > cursor + 1 }
+  }
+
+  /** The hub seq of the newest held event with server id `id`, or undefined. */
+  seqOfId(id: string): number | undefined {
+    const index = this.#ids.lastIndexOf(id)
+    return index >= this.#head ? this.#seqAtIndex(index) : undefined
+  }
+
+  /** The hub seq of the last held event whose server seq is at most `serverSeq` (0 when none is). */
+  seqThroughServerSeq(serverSeq: number): number {
+    let seq = this.firstSeq - 1
+    for (let index = this.#head; index < this.#types.length; index++) {
+      const own = this.#serverSeqs[index]
+      if (own !== undefined && own > serverSeq) break
+      if (own !== undefined) seq = this.#seqAtIndex(index)
+    }
+    return seq
+  }
+
+  #indexOf(seq: number): number {
+    return this.#head + (seq - this.firstSeq)
+  }
+
+  #seqAtIndex(index: number): number {
+    return this.firstSeq + (index - this.#head)
   }
 
   #trim(): void {
     const { maxEvents, maxBytes } = this.#limits
-    let drop = 0
-    while (this.#events.length - drop > 1 && (this.#events.length - drop > maxEvents || this.#bytes > maxBytes)) {
-      this.#bytes -= sizeOf(this.#events[drop]!)
-      drop++
+    while (this.size > 1 && (this.size > maxEvents || this.#bytes > maxBytes)) {
+      const i = this.#head
+      this.#bytes -= sizeOf(this.#types[i]!, this.#data[i]!, this.#ids[i] ?? undefined)
+      this.#head++
     }
-    if (drop > 0) this.#events.splice(0, drop)
+    // Compact once the dropped prefix is as long as what is held: amortized O(1) per event.
+    if (this.#head > 1024 && this.#head >= this.size) {
+      for (const column of [this.#types, this.#data, this.#ids, this.#serverSeqs] as unknown[][]) column.splice(0, this.#head)
+      this.#head = 0
+    }
   }
 }
 
 /** UTF-16 code units are what the JS heap actually stores; close enough for a cap. */
-function sizeOf(event: RunEvent): number {
-  return event.data.length * 2 + event.type.length * 2 + (event.id?.length ?? 0) * 2 + 32
+function sizeOf(type: string, data: string, id: string | undefined): number {
+  return data.length * 2 + type.length * 2 + (id?.length ?? 0) * 2 + 32
 }

@@ -1,8 +1,9 @@
-import type { ResyncReason, RunError, RunEvent, RunSpec, RunSummary } from '../src/protocol.ts'
+import type { ResyncReason, RunError, RunSpec, RunSummary } from '../src/protocol.ts'
 import { backoffDelay, type BackoffPolicy } from './backoff.ts'
 import { DEFAULT_RESUME, DEFAULT_TERMINAL_EVENTS, isInterruption, serverSeqOf } from './chat-protocol.ts'
 import { EventLog, type EventLogLimits } from './event-log.ts'
 import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
+import type { HubSubscription } from './subscription.ts'
 import type { DropReason, StreamConnection, Transport } from './transport.ts'
 
 /** What a run needs from the hub around it. */
@@ -17,11 +18,11 @@ export interface RunHost {
   setTimeout(callback: () => void, ms: number): unknown
   clearTimeout(handle: unknown): void
   random(): number
-  /** A new event is in the log. */
-  onEvent(run: Run, event: RunEvent): void
-  /** Status, counts or error changed. */
-  onChange(run: Run): void
-  /** The transcript has a hole that reconnecting cannot fill. */
+  /** A new event is in the log, with this hub seq. */
+  onEvent(run: Run, seq: number): void
+  /** `action` changed the run's status (the hub never has to work out what changed). */
+  onTransition(run: Run, action: RunAction): void
+  /** The transcript has a hole that reconnecting cannot fill, after the log's last event. */
   onResync(run: Run, reason: ResyncReason, message: string): void
 }
 
@@ -33,8 +34,9 @@ export interface RunHost {
 export class Run {
   readonly spec: RunSpec
   readonly log: EventLog
-  readonly subscriptions = new Set<number>()
-  readonly openedAt: number
+  readonly subscriptions = new Set<HubSubscription>()
+  /** The order in which the hub opened its runs: the budget serves earlier runs first. */
+  readonly openOrder: number
   connectionsOpened = 0
   finishedUnwatched = false
   #state: RunState = { status: 'connecting' }
@@ -53,11 +55,11 @@ export class Run {
   /** The cursor at which a seq jump was last repaired: a second jump there is loss the server cannot fill. */
   #gapRepairedAt: number | undefined
 
-  constructor(spec: RunSpec, url: URL, host: RunHost, openedAt: number) {
+  constructor(spec: RunSpec, url: URL, host: RunHost, openOrder: number) {
     this.spec = spec
     this.#url = url
     this.#host = host
-    this.openedAt = openedAt
+    this.openOrder = openOrder
     this.log = new EventLog({ ...host.limits, ...spec.logLimits })
     if (spec.resumeFrom !== undefined) {
       this.#lastEventId = spec.resumeFrom
@@ -142,7 +144,7 @@ export class Run {
       this.#disconnect()
       if (this.subscriptions.size === 0) this.finishedUnwatched = true
     }
-    this.#host.onChange(this)
+    this.#host.onTransition(this, action)
   }
 
   #connect(): void {
@@ -165,7 +167,6 @@ export class Run {
       onDrop: (reason) => this.#dropped(reason),
     })
     this.#heard()
-    this.#host.onChange(this)
   }
 
   /** Any sign of life restarts the silence timer. */
@@ -198,8 +199,10 @@ export class Run {
     if (data.length > maxEventSize) {
       return this.#dropped({ kind: 'oversize', message: `A ${type} event of ${data.length} characters exceeds the ${maxEventSize} limit` })
     }
+    // [ingest] The server cursor is parsed here, once, and kept with the event in the log.
+    const serverSeq = id === undefined ? undefined : serverSeqOf(id)
     if (id !== undefined) {
-      const seq = serverSeqOf(id)
+      const seq = serverSeq
       if (seq !== undefined) {
         if (seq <= this.#serverSeq) return // a replayed duplicate
         if (this.#serverSeq > 0 && seq > this.#serverSeq + 1 && !this.#acceptGap(seq)) return
@@ -216,8 +219,7 @@ export class Run {
     if (isInterruption(type, id)) {
       this.#host.onResync(this, 'server_lost_events', 'The server lost the live run and cannot replay the rest of it.')
     }
-    const event = this.log.append(type, data, id)
-    this.#host.onEvent(this, event)
+    this.#host.onEvent(this, this.log.append({ type, data, id, serverSeq }))
     if ((this.spec.terminalEvents ?? DEFAULT_TERMINAL_EVENTS).includes(type)) this.#dispatch({ type: 'terminal' })
   }
 

@@ -1,0 +1,103 @@
+import type {
+  HubDiagnostics, HubHello, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt, SubscriptionTarget,
+} from './protocol.ts'
+
+/** Options of `createRunRelay`. Defaults are in `RELAY_DEFAULTS`. */
+export interface RelayOptions {
+  /**
+   * Prefix of the SharedWorker's name. Tabs with the same name (and protocol version) share one hub.
+   * @defaultValue `'run-relay'`
+   */
+  name?: string
+  /** Every call to the hub fails with a `timeout` RelayError after this long. @defaultValue 10 000 */
+  callTimeoutMs?: number
+  /** A readable prefix of this client's id in the hub's diagnostics; a random suffix keeps ids unique. @defaultValue `'client'` */
+  clientId?: string
+  /**
+   * Where the hub runs. `'auto'`: a SharedWorker where the browser has one; else `'shared-tab'`:
+   * in one tab, elected with Web Locks, which serves the others over a BroadcastChannel (when it
+   * goes, another tab takes over); else `'in-page'`: one hub per tab. Same API and guarantees in all.
+   * @defaultValue `'auto'`
+   */
+  mode?: 'auto' | 'shared-worker' | 'shared-tab' | 'in-page'
+  /**
+   * Keep the SharedWorker alive briefly after its last tab unloads (Chromium 148+), so a reload of
+   * the only tab reattaches to the same hub and its connections. Ignored where unsupported.
+   * @defaultValue true
+   */
+  extendedLifetime?: boolean
+  /** Dispose the relay on `pagehide`, releasing this tab's subscriptions at once. @defaultValue true */
+  disposeOnPageHide?: boolean
+  /**
+   * How often the client checks that its hub still answers. A hub that does not (its worker was
+   * killed) is replaced: the client reconnects, re-opens its runs and renews its subscriptions
+   * from their cursors. 0 turns it off.
+   * @defaultValue 5000
+   */
+  livenessMs?: number
+}
+
+/** The defaults of `RelayOptions`, in one place. */
+export const RELAY_DEFAULTS = {
+  name: 'run-relay',
+  callTimeoutMs: 10_000,
+  clientId: 'client',
+  mode: 'auto',
+  extendedLifetime: true,
+  disposeOnPageHide: true,
+  livenessMs: 5000,
+} as const satisfies RelayOptions
+
+/** What a subscriber is told. Every handler is optional; a throwing handler affects nobody else. */
+export interface RunHandlers {
+  /** Events of a run, in order, each exactly once; one call per delivered batch. */
+  onEvents?(events: RunEvent[], runId: string): void
+  /** The run's status: sent once on subscribing, then on every change. */
+  onStatus?(status: RunStatus, runId: string, error?: RunError): void
+  /** Session subscriptions: the session has a (new) run; its events follow. */
+  onRun?(run: RunSummary): void
+  /**
+   * The events delivered for this run have a hole that cannot be filled (see `ResyncReason`).
+   * Events keep coming; show the gap, or rebuild the pane from the app's own history.
+   */
+  onResync?(runId: string, reason: ResyncReason, message: string): void
+  /** Run subscriptions: the hub holds no such run yet; its events follow once some tab opens it. */
+  onWaiting?(runId: string): void
+}
+
+/** Options of `relay.subscribe`. */
+export interface SubscribeOptions {
+  /** @defaultValue `'beginning'` */
+  startAt?: StartAt
+  /** `'json'`: parse each event's data into `event.json`, or say why not in `event.decodeError`. @defaultValue none: data stays a string */
+  decode?: 'json'
+}
+
+/** Stops a subscription. `ready` settles when the hub has registered it. */
+export interface Unsubscribe {
+  (): void
+  ready: Promise<void>
+}
+
+/** The page-side handle on the hub. */
+export interface RunRelay {
+  /** This client's unique id (the key of its subscriptions in `diagnostics()`). */
+  readonly clientId: string
+  /** Where the hub runs (see `RelayOptions.mode`). */
+  readonly mode: 'shared-worker' | 'shared-tab' | 'in-page'
+  /** Settles after the handshake; rejects with `version_mismatch` or `timeout`. */
+  readonly ready: Promise<HubHello>
+  /**
+   * Opens a run, or joins it if any tab already did: the hub never opens a second connection for a run.
+   * Opening a run that failed (say with `auth`, before the user signed in again) retries it from its cursor.
+   * Rejects with a `RelayError` whose code says what was wrong (`invalid_spec`, `url_refused`, ...).
+   */
+  open(spec: RunSpec): Promise<RunSummary>
+  /** Follows one run or a session's runs. Returns the function that stops it. */
+  subscribe(target: SubscriptionTarget, handlers: RunHandlers, options?: SubscribeOptions): Unsubscribe
+  /** Calls `listener` with every run the hub holds, at once and after every change. */
+  watchRuns(listener: (runs: RunSummary[]) => void): () => void
+  diagnostics(): Promise<HubDiagnostics>
+  /** Drops this client's subscriptions and rejects pending calls with `disposed`. */
+  dispose(): void
+}

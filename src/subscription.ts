@@ -1,0 +1,87 @@
+import type { EventColumns, RunEvent, StartAt, SubscriberMessage, SubscriptionTarget } from './protocol.ts'
+import type { RunHandlers } from './relay-types.ts'
+
+/** What the page keeps of one subscription, so it can be renewed on a new hub. */
+export interface ClientSubscription {
+  target: SubscriptionTarget
+  handlers: RunHandlers
+  startAt: StartAt
+  decode?: (event: RunEvent) => void
+  /** The last server event id delivered per run, most recent run last: the cursor to resume from on a new hub. */
+  lastEventIds: Map<string, string>
+  /** Its id in the current hub. */
+  subscriptionId: Promise<number>
+}
+
+/**
+ * Hands one message from the hub to a subscription's handlers, keeping its cursor.
+ * The hub's subscription cursor already guarantees each event exactly once, in order.
+ */
+export function handleMessage(message: SubscriberMessage, sub: ClientSubscription): void {
+  const { handlers } = sub
+  switch (message.type) {
+    case 'run':
+      return guard(() => handlers.onRun?.(message.run))
+    case 'waiting':
+      return guard(() => handlers.onWaiting?.(message.runId))
+    case 'events': {
+      const events = eventsOf(message)
+      const lastId = message.ids.findLast((id) => id !== null)
+      if (lastId != null) {
+        sub.lastEventIds.delete(message.runId) // keep the most recent run last
+        sub.lastEventIds.set(message.runId, lastId)
+      }
+      if (sub.decode) events.forEach(sub.decode)
+      return guard(() => handlers.onEvents?.(events, message.runId))
+    }
+    case 'status':
+      return guard(() => handlers.onStatus?.(message.status, message.runId, message.error))
+    case 'resync':
+      return guard(() => handlers.onResync?.(message.runId, message.reason, message.message))
+    default:
+      return assertNever(message)
+  }
+}
+
+/** Columns from the hub back into `RunEvent` objects. */
+export function eventsOf(columns: EventColumns): RunEvent[] {
+  const { firstSeq, types, data, ids } = columns
+  const events = new Array<RunEvent>(types.length)
+  for (let i = 0; i < types.length; i++) {
+    const id = ids[i]
+    events[i] = id === null || id === undefined ? { seq: firstSeq + i, type: types[i]!, data: data[i]! } : { seq: firstSeq + i, type: types[i]!, data: data[i]!, id }
+  }
+  return events
+}
+
+/** Where a renewed subscription starts on a new hub: after the last event it got, by server id. */
+export function resumeAt(sub: ClientSubscription): StartAt {
+  const runIds = [...sub.lastEventIds.keys()]
+  const runId = 'runId' in sub.target ? sub.target.runId : runIds.at(-1)
+  const afterEventId = runId === undefined ? undefined : sub.lastEventIds.get(runId)
+  if (afterEventId !== undefined) return { afterEventId, runId }
+  // Nothing with an id arrived yet: a hub seq means nothing to the new hub.
+  return typeof sub.startAt === 'object' ? 'beginning' : sub.startAt
+}
+
+/** Decoding errors travel as data on the event, never as an exception. */
+export function decodeJson(event: RunEvent): void {
+  try {
+    event.json = JSON.parse(event.data)
+  } catch (error) {
+    event.decodeError = `${event.type} #${event.seq}: ${(error as Error).message}`
+  }
+}
+
+/** A subscriber's own exception is reported, never allowed to stop delivery. */
+export function guard(run: () => unknown): void {
+  try {
+    run()
+  } catch (error) {
+    globalThis.reportError?.(error)
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`Unhandled message: ${JSON.stringify(value)}`)
+}

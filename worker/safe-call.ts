@@ -1,0 +1,12 @@
+/**
+ * Calls a page-side sink: in the page it may throw, across Comlink it returns a promise that
+ * may reject (or never settle when the tab is gone). Neither may touch other subscribers.
+ */
+export function safeCall(call: () => unknown): void {
+  try {
+    const result = call() as Promise<unknown> | undefined
+    if (result && typeof result.then === 'function') result.then(undefined, () => {})
+  } catch {
+    // One subscriber's failure is its own; the hub and the other subscribers go on.
+  }
+}

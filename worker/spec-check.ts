@@ -1,0 +1,30 @@
+import type { RunError, RunSpec } from '../src/protocol.ts'
+
+/**
+ * Checks a spec from the page before the hub opens anything: every refusal is a typed
+ * `RunError` whose message says how to fix the call.
+ * Returns the stream URL resolved against `baseUrl`.
+ */
+export function checkSpec(spec: RunSpec, baseUrl: string, allowedOrigins: readonly string[]): URL | RunError {
+  const invalid = (message: string): RunError => ({ type: 'error', code: 'invalid_spec', message })
+  if (typeof spec?.runId !== 'string' || !spec.runId) return invalid('RunSpec.runId must be a non-empty string (the server\'s stream id).')
+  if (typeof spec.sessionId !== 'string' || !spec.sessionId) return invalid('RunSpec.sessionId must be a non-empty string.')
+  if (typeof spec.url !== 'string' || !spec.url) return invalid('RunSpec.url must be the stream URL, e.g. `/api/chat/stream?stream_id=...`.')
+  if (spec.transport === 'eventsource' && (spec.method === 'POST' || spec.headers || spec.body)) {
+    return invalid('EventSource can only GET without custom headers; use `transport: \'fetch\'` for method, headers or body.')
+  }
+  let url: URL
+  try {
+    url = new URL(spec.url, baseUrl)
+  } catch {
+    return { type: 'error', code: 'url_refused', message: `"${spec.url}" is not a valid URL.` }
+  }
+  const own = new URL(baseUrl).origin
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return { type: 'error', code: 'url_refused', message: `Stream URLs must be http(s); got ${url.protocol}` }
+  }
+  if (url.origin !== own && !allowedOrigins.includes(url.origin)) {
+    return { type: 'error', code: 'url_refused', message: `${url.origin} is not this app's origin (${own}); add it to allowedOrigins to stream from it.` }
+  }
+  return url
+}

@@ -1,0 +1,213 @@
+import type { ResyncReason, StartAt, SubscriberMessage, SubscriberSink, SubscriptionTarget } from '../src/protocol.ts'
+import { serverSeqOf } from './chat-protocol.ts'
+import type { Run } from './run.ts'
+
+/** Messages other than events: they wait in a short queue, each pinned to its place in the run's log. */
+type ControlMessage = Exclude<SubscriberMessage, { type: 'events' }>
+
+interface Control {
+  message: ControlMessage
+  /** The run whose events up to `atSeq` go out before this message (none for `waiting`). */
+  run?: Run
+  atSeq: number
+}
+
+/** Where a subscription stands in one run's log. This is the only place that dedupes for subscribers. */
+interface Cursor {
+  run: Run
+  /** The last hub seq handed to the subscriber (or skipped for it). */
+  afterSeq: number
+  /**
+   * A server seq the subscriber already has from another hub (a renewed subscription, while
+   * this hub replays the run from the server): events up to it are skipped.
+   */
+  skipThrough?: number
+}
+
+/**
+ * What the hub sends one subscriber: catch-up, live events and control messages, in log order.
+ *
+ * A subscription is a cursor into each run's log plus a short control queue, never a copy of
+ * the events, so its memory does not grow with a backlog. Flow control: a batch goes out as
+ * soon as nothing is in flight (no added latency at chat rates); while one is in flight, new
+ * events wait in the log and leave as one message when it settles (one message per handler
+ * run under load). So at most one batch per subscription sits in a tab's port, and a frozen
+ * tab cannot make the hub pile up messages.
+ */
+export class HubSubscription {
+  readonly id: number
+  readonly clientId: string
+  readonly target: SubscriptionTarget
+  /** Where it asked to start: a run subscription starts there again if its run is opened later. */
+  readonly startAt: StartAt
+  readonly sink: SubscriberSink
+  readonly #cursors = new Map<string, Cursor>()
+  #control: Control[] = []
+  #inFlight = false
+  #scheduled = false
+  #closed = false
+
+  constructor(id: number, clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink) {
+    this.id = id
+    this.clientId = clientId
+    this.target = target
+    this.startAt = startAt
+    this.sink = sink
+  }
+
+  /** Runs this subscription follows now. */
+  get runs(): Run[] {
+    return [...this.#cursors.values()].map((cursor) => cursor.run)
+  }
+
+  follows(run: Run): boolean {
+    const { target } = this
+    return 'runId' in target ? target.runId === run.spec.runId : target.sessionId === run.spec.sessionId
+  }
+
+  /** Starts reading `run` at `startAt`: catch-up and live events go out through the same cursor, so nothing slips in between or arrives twice. */
+  attach(run: Run, startAt: StartAt): void {
+    const { runId } = run.spec
+    run.subscriptions.add(this)
+    const { afterSeq, skipThrough, truncated } = startOf(run, startAt)
+    this.#cursors.set(runId, { run, afterSeq, skipThrough })
+    if ('sessionId' in this.target) this.#push({ type: 'run', run: run.summary() }, run, afterSeq)
+    // A start before the log's first event is reported by `#takeEvents`; here only the other holes.
+    if (truncated && afterSeq + 1 >= run.log.firstSeq) this.#push({ type: 'resync', runId, reason: 'log_truncated', message: truncatedMessage(run) }, run, afterSeq)
+    this.#push(statusMessage(run), run, run.log.lastSeq)
+  }
+
+  /** The run left the hub (evicted). */
+  detach(run: Run): void {
+    run.subscriptions.delete(this)
+    this.#cursors.delete(run.spec.runId)
+  }
+
+  /** A run subscription names a run the hub does not hold yet. */
+  waiting(runId: string): void {
+    this.#push({ type: 'waiting', runId })
+  }
+
+  /** The run's status changed: pinned after the events logged so far. */
+  statusChanged(run: Run): void {
+    this.#push(statusMessage(run), run, run.log.lastSeq)
+  }
+
+  /** The run's transcript has a hole after its last logged event. */
+  resync(run: Run, reason: ResyncReason, message: string): void {
+    this.#push({ type: 'resync', runId: run.spec.runId, reason, message }, run, run.log.lastSeq)
+  }
+
+  /** New events are in a followed run's log. */
+  eventsLogged(): void {
+    this.#wake()
+  }
+
+  close(): void {
+    this.#closed = true
+    for (const { run } of this.#cursors.values()) run.subscriptions.delete(this)
+    this.#cursors.clear()
+    this.#control = []
+  }
+
+  #push(message: ControlMessage, run?: Run, atSeq = 0): void {
+    this.#control.push({ message, run, atSeq })
+    this.#wake()
+  }
+
+  /** Events that arrive in the same task (one network chunk) leave together: a microtask, not a timer. */
+  #wake(): void {
+    if (this.#inFlight || this.#scheduled || this.#closed) return
+    this.#scheduled = true
+    queueMicrotask(() => {
+      this.#scheduled = false
+      this.#send()
+    })
+  }
+
+  #send(): void {
+    if (this.#inFlight || this.#closed) return
+    const batch = this.#take()
+    if (batch.length === 0) return
+    this.#inFlight = true
+    const settled = () => {
+      this.#inFlight = false
+      this.#wake()
+    }
+    let result: unknown
+    try {
+      result = this.sink.deliver(batch)
+    } catch {
+      // One subscriber's failure is its own; the hub and the other subscribers go on.
+    }
+    if (result instanceof Promise || (typeof result === 'object' && result !== null && 'then' in result)) {
+      ;(result as Promise<unknown>).then(settled, settled)
+    } else settled()
+  }
+
+  /** Everything pending, in order: each control message after the events it is pinned behind, then the rest of every log. */
+  #take(): SubscriberMessage[] {
+    const batch: SubscriberMessage[] = []
+    for (const { message, run, atSeq } of this.#control.splice(0)) {
+      if (run) this.#takeEvents(batch, run, atSeq)
+      batch.push(message)
+    }
+    for (const { run } of this.#cursors.values()) this.#takeEvents(batch, run, run.log.lastSeq)
+    return batch
+  }
+
+  #takeEvents(batch: SubscriberMessage[], run: Run, throughSeq: number): void {
+    const cursor = this.#cursors.get(run.spec.runId)
+    if (!cursor || cursor.run !== run) return
+    const { log } = run
+    const through = Math.min(throughSeq, log.lastSeq)
+    if (through <= cursor.afterSeq) return
+    if (cursor.afterSeq + 1 < log.firstSeq) {
+      // The log's caps dropped events this subscriber had not received yet.
+      batch.push({ type: 'resync', runId: run.spec.runId, reason: 'log_truncated', message: truncatedMessage(run) })
+      cursor.afterSeq = log.firstSeq - 1
+    }
+    if (cursor.skipThrough !== undefined) {
+      while (cursor.afterSeq < through && (log.serverSeqAt(cursor.afterSeq + 1) ?? Infinity) <= cursor.skipThrough) cursor.afterSeq++
+      if (cursor.afterSeq < through) cursor.skipThrough = undefined
+    }
+    if (through <= cursor.afterSeq) return
+    batch.push({ type: 'events', ...log.columns(run.spec.runId, cursor.afterSeq, through) })
+    cursor.afterSeq = through
+  }
+}
+
+/** Tells every subscription of `run` something: the one loop over a run's subscribers. */
+export function notifySubscribers(run: Run, tell: (subscription: HubSubscription) => void): void {
+  // Over a copy: keep the iteration stable if a subscription goes away while notified.
+  for (const subscription of [...run.subscriptions]) tell(subscription)
+}
+
+function statusMessage(run: Run): ControlMessage {
+  const { runId, status, error } = run.summary()
+  return error ? { type: 'status', runId, status, error } : { type: 'status', runId, status }
+}
+
+function truncatedMessage(run: Run): string {
+  return `Events of run ${run.spec.runId} before hub seq ${run.log.firstSeq} are no longer held (per-run log caps).`
+}
+
+/** Where a new subscriber starts in a run's log (see `StartAt`). */
+function startOf(run: Run, startAt: StartAt): { afterSeq: number; skipThrough?: number; truncated: boolean } {
+  const { log } = run
+  const fromBeginning = { afterSeq: 0, truncated: log.firstSeq > 1 }
+  if (startAt === 'beginning') return fromBeginning
+  if (startAt === 'live') return { afterSeq: log.lastSeq, truncated: false }
+  if ('afterSeq' in startAt) return { afterSeq: startAt.afterSeq, truncated: startAt.afterSeq + 1 < log.firstSeq }
+  if (startAt.runId !== undefined && startAt.runId !== run.spec.runId) return fromBeginning // a cursor of another run
+  // A page-rendered cursor is fully served when the run was opened to resume from it.
+  if (startAt.afterEventId === run.spec.resumeFrom) return fromBeginning
+  const known = log.seqOfId(startAt.afterEventId)
+  if (known !== undefined) return { afterSeq: known, truncated: false }
+  const cursor = serverSeqOf(startAt.afterEventId)
+  if (cursor === undefined) return { afterSeq: 0, truncated: log.lastSeq > 0 }
+  // Placed by server seq; events up to it that the log has not reached yet are skipped when they come.
+  const afterSeq = log.seqThroughServerSeq(cursor)
+  const next = afterSeq < log.lastSeq ? log.serverSeqAt(afterSeq + 1) : undefined
+  return { afterSeq, skipThrough: cursor, truncated: next !== undefined && next > cursor + 1 }
+}
