@@ -16,9 +16,11 @@ export interface RunSettings {
   rate: number
   /** Heartbeat comment interval. @defaultValue 5000 */
   heartbeatMs: number
+  /** Put the server's clock (`at`, ms since the epoch, sub-ms) in each token: the benchmark measures latency with it. @defaultValue false */
+  stamp: boolean
 }
 
-const SETTINGS_DEFAULTS: RunSettings = { tokens: 40, rate: 20, heartbeatMs: 5000 }
+const SETTINGS_DEFAULTS: RunSettings = { tokens: 40, rate: 20, heartbeatMs: 5000, stamp: false }
 
 /**
  * Faults a test can inject into one run. Seqs are journal seqs; the per-connection faults
@@ -148,7 +150,7 @@ export function createChatServer() {
           append(run, 'tool', { name: 'search', args: { q: prompt } })
           append(run, 'tool_complete', { name: 'search', result: 'ok' })
         }
-        append(run, 'token', { text: tokenText(prompt, index) })
+        append(run, 'token', settings.stamp ? { text: tokenText(prompt, index), at: performance.timeOrigin + performance.now() } : { text: tokenText(prompt, index) })
       }
       if (Date.now() - lastMetering >= 1000) {
         lastMetering = Date.now()
@@ -249,7 +251,7 @@ export function createChatServer() {
         if (!body.session_id || typeof body.message !== 'string') return json(res, 400, { error: 'session_id and message are required' })
         const active = [...runs.values()].find((r) => r.sessionId === body.session_id && !r.finished)
         if (active) return json(res, 409, { error: 'session already has a running stream', active_stream_id: active.streamId })
-        const settings = { ...SETTINGS_DEFAULTS, ...pick(body, ['tokens', 'rate', 'heartbeatMs']) }
+        const settings = { ...SETTINGS_DEFAULTS, ...pick(body, ['tokens', 'rate', 'heartbeatMs', 'stamp']) }
         const started = startRun(body.session_id, body.message, settings, { ...body.faults })
         return json(res, 200, { stream_id: started.streamId, session_id: started.sessionId })
       }
@@ -307,7 +309,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: K[]): Partial<Pick<T, K>> {
-  return Object.fromEntries(keys.filter((key) => typeof source[key] === 'number').map((key) => [key, source[key]])) as Partial<Pick<T, K>>
+  return Object.fromEntries(keys.filter((key) => ['number', 'boolean'].includes(typeof source[key])).map((key) => [key, source[key]])) as Partial<Pick<T, K>>
 }
 
 /** The dev chat server as a Vite plugin (dev, preview, and the vitest browser server). */
