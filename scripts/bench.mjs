@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs'
 import os from 'node:os'
 import { chromium } from 'playwright'
 import { createServer } from 'vite'
+import { attachToSharedWorker } from './worker-cdp.mjs'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const server = await createServer({ server: { port: 0, host: '127.0.0.1' }, logLevel: 'error' })
@@ -32,29 +33,12 @@ const call = (page, method, ...args) => page.evaluate(([m, a]) => globalThis.ben
 
 /** The V8 heap of the SharedWorker named `title`, after a full GC, through the DevTools protocol. */
 async function workerHeap(title) {
-  const cdp = await browser.newBrowserCDPSession()
+  const worker = await attachToSharedWorker(browser, title)
   try {
-    const { targetInfos } = await cdp.send('Target.getTargets')
-    const target = targetInfos.find((t) => t.type === 'shared_worker' && t.title === title)
-    if (!target) throw new Error(`no SharedWorker ${title}`)
-    const { sessionId } = await cdp.send('Target.attachToTarget', { targetId: target.targetId, flatten: false })
-    let nextId = 1
-    const pending = new Map()
-    cdp.on('Target.receivedMessageFromTarget', ({ message }) => {
-      const reply = JSON.parse(message)
-      pending.get(reply.id)?.(reply.result)
-    })
-    const send = (method, params = {}) => new Promise((resolve) => {
-      const id = nextId++
-      pending.set(id, resolve)
-      void cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method, params }) })
-    })
-    for (let i = 0; i < 3; i++) await send('HeapProfiler.collectGarbage')
-    const { usedSize } = await send('Runtime.getHeapUsage')
-    await cdp.send('Target.detachFromTarget', { sessionId })
-    return usedSize
+    for (let i = 0; i < 3; i++) await worker.send('HeapProfiler.collectGarbage')
+    return (await worker.send('Runtime.getHeapUsage')).usedSize
   } finally {
-    await cdp.detach()
+    await worker.detach()
   }
 }
 

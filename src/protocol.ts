@@ -168,6 +168,8 @@ export interface RunSummary {
   subscriberCount: number
   /** The run ended or failed while nobody was subscribed: the app may show an unread marker. */
   finishedUnwatched: boolean
+  /** The server lost events of this run that it cannot replay (see `server_lost_events`): its transcript has a hole. */
+  incomplete: boolean
   error?: RunError
 }
 
@@ -236,6 +238,8 @@ export type TabWire =
 /** Counters for tests and the demo's panel. */
 export interface HubDiagnostics {
   hubId: string
+  /** The hub's view of the network (`navigator.onLine` where it runs). */
+  online: boolean
   runs: RunSummary[]
   /** Server connections open now, per run. */
   connections: Record<string, number>

@@ -1,5 +1,6 @@
 import type { BrowserCommand } from 'vitest/node'
 import type { Page } from 'playwright'
+import { attachToSharedWorker } from '../scripts/worker-cdp.mjs'
 import { closePackedConsumer, servePackedConsumer } from './packed-consumer.ts'
 
 /**
@@ -52,6 +53,19 @@ const killSharedWorker: BrowserCommand<[workerName: string]> = async (ctx, worke
   await cdp.detach()
 }
 
+/** Takes the SharedWorker named `workerName` off the network, or back on, as a phone in a tunnel would be. */
+const offlineWorkers = new Map<string, Awaited<ReturnType<typeof attachToSharedWorker>>>()
+const setWorkerOffline: BrowserCommand<[workerName: string, offline: boolean]> = async (ctx, workerName, offline) => {
+  // The emulation lasts as long as the DevTools session: it stays attached while offline.
+  const worker = offlineWorkers.get(workerName) ?? (await attachToSharedWorker((ctx as Ctx).context.browser()!, workerName))
+  offlineWorkers.set(workerName, worker)
+  await worker.send('Network.enable')
+  await worker.send('Network.emulateNetworkConditions', { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
+  if (offline) return
+  offlineWorkers.delete(workerName)
+  await worker.detach()
+}
+
 const reloadTab: BrowserCommand<[id: string]> = async (_ctx, id) => {
   await tabOf(id).reload()
 }
@@ -63,7 +77,7 @@ function tabOf(id: string): Page {
 }
 
 export const browserCommands = {
-  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker,
+  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker, setWorkerOffline,
   servePackedConsumer: () => servePackedConsumer(),
   closePackedConsumer: () => closePackedConsumer(),
 }

@@ -8,6 +8,7 @@ declare module 'vitest/browser' {
     crashTab(id: string): Promise<void>
     reloadTab(id: string): Promise<void>
     killSharedWorker(workerName: string): Promise<void>
+    setWorkerOffline(workerName: string, offline: boolean): Promise<void>
     servePackedConsumer(): Promise<{ url: string; gzipSizes: Record<string, number>; budget: Record<string, number> }>
     closePackedConsumer(): Promise<void>
   }

@@ -124,11 +124,14 @@ export function recorder() {
   const runs: RunSummary[] = []
   const errors: RunError[] = []
   const resyncs: ResyncReason[] = []
+  /** Events (by server id, else type and data) and resyncs, in the order they arrived. */
+  const timeline: string[] = []
   let batches = 0
   const handlers: RunHandlers = {
     onEvents(batch, runId) {
       batches++
       events.push(...batch)
+      for (const event of batch) timeline.push(event.id ?? `${event.type} ${event.data}`)
       eventsByRun.set(runId, [...(eventsByRun.get(runId) ?? []), ...batch])
     },
     onStatus(status, _runId, error) {
@@ -137,6 +140,7 @@ export function recorder() {
     },
     onResync(_runId, reason) {
       resyncs.push(reason)
+      timeline.push(`resync ${reason}`)
     },
     onRun(run) {
       runs.push(run)
@@ -150,6 +154,7 @@ export function recorder() {
     runs,
     errors,
     resyncs,
+    timeline,
     get batches() {
       return batches
     },

@@ -51,8 +51,12 @@ export interface HubOptions {
    * The SharedWorker implements it with Web Locks; in the page it is not needed.
    */
   watchClient?: (clientId: string, gone: () => void) => void
-  /** Calls back when the network comes back, to reconnect at once. @defaultValue the global `online` event */
-  onOnline: (callback: () => void) => void
+  /**
+   * Whether the browser is online, and a way to hear when that changes. While offline, a
+   * dropped run waits for the network without spending its retries; `online` reconnects every
+   * run that waits. @defaultValue `navigator.onLine` and the global `online`/`offline` events
+   */
+  network: { isOnline(): boolean; onChange(callback: (online: boolean) => void): void }
   /** The protocol of responses from an origin, from Resource Timing. @defaultValue reads `performance` */
   observedProtocol: (origin: string) => WireProtocol | undefined
   setTimeout: (callback: () => void, ms: number) => unknown
@@ -60,7 +64,7 @@ export interface HubOptions {
   random: () => number
 }
 
-export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeout' | 'clearTimeout' | 'random' | 'onOnline' | 'observedProtocol'> = {
+export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeout' | 'clearTimeout' | 'random' | 'network' | 'observedProtocol'> = {
   retentionMs: 5 * 60_000,
   registryThrottleMs: 100,
   maxEventsPerRun: 100_000,
@@ -103,7 +107,7 @@ export class RunHub {
       setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
       clearTimeout: (handle) => globalThis.clearTimeout(handle as number),
       random: Math.random,
-      onOnline: (callback) => globalThis.addEventListener?.('online', callback),
+      network: browserNetwork,
       observedProtocol,
       ...options,
     }
@@ -123,15 +127,16 @@ export class RunHub {
       setTimeout: o.setTimeout,
       clearTimeout: o.clearTimeout,
       random: o.random,
+      isOnline: () => o.network.isOnline(),
       onEvent: (run) => {
         notifySubscribers(run, (sub) => sub.eventsLogged())
         this.#registry.changed()
       },
       onTransition: (run) => this.#statusChanged(run),
-      onResync: (run, reason, message) => notifySubscribers(run, (sub) => sub.resync(run, reason, message)),
+      onResync: (run, hole) => notifySubscribers(run, (sub) => sub.hole(run, hole)),
     }
-    o.onOnline(() => {
-      for (const run of this.#runs.values()) run.reconnectNow()
+    o.network.onChange((online) => {
+      if (online) for (const run of this.#runs.values()) run.reconnectNow()
     })
   }
 
@@ -222,7 +227,9 @@ export class RunHub {
     const subscriptionsByClient: Record<string, number> = {}
     for (const clientId of this.#clients) subscriptionsByClient[clientId] = 0
     for (const sub of this.#subscriptions.values()) subscriptionsByClient[sub.clientId] = (subscriptionsByClient[sub.clientId] ?? 0) + 1
-    return { hubId: this.hubId, runs: this.#snapshot(), connections, connectionsOpened, subscriptionsByClient, clients: this.#clients.size }
+    return {
+      hubId: this.hubId, online: this.#options.network.isOnline(), runs: this.#snapshot(), connections, connectionsOpened, subscriptionsByClient, clients: this.#clients.size,
+    }
   }
 
   #latestRunOf(sessionId: string): Run | undefined {
@@ -282,6 +289,15 @@ export class RunHub {
   #snapshot(): RunSummary[] {
     return [...this.#runs.values()].map((run) => run.summary())
   }
+}
+
+/** The browser's own view of the network (a worker has `navigator.onLine` and the events too). */
+const browserNetwork: HubOptions['network'] = {
+  isOnline: () => globalThis.navigator?.onLine ?? true,
+  onChange(callback) {
+    globalThis.addEventListener?.('online', () => callback(true))
+    globalThis.addEventListener?.('offline', () => callback(false))
+  },
 }
 
 /** The protocol seen on completed requests to `origin` (streams show up in Resource Timing when they end). */

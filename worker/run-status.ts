@@ -27,6 +27,12 @@ export function isFinal(status: RunStatus): boolean {
  * Only an explicit `retry` (the app opening a failed run again) leaves `failed`.
  */
 export function runStatusReducer(state: RunState, action: RunAction): RunState {
+  const next = transition(state, action)
+  // A transition to where the run already is changes nothing: subscribers hear no repeat.
+  return next.status === state.status && next.error === state.error ? state : next
+}
+
+function transition(state: RunState, action: RunAction): RunState {
   if (action.type === 'retry') return state.status === 'failed' ? { status: 'reconnecting' } : state
   if (isFinal(state.status)) return state
   switch (action.type) {

@@ -18,12 +18,22 @@ export interface RunHost {
   setTimeout(callback: () => void, ms: number): unknown
   clearTimeout(handle: unknown): void
   random(): number
+  /** The browser's view of the network: a drop while offline waits for `online` and costs no retry. */
+  isOnline(): boolean
   /** A new event is in the log, with this hub seq. */
   onEvent(run: Run, seq: number): void
   /** `action` changed the run's status (the hub never has to work out what changed). */
   onTransition(run: Run, action: RunAction): void
   /** The transcript has a hole that reconnecting cannot fill, after the log's last event. */
-  onResync(run: Run, reason: ResyncReason, message: string): void
+  onResync(run: Run, hole: Hole): void
+}
+
+/** A place in a run's log where the server lost events it cannot replay. */
+export interface Hole {
+  /** The hole lies after the event with this hub seq (0: before the first). */
+  afterSeq: number
+  reason: ResyncReason
+  message: string
 }
 
 /**
@@ -39,6 +49,8 @@ export class Run {
   readonly openOrder: number
   connectionsOpened = 0
   finishedUnwatched = false
+  /** Every hole the run's transcript has, in log order: a subscriber whose catch-up crosses one is told, in its place. */
+  readonly holes: Hole[] = []
   #state: RunState = { status: 'connecting' }
   #started = false
   #host: RunHost
@@ -84,6 +96,7 @@ export class Run {
       eventCount: this.log.lastSeq,
       subscriberCount: this.subscriptions.size,
       finishedUnwatched: this.finishedUnwatched,
+      incomplete: this.holes.length > 0,
     }
     if (this.#state.error) summary.error = this.#state.error
     return summary
@@ -117,8 +130,12 @@ export class Run {
     this.#connect()
   }
 
-  /** The network is back: a run waiting out its backoff reconnects at once. */
+  /**
+   * The network is back: a run waiting for it, or out its backoff, reconnects at once, and so
+   * does one that gave up on reconnecting (`retries_exhausted`): only the server can say a run is gone.
+   */
   reconnectNow(): void {
+    if (this.status === 'failed' && this.#state.error?.code === 'retries_exhausted') return this.retry()
     if (this.status !== 'reconnecting' || this.#connection) return
     this.#host.clearTimeout(this.#reconnectTimer)
     this.#connect()
@@ -217,7 +234,7 @@ export class Run {
     // closes at once must not turn into an endless reconnect loop.
     this.#attempt = 0
     if (isInterruption(type, id)) {
-      this.#host.onResync(this, 'server_lost_events', 'The server lost the live run and cannot replay the rest of it.')
+      this.#hole('server_lost_events', 'The server lost the live run and cannot replay the rest of it.')
     }
     this.#host.onEvent(this, this.log.append({ type, data, id, serverSeq }))
     if ((this.spec.terminalEvents ?? DEFAULT_TERMINAL_EVENTS).includes(type)) this.#dispatch({ type: 'terminal' })
@@ -236,8 +253,15 @@ export class Run {
       this.#dropped({ kind: 'protocol', message })
       return false
     }
-    this.#host.onResync(this, 'server_lost_events', `${message} and cannot replay them.`)
+    this.#hole('server_lost_events', `${message} and cannot replay them.`)
     return true
+  }
+
+  /** Keeps the hole with its place in the log, then tells the subscribers present. */
+  #hole(reason: ResyncReason, message: string): void {
+    const hole = { afterSeq: this.log.lastSeq, reason, message }
+    this.holes.push(hole)
+    this.#host.onResync(this, hole)
   }
 
   #dropped(reason: DropReason): void {
@@ -248,6 +272,10 @@ export class Run {
     const error = fatalError(reason)
     if (error === 'ended') return this.#dispatch({ type: 'terminal' })
     if (error) return this.#dispatch({ type: 'failed', error })
+    if (!this.#host.isOnline()) {
+      // [offline] Waiting for the network is not a failed attempt: `online` reconnects (reconnectNow).
+      return this.#dispatch({ type: 'dropped' })
+    }
     const { maxRetries = this.#host.maxRetries, ...backoff } = this.spec.reconnect ?? {}
     if (this.#attempt >= maxRetries) {
       const message = `Gave up after ${this.#attempt} reconnects without progress; last: ${'message' in reason ? reason.message : 'the server closed the stream'}`

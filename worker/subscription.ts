@@ -1,6 +1,6 @@
-import type { ResyncReason, StartAt, SubscriberMessage, SubscriberSink, SubscriptionTarget } from '../src/protocol.ts'
+import type { StartAt, SubscriberMessage, SubscriberSink, SubscriptionTarget } from '../src/protocol.ts'
 import { serverSeqOf } from './chat-protocol.ts'
-import type { Run } from './run.ts'
+import type { Hole, Run } from './run.ts'
 
 /** Messages other than events: they wait in a short queue, each pinned to its place in the run's log. */
 type ControlMessage = Exclude<SubscriberMessage, { type: 'events' }>
@@ -74,6 +74,8 @@ export class HubSubscription {
     if ('sessionId' in this.target) this.#push({ type: 'run', run: run.summary() }, run, afterSeq)
     // A start before the log's first event is reported by `#takeEvents`; here only the other holes.
     if (truncated && afterSeq + 1 >= run.log.firstSeq) this.#push({ type: 'resync', runId, reason: 'log_truncated', message: truncatedMessage(run) }, run, afterSeq)
+    // Holes the catch-up crosses, each in its place; a start after a hole hears nothing of it.
+    for (const hole of run.holes) if (hole.afterSeq >= Math.max(afterSeq, run.log.firstSeq - 1)) this.hole(run, hole)
     this.#push(statusMessage(run), run, run.log.lastSeq)
   }
 
@@ -93,9 +95,9 @@ export class HubSubscription {
     this.#push(statusMessage(run), run, run.log.lastSeq)
   }
 
-  /** The run's transcript has a hole after its last logged event. */
-  resync(run: Run, reason: ResyncReason, message: string): void {
-    this.#push({ type: 'resync', runId: run.spec.runId, reason, message }, run, run.log.lastSeq)
+  /** The run's transcript has a hole: the subscriber hears of it in its place, before the events after it. */
+  hole(run: Run, { afterSeq, reason, message }: Hole): void {
+    this.#push({ type: 'resync', runId: run.spec.runId, reason, message }, run, afterSeq)
   }
 
   /** New events are in a followed run's log. */
