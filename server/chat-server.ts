@@ -273,6 +273,12 @@ export function createChatServer() {
         run.faults = JSON.parse((await readBody(req)) || '{}') as RunFaults
         return json(res, 200, { ok: true })
       }
+      case 'POST /api/chat/cut': {
+        // The network between browser and server fails: every open response of the run is destroyed.
+        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
+        for (const client of run.clients) client.destroy()
+        return json(res, 200, { ok: true })
+      }
       case 'POST /api/chat/restart': {
         if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
         const how = JSON.parse((await readBody(req)) || '{}') as Partial<Restart>

@@ -66,6 +66,9 @@ const setWorkerOffline: BrowserCommand<[workerName: string, offline: boolean]> =
   await worker.detach()
 }
 
+/** One of the test process's environment variables (a browser test has no `process.env`). */
+const env: BrowserCommand<[name: string]> = async (_ctx, name) => process.env[name]
+
 const reloadTab: BrowserCommand<[id: string]> = async (_ctx, id) => {
   await tabOf(id).reload()
 }
@@ -77,7 +80,7 @@ function tabOf(id: string): Page {
 }
 
 export const browserCommands = {
-  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker, setWorkerOffline,
+  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker, setWorkerOffline, env,
   servePackedConsumer: () => servePackedConsumer(),
   closePackedConsumer: () => closePackedConsumer(),
 }

@@ -9,6 +9,7 @@ declare module 'vitest/browser' {
     reloadTab(id: string): Promise<void>
     killSharedWorker(workerName: string): Promise<void>
     setWorkerOffline(workerName: string, offline: boolean): Promise<void>
+    env(name: string): Promise<string | undefined>
     servePackedConsumer(): Promise<{ url: string; gzipSizes: Record<string, number>; budget: Record<string, number> }>
     closePackedConsumer(): Promise<void>
   }

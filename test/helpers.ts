@@ -178,6 +178,12 @@ export async function restartServer(streamId: string, how: { journal: 'keep' | '
   if (!response.ok) throw new Error(`restart failed: ${response.status}`)
 }
 
+/** Cuts the network under a run: the dev server destroys every open response of it at once. */
+export async function cutConnections(streamId: string): Promise<void> {
+  const response = await fetch(`/api/chat/cut?stream_id=${streamId}`, { method: 'POST' })
+  if (!response.ok) throw new Error(`cut failed: ${response.status}`)
+}
+
 /** Replaces the faults of a run on the dev chat server (say, to end an injected 401). */
 export async function setFaults(streamId: string, faults: RunFaults): Promise<void> {
   const response = await fetch(`/api/chat/faults?stream_id=${streamId}`, { method: 'POST', body: JSON.stringify(faults) })

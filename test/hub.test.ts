@@ -384,6 +384,19 @@ describe('hub signals and options', () => {
     expect(new URL(fake.of('r1')[1]!.request.url).searchParams.get('after_seq')).toBe('2')
   })
 
+  it('online brings back a run that had given up reconnecting: only the server can say a run is gone', async () => {
+    const { fake, client } = setup({ backoff: { baseMs: 1, maxMs: 1 } })
+    const relay = client()
+    await relay.open({ ...spec('r1'), reconnect: { maxRetries: 0 } })
+    fake.of('r1')[0]!.emit(...tokens(1, 2))
+    fake.of('r1')[0]!.handlers.onDrop({ kind: 'network', message: 'gone' })
+    await waitFor(async () => (await relay.diagnostics()).runs[0]!.error?.code === 'retries_exhausted')
+    dispatchEvent(new Event('online'))
+    const second = await waitFor(() => fake.of('r1')[1])
+    expect(new URL(second.request.url).searchParams.get('after_seq')).toBe('2')
+    expect((await relay.diagnostics()).runs[0]!.status).toBe('reconnecting')
+  })
+
   it('parks runs beyond the budget, watched runs first, and resumes them from their cursor', async () => {
     const { fake, client } = setup({ connectionBudget: { http1: 2, http2: 10 } })
     const relay = client()

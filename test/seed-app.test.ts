@@ -1,7 +1,7 @@
 import { commands } from 'vitest/browser'
 import { describe, expect, it } from 'vitest'
 import { PROTOCOL_VERSION, type RunSpec } from '../src/index.ts'
-import { finishedTranscript, recorder, restartServer, shape, specOf, startRun, uniqueName, useRelays, waitFor, type StartedRun } from './helpers.ts'
+import { cutConnections, finishedTranscript, recorder, restartServer, shape, specOf, startRun, uniqueName, useRelays, waitFor, type StartedRun } from './helpers.ts'
 
 /** The seed chat app's own bug scenarios, through a real SharedWorker against the dev chat server. */
 const relay = useRelays('seed')
@@ -60,4 +60,32 @@ describe('a hole in a transcript', () => {
     expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
     expect((await hub.diagnostics()).runs[0]?.incomplete).toBe(false)
   })
+})
+
+describe('a long outage', () => {
+  // `npm run outage` runs this with a 5-minute outage (OUTAGE_MS=300000).
+  it('never fails a run by itself: offline waiting spends no retries, and online resumes it from its cursor', async () => {
+    const outageMs = Number(await commands.env('OUTAGE_MS')) || 30_000
+    const name = uniqueName('outage')
+    const worker = `${name}@${PROTOCOL_VERSION}`
+    const hub = relay(name)
+    const run = await startRun(uniqueName('s'), 'through a tunnel', { tokens: 60, rate: 10 })
+    // Fast retries: without the offline rule, 8 of them would be spent within about 2 s.
+    await hub.open(specOf(run, { reconnect: { baseMs: 20, maxMs: 200, maxRetries: 8 } }))
+    const seen = recorder()
+    hub.subscribe({ runId: run.streamId }, seen.handlers)
+    await waitFor(() => seen.events.length >= 5)
+    await commands.setWorkerOffline(worker, true)
+    await waitFor(async () => (await hub.diagnostics()).online === false, { what: 'the worker to be offline' })
+    await cutConnections(run.streamId) // emulation alone leaves an open response alone; a real outage does not
+    const offlineSince = performance.now()
+    await waitFor(() => performance.now() - offlineSince >= outageMs, { timeoutMs: outageMs + 5000, intervalMs: 1000, what: 'the outage to last' })
+    expect(seen.statuses).not.toContain('failed')
+    const { runs } = await hub.diagnostics()
+    expect(runs[0]?.status).toBe('reconnecting')
+    await commands.setWorkerOffline(worker, false)
+    await waitFor(() => seen.finished, { timeoutMs: 20_000, what: 'the run to end after the outage' })
+    expect(seen.statuses.at(-1)).toBe('ended')
+    expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+  }, 10 * 60_000)
 })

@@ -57,6 +57,8 @@ export interface HubOptions {
    * run that waits. @defaultValue `navigator.onLine` and the global `online`/`offline` events
    */
   network: { isOnline(): boolean; onChange(callback: (online: boolean) => void): void }
+  /** While runs wait for the network, how often the hub checks it besides listening for `online`. @defaultValue 1000 */
+  networkCheckMs: number
   /** The protocol of responses from an origin, from Resource Timing. @defaultValue reads `performance` */
   observedProtocol: (origin: string) => WireProtocol | undefined
   setTimeout: (callback: () => void, ms: number) => unknown
@@ -75,6 +77,7 @@ export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeo
   silenceTimeoutMs: { fetch: 20_000, eventsource: 0 },
   connectionBudget: { http1: 4, http2: 64 },
   allowedOrigins: [],
+  networkCheckMs: 1000,
 }
 
 /**
@@ -98,6 +101,7 @@ export class RunHub {
   readonly #clients = new Set<string>()
   #nextId = 1
   #protocol: WireProtocol = 'http1'
+  #networkCheck: unknown
 
   constructor(options: Partial<HubOptions> = {}) {
     this.#options = {
@@ -128,6 +132,7 @@ export class RunHub {
       clearTimeout: o.clearTimeout,
       random: o.random,
       isOnline: () => o.network.isOnline(),
+      waitForNetwork: () => this.#waitForNetwork(),
       onEvent: (run) => {
         notifySubscribers(run, (sub) => sub.eventsLogged())
         this.#registry.changed()
@@ -136,7 +141,7 @@ export class RunHub {
       onResync: (run, hole) => notifySubscribers(run, (sub) => sub.hole(run, hole)),
     }
     o.network.onChange((online) => {
-      if (online) for (const run of this.#runs.values()) run.reconnectNow()
+      if (online) this.#networkBack()
     })
   }
 
@@ -284,6 +289,25 @@ export class RunHub {
     this.#runs.delete(runId)
     notifySubscribers(run, (sub) => sub.detach(run))
     this.#registry.changed()
+  }
+
+  /**
+   * Runs wait for the network. The `online` event brings them back; a check every
+   * `networkCheckMs` covers a browser that does not send it to workers (DevTools emulation).
+   */
+  #waitForNetwork(): void {
+    this.#networkCheck ??= this.#options.setTimeout(() => {
+      this.#networkCheck = undefined
+      if (this.#options.network.isOnline()) this.#networkBack()
+      else this.#waitForNetwork()
+    }, this.#options.networkCheckMs)
+  }
+
+  #networkBack(): void {
+    this.#options.clearTimeout(this.#networkCheck)
+    this.#networkCheck = undefined
+    for (const run of this.#runs.values()) run.reconnectNow()
+    this.#rebalance()
   }
 
   #snapshot(): RunSummary[] {

@@ -20,6 +20,8 @@ export interface RunHost {
   random(): number
   /** The browser's view of the network: a drop while offline waits for `online` and costs no retry. */
   isOnline(): boolean
+  /** A run waits for the network: the hub reconnects it (`reconnectNow`) once the browser is online. */
+  waitForNetwork(): void
   /** A new event is in the log, with this hub seq. */
   onEvent(run: Run, seq: number): void
   /** `action` changed the run's status (the hub never has to work out what changed). */
@@ -274,7 +276,8 @@ export class Run {
     if (error) return this.#dispatch({ type: 'failed', error })
     if (!this.#host.isOnline()) {
       // [offline] Waiting for the network is not a failed attempt: `online` reconnects (reconnectNow).
-      return this.#dispatch({ type: 'dropped' })
+      this.#dispatch({ type: 'dropped' })
+      return this.#host.waitForNetwork()
     }
     const { maxRetries = this.#host.maxRetries, ...backoff } = this.spec.reconnect ?? {}
     if (this.#attempt >= maxRetries) {
