@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Plugin } from 'vite'
+import { createSessionChannels } from './session-channel.ts'
 
 /**
  * A dev chat server speaking the reference protocol (PROTOCOL-NOTES section 1),
@@ -85,6 +86,7 @@ export function tokenText(prompt: string, index: number): string {
 
 export function createChatServer() {
   const runs = new Map<string, ServerRun>()
+  const channels = createSessionChannels()
   let nextId = 1
 
   function append(run: ServerRun, event: string, payload: unknown): void {
@@ -244,17 +246,33 @@ export function createChatServer() {
     if (!url.pathname.startsWith('/api/chat/')) return next()
     const route = `${req.method} ${url.pathname}`
     const streamId = url.searchParams.get('stream_id') ?? ''
+    const sessionId = url.searchParams.get('session_id') ?? ''
     const run = runs.get(streamId)
     switch (route) {
-      case 'POST /api/chat/start': {
+      case 'POST /api/chat/start':
+      case 'POST /api/chat/server-turn': {
+        // server-turn: a run the server starts by itself (cron, self-wake), announced on the session channel.
         const body = JSON.parse((await readBody(req)) || '{}') as { session_id?: string; message?: string; faults?: RunFaults } & Partial<RunSettings>
         if (!body.session_id || typeof body.message !== 'string') return json(res, 400, { error: 'session_id and message are required' })
         const active = [...runs.values()].find((r) => r.sessionId === body.session_id && !r.finished)
         if (active) return json(res, 409, { error: 'session already has a running stream', active_stream_id: active.streamId })
         const settings = { ...SETTINGS_DEFAULTS, ...pick(body, ['tokens', 'rate', 'heartbeatMs', 'stamp']) }
         const started = startRun(body.session_id, body.message, settings, { ...body.faults })
+        if (route === 'POST /api/chat/server-turn') channels.announce(started.sessionId, started.streamId)
         return json(res, 200, { stream_id: started.streamId, session_id: started.sessionId })
       }
+      case 'GET /api/chat/session-events': {
+        const live = [...runs.values()].filter((r) => r.sessionId === sessionId && !r.finished).map((r) => r.streamId)
+        if (!channels.subscribe(sessionId, res, live)) return json(res, 503, { error: 'the session channel is down' })
+        return
+      }
+      case 'POST /api/chat/session-events/outage': {
+        const { ms = 1000 } = JSON.parse((await readBody(req)) || '{}') as { ms?: number }
+        channels.outage(sessionId, ms)
+        return json(res, 200, { ok: true })
+      }
+      case 'GET /api/chat/session-events/stats':
+        return json(res, 200, channels.stats(sessionId))
       case 'GET /api/chat/stream':
         if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
         return stream(run, url, req, res)

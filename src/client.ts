@@ -1,7 +1,7 @@
 import * as Comlink from 'comlink'
 import { connectorFor, resolveMode, canShareTabs, type HubConnector } from './connectors.ts'
 import { RelayError } from './errors.ts'
-import type { HubApi, HubHello, RunError, RunSpec, RunSummary, StartAt, SubscriberMessage } from './protocol.ts'
+import type { FeedSpec, FeedSummary, HubApi, HubHello, RunError, RunSpec, RunSummary, StartAt, SubscriberMessage } from './protocol.ts'
 import { PROTOCOL_VERSION } from './protocol-version.ts'
 import { RELAY_DEFAULTS, type RelayOptions, type RunRelay, type Unsubscribe } from './relay-types.ts'
 import { decodeJson, guard, handleMessage, resumeAt, type ClientSubscription } from './subscription.ts'
@@ -27,10 +27,11 @@ export function createRunRelay(options: RelayOptions = {}): RunRelay {
   }
   const where = resolveMode(mode)
   const extendedLifetime = options.extendedLifetime ?? RELAY_DEFAULTS.extendedLifetime
-  const relay = connectRelay(connectorFor(where, name, extendedLifetime), options, where)
-  if (options.disposeOnPageHide ?? RELAY_DEFAULTS.disposeOnPageHide) {
-    globalThis.addEventListener?.('pagehide', () => relay.dispose(), { once: true })
-  }
+  if (!(options.disposeOnPageHide ?? RELAY_DEFAULTS.disposeOnPageHide)) return connectRelay(connectorFor(where, name, extendedLifetime), options, where)
+  const onPageHide = () => relay.dispose()
+  // dispose() removes the listener: a relay per view (React effects) must not leave one per relay behind.
+  const relay = connectRelay(connectorFor(where, name, extendedLifetime), options, where, () => globalThis.removeEventListener?.('pagehide', onPageHide))
+  globalThis.addEventListener?.('pagehide', onPageHide, { once: true })
   return relay
 }
 
@@ -39,13 +40,14 @@ export function createRunRelay(options: RelayOptions = {}): RunRelay {
  * hub that vanished (a killed worker), and the client then connects a new one,
  * re-opens the runs it opened and renews its subscriptions from their cursors.
  */
-export function connectRelay(connect: HubConnector, options: RelayOptions = {}, mode: RunRelay['mode'] = 'shared-worker'): RunRelay {
+export function connectRelay(connect: HubConnector, options: RelayOptions = {}, mode: RunRelay['mode'] = 'shared-worker', onDispose = () => {}): RunRelay {
   const timeoutMs = options.callTimeoutMs ?? RELAY_DEFAULTS.callTimeoutMs
   const livenessMs = options.livenessMs ?? RELAY_DEFAULTS.livenessMs
   const clientId = `${options.clientId ?? RELAY_DEFAULTS.clientId}:${crypto.randomUUID().slice(0, 8)}`
   const lifeLock = holdLifeLock(clientId)
   const pending = new Set<(error: RelayError) => void>()
   const opened = new Map<string, RunSpec>()
+  const feeds = new Map<string, FeedSpec>()
   const subscriptions = new Set<ClientSubscription>()
   const watches = new Map<(runs: RunSummary[]) => void, Promise<number>>()
   let endpoint = connect()
@@ -127,6 +129,7 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
         for (const sub of subscriptions) await sub.subscriptionId.then((id) => call('unsubscribe', (hub) => hub.unsubscribe(id))).catch(() => {})
       }
       // Every tab re-opens what it opened; the new hub replays those runs from the server's journal.
+      for (const spec of feeds.values()) await call('openFeed', (hub) => hub.openFeed(spec) as Promise<unknown>).catch(() => {})
       for (const spec of opened.values()) await call('open', (hub) => hub.open(spec) as Promise<unknown>).catch(() => {})
       // A new hub numbers events anew: each subscription resumes from its server cursor.
       for (const sub of subscriptions) register(sub, resumeAt(sub))
@@ -156,6 +159,16 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
       if ('type' in result) throw new RelayError(result.code, result.message)
       opened.set(spec.runId, spec)
       return result
+    },
+    async openFeed(spec) {
+      const result = await afterHello('openFeed', (hub) => hub.openFeed(spec) as Promise<FeedSummary | RunError>)
+      if ('type' in result) throw new RelayError(result.code, result.message)
+      feeds.set(spec.feedId, spec)
+      return result
+    },
+    async closeFeed(feedId) {
+      feeds.delete(feedId)
+      await afterHello('closeFeed', (hub) => hub.closeFeed(feedId))
     },
     subscribe(target, handlers, subscribeOptions = {}) {
       const startAt = subscribeOptions.startAt ?? 'beginning'
@@ -188,13 +201,19 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
     dispose() {
       if (disposed) return
       disposed = true
+      onDispose()
       clearInterval(liveness)
       lifeLock.release()
       for (const fail of [...pending]) fail(new RelayError('disposed', 'The relay was disposed while this call was pending.'))
-      // Best effort: a hub that is gone cannot answer, so the port closes after a deadline either way.
+      // Best effort: a hub that is gone cannot answer, so the port closes after a deadline either way;
+      // the deadline's timer goes as soon as the hub answers, so nothing of the relay outlives that.
       const { hub, close } = endpoint
-      const deadline = new Promise((resolve) => setTimeout(resolve, timeoutMs))
-      void Promise.race([hub.release(), deadline]).catch(() => {}).finally(close)
+      let deadline: ReturnType<typeof setTimeout> | undefined
+      const gone = new Promise((resolve) => (deadline = setTimeout(resolve, timeoutMs)))
+      void Promise.race([hub.release(), gone]).catch(() => {}).finally(() => {
+        clearTimeout(deadline)
+        close()
+      })
     },
   }
 }

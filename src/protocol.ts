@@ -87,6 +87,58 @@ export interface RunSpec {
   resumeFrom?: string
 }
 
+/**
+ * A long-lived announcement stream (a feed): a per-session channel or an app-wide one, on which
+ * the server announces runs it started by itself (cron, self-wake, another device). The hub holds
+ * one connection per feed for every tab, within the connection budget, reconnects it like a run,
+ * and opens each announced run, so session subscribers follow it with no page code.
+ * Plain data: functions cannot cross to the worker, so announcements are matched declaratively.
+ */
+export interface FeedSpec {
+  /** The feed's id: opening the same id again, from any tab, joins it. */
+  feedId: string
+  /** The SSE endpoint of the feed. Same rules as `RunSpec.url`. */
+  url: string
+  /** @defaultValue `'eventsource'` */
+  transport?: TransportKind
+  /** Send cookies cross-origin. @defaultValue false */
+  withCredentials?: boolean
+  /** fetch transport only. */
+  headers?: Record<string, string>
+  /** Which events announce a run, and how to build that run's spec from the announcement. */
+  announces: Announcement[]
+  /** Reconnect policy, as for a run; a successful open counts as progress, so a feed that is idle for hours is never given up on. */
+  reconnect?: { baseMs?: number; maxMs?: number; maxRetries?: number }
+  /** @defaultValue as for runs: off with EventSource, 20 s with fetch */
+  silenceTimeoutMs?: number
+}
+
+/**
+ * One kind of announcement. Its data must be a JSON object; `{field}` in the strings of `run`
+ * is replaced by that field of it (URL-encoded inside `url`).
+ *
+ * @example
+ * { event: 'server_turn_started',
+ *   run: { runId: '{stream_id}', sessionId: '{session_id}', url: '/api/chat/stream?stream_id={stream_id}' } }
+ */
+export interface Announcement {
+  /** The SSE event name that announces a run. */
+  event: string
+  /** The announced run's spec, with `{field}` placeholders in `runId`, `sessionId` and `url`. */
+  run: RunSpec
+}
+
+/** What the hub tells about a feed. */
+export interface FeedSummary {
+  feedId: string
+  status: RunStatus
+  /** Announcements that opened (or joined) a run. */
+  announced: number
+  /** Announcements that could not be turned into a run (not JSON, a missing field, a refused URL); the last reason is in `error`. */
+  rejected: number
+  error?: RunError
+}
+
 /** One event of a run, as the hub logged it. */
 export interface RunEvent {
   /** The hub's own gapless sequence number within the run, from 1. Subscriber cursors refer to it. */
@@ -245,6 +297,8 @@ export interface HubDiagnostics {
   connections: Record<string, number>
   /** Server connections opened in total, per run. */
   connectionsOpened: Record<string, number>
+  /** Feeds held, with their connection. */
+  feeds: Array<FeedSummary & { connected: boolean; connectionsOpened: number }>
   /** Live subscriptions per client (tab). */
   subscriptionsByClient: Record<string, number>
   clients: number
@@ -259,6 +313,10 @@ export interface HubApi {
   hello(clientId: string, protocolVersion: number): HubHello
   /** Opens a run, or joins it when the hub already holds it: never a second connection. Opening a failed run retries it from its cursor. */
   open(spec: RunSpec): RunSummary | RunError
+  /** Opens a feed, or joins it: one connection for every tab. It lives while a client that opened it does, or until `closeFeed`. */
+  openFeed(spec: FeedSpec): FeedSummary | RunError
+  /** This client no longer needs the feed; the hub closes it when no client does. */
+  closeFeed(feedId: string): void
   /** Returns the subscription id. Catch-up and live events go to `sink`. */
   subscribe(target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink): number
   unsubscribe(subscriptionId: number): void

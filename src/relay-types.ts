@@ -1,5 +1,5 @@
 import type {
-  HubDiagnostics, HubHello, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt, SubscriptionTarget,
+  FeedSpec, FeedSummary, HubDiagnostics, HubHello, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt, SubscriptionTarget,
 } from './protocol.ts'
 
 /** Options of `createRunRelay`. Defaults are in `RELAY_DEFAULTS`. */
@@ -93,6 +93,14 @@ export interface RunRelay {
    * Rejects with a `RelayError` whose code says what was wrong (`invalid_spec`, `url_refused`, ...).
    */
   open(spec: RunSpec): Promise<RunSummary>
+  /**
+   * Opens a feed (an announcement stream, such as a session channel), or joins it: the hub holds
+   * one connection for every tab and opens each run it announces, so session subscribers follow
+   * server-started runs with no page code. It lives while this relay does, or until `closeFeed`.
+   */
+  openFeed(spec: FeedSpec): Promise<FeedSummary>
+  /** This relay no longer needs the feed; the hub closes it once no tab does. */
+  closeFeed(feedId: string): Promise<void>
   /** Follows one run or a session's runs. Returns the function that stops it. */
   subscribe(target: SubscriptionTarget, handlers: RunHandlers, options?: SubscribeOptions): Unsubscribe
   /** Calls `listener` with every run the hub holds, at once and after every change. */

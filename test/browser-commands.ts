@@ -66,6 +66,18 @@ const setWorkerOffline: BrowserCommand<[workerName: string, offline: boolean]> =
   await worker.detach()
 }
 
+/** The V8 heap used by the test page's renderer, after a full garbage collection. */
+const pageHeap: BrowserCommand<[]> = async (ctx) => {
+  const { context, page } = ctx as Ctx
+  const cdp = await context.newCDPSession(page)
+  try {
+    for (let i = 0; i < 3; i++) await cdp.send('HeapProfiler.collectGarbage')
+    return (await cdp.send('Runtime.getHeapUsage')).usedSize
+  } finally {
+    await cdp.detach()
+  }
+}
+
 /** One of the test process's environment variables (a browser test has no `process.env`). */
 const env: BrowserCommand<[name: string]> = async (_ctx, name) => process.env[name]
 
@@ -80,7 +92,7 @@ function tabOf(id: string): Page {
 }
 
 export const browserCommands = {
-  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker, setWorkerOffline, env,
+  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker, setWorkerOffline, env, pageHeap,
   servePackedConsumer: () => servePackedConsumer(),
   closePackedConsumer: () => closePackedConsumer(),
 }

@@ -10,6 +10,7 @@ declare module 'vitest/browser' {
     killSharedWorker(workerName: string): Promise<void>
     setWorkerOffline(workerName: string, offline: boolean): Promise<void>
     env(name: string): Promise<string | undefined>
+    pageHeap(): Promise<number>
     servePackedConsumer(): Promise<{ url: string; gzipSizes: Record<string, number>; budget: Record<string, number> }>
     closePackedConsumer(): Promise<void>
   }

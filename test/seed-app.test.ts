@@ -1,6 +1,6 @@
 import { commands } from 'vitest/browser'
 import { describe, expect, it } from 'vitest'
-import { PROTOCOL_VERSION, type RunSpec } from '../src/index.ts'
+import { createRunRelay, PROTOCOL_VERSION } from '../src/index.ts'
 import { cutConnections, finishedTranscript, recorder, restartServer, shape, specOf, startRun, uniqueName, useRelays, waitFor, type StartedRun } from './helpers.ts'
 
 /** The seed chat app's own bug scenarios, through a real SharedWorker against the dev chat server. */
@@ -88,4 +88,184 @@ describe('a long outage', () => {
     expect(seen.statuses.at(-1)).toBe('ended')
     expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
   }, 10 * 60_000)
+})
+
+describe('server-started runs (feeds)', () => {
+  /** The reference server's session channel, as a feed whose announcements open the run. */
+  const sessionFeed = (sessionId: string) => ({
+    feedId: `session:${sessionId}`,
+    url: `/api/chat/session-events?session_id=${encodeURIComponent(sessionId)}`,
+    announces: [{ event: 'server_turn_started', run: { runId: '{stream_id}', sessionId: '{session_id}', url: '/api/chat/stream?stream_id={stream_id}' } }],
+  })
+
+  async function serverTurn(sessionId: string, message: string, settings: { rate?: number } = {}): Promise<StartedRun> {
+    const response = await fetch('/api/chat/server-turn', { method: 'POST', body: JSON.stringify({ session_id: sessionId, message, tokens: 30, rate: 60, ...settings }) })
+    if (!response.ok) throw new Error(`server turn failed: ${response.status}`)
+    const { stream_id: streamId } = (await response.json()) as { stream_id: string }
+    return { streamId, sessionId, url: `/api/chat/stream?stream_id=${streamId}` }
+  }
+  const channelStats = async (sessionId: string) => (await fetch(`/api/chat/session-events/stats?session_id=${sessionId}`)).json() as Promise<{ open: number; opened: number }>
+
+  it('reach a session subscriber with no page code: announced live, whole, one feed connection for two tabs', async () => {
+    const name = uniqueName('feed')
+    const sessionId = uniqueName('session')
+    const [a, b] = [relay(name), relay(name)]
+    await a.openFeed(sessionFeed(sessionId))
+    await b.openFeed(sessionFeed(sessionId)) // joins
+    const seen = recorder()
+    await b.subscribe({ sessionId }, seen.handlers).ready
+    await waitFor(async () => (await channelStats(sessionId)).open === 1, { what: 'the feed to connect' })
+    const run = await serverTurn(sessionId, 'a cron job reports')
+    await waitFor(() => seen.ended, { what: 'the server-started run to reach the session subscriber' })
+    expect(seen.runs.map((r) => r.runId)).toEqual([run.streamId])
+    expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect(await channelStats(sessionId)).toEqual({ open: 1, opened: 1 })
+    const { feeds } = await a.diagnostics()
+    expect(feeds).toMatchObject([{ feedId: `session:${sessionId}`, announced: 1, rejected: 0, connected: true }])
+  })
+
+  it('recover an announcement missed while the channel was down', async () => {
+    const sessionId = uniqueName('session')
+    const hub = relay()
+    await hub.openFeed({ ...sessionFeed(sessionId), reconnect: { baseMs: 200, maxMs: 1000 } })
+    const seen = recorder()
+    await hub.subscribe({ sessionId }, seen.handlers).ready
+    await waitFor(async () => (await channelStats(sessionId)).open === 1, { what: 'the feed to connect' })
+    await fetch(`/api/chat/session-events/outage?session_id=${sessionId}`, { method: 'POST', body: JSON.stringify({ ms: 1500 }) })
+    const run = await serverTurn(sessionId, 'announced while nobody listened', { rate: 10 }) // still live when the channel is back
+    await waitFor(() => seen.ended, { timeoutMs: 15_000, what: 'the missed run to arrive after the channel came back' }).catch(async (error: Error) => {
+      throw new Error(`${error.message}; feeds: ${JSON.stringify((await hub.diagnostics()).feeds)}`)
+    })
+    expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    expect((await channelStats(sessionId)).opened).toBeGreaterThan(1)
+  })
+
+  it('refuses a feed without announcements, and counts announcements it cannot use', async () => {
+    const hub = relay()
+    await expect(hub.openFeed({ feedId: 'f', url: '/x', announces: [] })).rejects.toMatchObject({ code: 'invalid_spec' })
+    const sessionId = uniqueName('session')
+    const feed = sessionFeed(sessionId)
+    await hub.openFeed({ ...feed, announces: [{ event: 'server_turn_started', run: { ...feed.announces[0]!.run, runId: '{no_such_field}' } }] })
+    await waitFor(async () => (await channelStats(sessionId)).open === 1)
+    await serverTurn(sessionId, 'cannot be named')
+    await waitFor(async () => (await hub.diagnostics()).feeds[0]?.rejected === 1)
+    expect((await hub.diagnostics()).feeds[0]?.error?.message).toContain('no_such_field')
+  })
+})
+
+describe('a relay per view', () => {
+  /**
+   * Counts what the relay can leave behind in the page: listeners on the global, timers,
+   * SharedWorker ports. Wraps the globals for the duration of one test.
+   */
+  function trackPage() {
+    const listeners = new Set<unknown>()
+    const timers = new Set<unknown>()
+    let openPorts = 0
+    const original = { add: globalThis.addEventListener, remove: globalThis.removeEventListener, setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout, setInterval: globalThis.setInterval, clearInterval: globalThis.clearInterval, SharedWorker: globalThis.SharedWorker }
+    // Weakly keyed, so the tracker itself keeps no listener (and no relay) alive.
+    const listenerIds = new WeakMap<object, number>()
+    let nextListenerId = 0
+    const key = (type: string, listener: object) => {
+      if (!listenerIds.has(listener)) listenerIds.set(listener, nextListenerId++)
+      return `${type}:${listenerIds.get(listener)}`
+    }
+    Object.assign(globalThis, {
+      addEventListener(type: string, listener: EventListener, options?: AddEventListenerOptions) {
+        listeners.add(key(type, listener))
+        return original.add.call(globalThis, type, listener, options)
+      },
+      removeEventListener(type: string, listener: EventListener, options?: EventListenerOptions) {
+        listeners.delete(key(type, listener))
+        return original.remove.call(globalThis, type, listener, options)
+      },
+      setTimeout(callback: () => void, ms?: number) {
+        const id = original.setTimeout.call(globalThis, () => {
+          timers.delete(id)
+          callback()
+        }, ms)
+        timers.add(id)
+        return id
+      },
+      clearTimeout(id: number) {
+        timers.delete(id)
+        original.clearTimeout.call(globalThis, id)
+      },
+      setInterval(callback: () => void, ms?: number) {
+        const id = original.setInterval.call(globalThis, callback, ms)
+        timers.add(id)
+        return id
+      },
+      clearInterval(id: number) {
+        timers.delete(id)
+        original.clearInterval.call(globalThis, id)
+      },
+      SharedWorker: class extends original.SharedWorker {
+        constructor(url: string | URL, options?: WorkerOptions & { name?: string }) {
+          super(url, options)
+          openPorts++
+          let closed = false
+          const close = this.port.close.bind(this.port)
+          this.port.close = () => {
+            if (!closed) openPorts--
+            closed = true
+            close()
+          }
+        }
+      },
+    })
+    return {
+      counts: () => ({ listeners: listeners.size, timers: timers.size, openPorts }),
+      restore: () => Object.assign(globalThis, { addEventListener: original.add, removeEventListener: original.remove, setTimeout: original.setTimeout, clearTimeout: original.clearTimeout, setInterval: original.setInterval, clearInterval: original.clearInterval, SharedWorker: original.SharedWorker }),
+    }
+  }
+
+  /** The page's heap once garbage collection has nothing more to free: readings polled until two agree within 1 %. */
+  async function settledHeap(): Promise<number> {
+    let last = await commands.pageHeap()
+    return waitFor(async () => {
+      const now = await commands.pageHeap()
+      const stable = Math.abs(now - last) < last / 100
+      last = now
+      return stable ? now : undefined
+    }, { intervalMs: 200, what: 'the heap to settle' })
+  }
+
+  it('dispose() leaves nothing behind: 1,000 create/dispose cycles keep listeners, timers, ports and locks flat', async () => {
+    const name = uniqueName('per-view')
+    const keeper = relay(name) // keeps the worker and the run alive across cycles
+    const run = await startRun(uniqueName('s'), 'many views', { tokens: 400, rate: 20 })
+    await keeper.open(specOf(run))
+    const page = trackPage()
+    try {
+      const cycle = async () => {
+        const view = createRunRelay({ name })
+        await view.subscribe({ runId: run.streamId }, {}).ready
+        view.dispose()
+      }
+      const settled = async () => {
+        await waitFor(async () => (await keeper.diagnostics()).clients === 1, { what: 'the hub to release every disposed view' })
+        await waitFor(() => page.counts().timers === 0 && page.counts().openPorts === 0, { what: 'timers and ports of disposed views to go' })
+        // Only the keeper's life lock is held, and only the hub's wait for it is pending (locks of the origin, worker included).
+        const locks = await waitFor(async () => {
+          const { held = [], pending = [] } = await navigator.locks.query()
+          return held.length === 1 && pending.length === 1 ? { held: held.length, pending: pending.length } : undefined
+        }, { what: 'the life locks of disposed views to go' })
+        return { ...page.counts(), ...locks }
+      }
+      for (let i = 0; i < 50; i++) await cycle() // warm-up: code paths compiled, caches filled
+      const before = await settled()
+      const heapBefore = await settledHeap()
+      for (let i = 0; i < 1000; i++) await cycle()
+      const after = await settled()
+      const heapAfter = await settledHeap()
+      expect(after).toEqual(before)
+      expect(before.listeners).toBe(0)
+      const perCycle = (heapAfter - heapBefore) / 1000
+      console.log(`page heap over 1,000 create/dispose cycles: ${heapBefore} -> ${heapAfter} bytes, ${perCycle.toFixed(1)} bytes per relay`)
+      expect(perCycle).toBeLessThan(1024) // 2.9 KB per relay before dispose() removed its pagehide listener
+    } finally {
+      page.restore()
+    }
+  }, 120_000)
 })

@@ -1,5 +1,5 @@
 import type {
-  HubApi, HubDiagnostics, HubHello, RegistrySink, RunError, RunSpec, RunSummary, StartAt, SubscriberSink,
+  FeedSpec, FeedSummary, HubApi, HubDiagnostics, HubHello, RegistrySink, RunError, RunSpec, RunSummary, StartAt, SubscriberSink,
   SubscriptionTarget, TransportKind,
 } from '../src/protocol.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
@@ -8,6 +8,7 @@ import { createEventSourceTransport } from './eventsource-transport.ts'
 import { createFetchTransport } from './fetch-transport.ts'
 import * as Comlink from 'comlink'
 import { allowedRuns, wireProtocolOf, type ConnectionBudget, type WireProtocol } from './budget.ts'
+import { announcedSpec, Feed, feedConnectionSpec, feedSpecProblem } from './feed.ts'
 import { RegistryWatches } from './registry.ts'
 import { isFinal } from './run-status.ts'
 import { Run, type RunHost } from './run.ts'
@@ -94,6 +95,7 @@ export class RunHub {
   readonly #options: HubOptions
   readonly #transports: Record<TransportKind, Transport>
   readonly #runs = new Map<string, Run>()
+  readonly #feeds = new Map<string, Feed>()
   readonly #runHost: RunHost
   readonly #subscriptions = new Map<number, HubSubscription>()
   readonly #registry: RegistryWatches
@@ -157,6 +159,8 @@ export class RunHub {
         return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId }
       },
       open: (spec) => this.open(spec),
+      openFeed: (spec) => this.openFeed(clientId, spec),
+      closeFeed: (feedId) => this.closeFeed(clientId, feedId),
       subscribe: (target, startAt, sink) => this.subscribe(clientId, target, startAt, sink),
       unsubscribe: (id) => this.unsubscribe(id),
       watchRuns: (sink) => this.watchRuns(clientId, sink),
@@ -189,6 +193,47 @@ export class RunHub {
     return run.summary()
   }
 
+  /** Opens a feed for `clientId`, or joins it: one connection for every client. */
+  openFeed(clientId: string, spec: FeedSpec): FeedSummary | RunError {
+    const existing = this.#feeds.get(spec?.feedId)
+    if (existing) {
+      existing.holders.add(clientId)
+      if (existing.run.status === 'failed') {
+        existing.run.retry()
+        this.#rebalance()
+      }
+      return existing.summary()
+    }
+    const problem = feedSpecProblem(spec)
+    if (problem) return { type: 'error', code: 'invalid_spec', message: problem }
+    const connection = feedConnectionSpec(structuredClone(spec))
+    const url = checkSpec(connection, this.#options.baseUrl, this.#options.allowedOrigins)
+    if (!(url instanceof URL)) return url
+    const host: RunHost = {
+      ...this.#runHost,
+      onEvent: (_run, seq) => this.#announced(feed, seq),
+      onTransition: () => {
+        this.#rebalance()
+        this.#registry.changed()
+      },
+      onResync: () => {}, // a feed's holes are recovered by the server's re-announcements
+    }
+    // Feeds rank before every run in the budget: without them, server-started runs go unseen.
+    const feed: Feed = new Feed(structuredClone(spec), new Run(connection, url, host, -this.#nextId++, { progressOnOpen: true }))
+    feed.holders.add(clientId)
+    this.#feeds.set(spec.feedId, feed)
+    this.#rebalance()
+    return feed.summary()
+  }
+
+  closeFeed(clientId: string, feedId: string): void {
+    const feed = this.#feeds.get(feedId)
+    if (!feed?.holders.delete(clientId) || feed.holders.size > 0) return
+    feed.run.close()
+    this.#feeds.delete(feedId)
+    this.#rebalance()
+  }
+
   subscribe(clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink): number {
     const sub = new HubSubscription(this.#nextId++, clientId, target, startAt, sink)
     this.#subscriptions.set(sub.id, sub)
@@ -218,6 +263,7 @@ export class RunHub {
   /** Drops every subscription and watch of a client (a closed or crashed tab). */
   releaseClient(clientId: string): void {
     for (const sub of [...this.#subscriptions.values()]) if (sub.clientId === clientId) this.unsubscribe(sub.id)
+    for (const feed of [...this.#feeds.values()]) this.closeFeed(clientId, feed.spec.feedId)
     this.#registry.removeClient(clientId)
     this.#clients.delete(clientId)
   }
@@ -232,8 +278,9 @@ export class RunHub {
     const subscriptionsByClient: Record<string, number> = {}
     for (const clientId of this.#clients) subscriptionsByClient[clientId] = 0
     for (const sub of this.#subscriptions.values()) subscriptionsByClient[sub.clientId] = (subscriptionsByClient[sub.clientId] ?? 0) + 1
+    const feeds = [...this.#feeds.values()].map((feed) => ({ ...feed.summary(), connected: feed.run.connected, connectionsOpened: feed.run.connectionsOpened }))
     return {
-      hubId: this.hubId, online: this.#options.network.isOnline(), runs: this.#snapshot(), connections, connectionsOpened, subscriptionsByClient, clients: this.#clients.size,
+      hubId: this.hubId, online: this.#options.network.isOnline(), runs: this.#snapshot(), feeds, connections, connectionsOpened, subscriptionsByClient, clients: this.#clients.size,
     }
   }
 
@@ -250,11 +297,24 @@ export class RunHub {
     this.#registry.changed()
   }
 
-  /** Gives the budget's slots to the runs that deserve them: watched first, then oldest. */
+  /** An event on a feed: when it announces a run, open (or join) that run. */
+  #announced(feed: Feed, seq: number): void {
+    const { types, data } = feed.run.log.columns(feed.run.spec.runId, seq - 1, seq)
+    const announcement = feed.announcementFor(types[0]!)
+    if (!announcement) return
+    const spec = announcedSpec(announcement, data[0]!)
+    if (typeof spec === 'string') return feed.reject(spec)
+    const result = this.open(spec)
+    if ('type' in result) return feed.reject(result.message)
+    feed.announced++
+  }
+
+  /** Gives the budget's slots to the connections that deserve them: feeds, then watched runs, then oldest. */
   #rebalance(): void {
-    const live = [...this.#runs.values()].filter((run) => !isFinal(run.status))
+    const feeds = [...this.#feeds.values()].map((feed) => feed.run)
+    const live = [...feeds, ...this.#runs.values()].filter((run) => !isFinal(run.status))
     const limit = this.#options.connectionBudget[this.#protocol]
-    const allowed = allowedRuns(live.map((run) => ({ runId: run.spec.runId, watched: run.subscriptions.size > 0, openOrder: run.openOrder })), limit)
+    const allowed = allowedRuns(live.map((run) => ({ runId: run.spec.runId, watched: run.subscriptions.size > 0 || feeds.includes(run), openOrder: run.openOrder })), limit)
     // Park first, so a resumed run never pushes the total over the limit.
     for (const run of live) if (!allowed.has(run.spec.runId) && run.status !== 'parked') run.park()
     for (const run of live) {
@@ -307,6 +367,7 @@ export class RunHub {
     this.#options.clearTimeout(this.#networkCheck)
     this.#networkCheck = undefined
     for (const run of this.#runs.values()) run.reconnectNow()
+    for (const feed of this.#feeds.values()) feed.run.reconnectNow()
     this.#rebalance()
   }
 

@@ -30,6 +30,9 @@ export interface RunHost {
   onResync(run: Run, hole: Hole): void
 }
 
+/** How long a feed's connection must stay open to count as progress. */
+const HEALTHY_MS = 5000
+
 /** A place in a run's log where the server lost events it cannot replay. */
 export interface Hole {
   /** The hole lies after the event with this hub seq (0: before the first). */
@@ -60,6 +63,7 @@ export class Run {
   #connection: StreamConnection | undefined
   #reconnectTimer: unknown
   #silenceTimer: unknown
+  #healthyTimer: unknown
   #attempt = 0
   #retryMs: number | undefined
   /** The server's own cursor: its last seq and event id, for resuming and deduplication. */
@@ -69,11 +73,18 @@ export class Run {
   /** The cursor at which a seq jump was last repaired: a second jump there is loss the server cannot fill. */
   #gapRepairedAt: number | undefined
 
-  constructor(spec: RunSpec, url: URL, host: RunHost, openOrder: number) {
+  /**
+   * With `progressOnOpen`, a connection that stays open `HEALTHY_MS` counts as progress (a feed may
+   * be idle for hours), while a server that accepts and closes at once still uses up the retries.
+   */
+  readonly #progressOnOpen: boolean
+
+  constructor(spec: RunSpec, url: URL, host: RunHost, openOrder: number, options: { progressOnOpen?: boolean } = {}) {
     this.spec = spec
     this.#url = url
     this.#host = host
     this.openOrder = openOrder
+    this.#progressOnOpen = options.progressOnOpen ?? false
     this.log = new EventLog({ ...host.limits, ...spec.logLimits })
     if (spec.resumeFrom !== undefined) {
       this.#lastEventId = spec.resumeFrom
@@ -153,6 +164,7 @@ export class Run {
     this.#connection = undefined
     this.#host.clearTimeout(this.#reconnectTimer)
     this.#host.clearTimeout(this.#silenceTimer)
+    this.#host.clearTimeout(this.#healthyTimer)
   }
 
   #dispatch(action: RunAction): void {
@@ -172,6 +184,7 @@ export class Run {
     this.connectionsOpened++
     this.#connection = this.#host.transport({ url, headers, spec: this.spec }, {
       onOpen: () => {
+        if (this.#progressOnOpen) this.#healthyTimer = this.#host.setTimeout(() => (this.#attempt = 0), HEALTHY_MS)
         this.#heard()
         this.#dispatch({ type: 'opened' })
       },
@@ -270,6 +283,7 @@ export class Run {
     this.#connection?.close()
     this.#connection = undefined
     this.#host.clearTimeout(this.#silenceTimer)
+    this.#host.clearTimeout(this.#healthyTimer)
     if (isFinal(this.status) || this.status === 'parked') return
     const error = fatalError(reason)
     if (error === 'ended') return this.#dispatch({ type: 'terminal' })
