@@ -65,7 +65,7 @@ type Mode = 'hub' | 'eventsource'
 
 async function follow(mode: Mode, runId: string, onEvent?: (data: string) => void) {
   if (mode === 'eventsource') return followEventSource(runId, onEvent)
-  await relay!.open({ runId, sessionId: runId, url: streamUrl(runId) })
+  await relay!.open({ runId, sessionId: runId, url: streamUrl(runId), preset: 'reference' })
   return followHub(runId, onEvent)
 }
 
@@ -89,7 +89,7 @@ async function throughput(mode: Mode, tokens = 20_000): Promise<{ eventsPerSecon
 }
 
 async function openRun(runId: string): Promise<void> {
-  await relay!.open({ runId, sessionId: runId, url: streamUrl(runId) })
+  await relay!.open({ runId, sessionId: runId, url: streamUrl(runId), preset: 'reference' })
 }
 
 /** Opens a run in the hub and waits until it has ended there; returns its id. */
@@ -97,7 +97,7 @@ async function finishedRun(tokens: number, retentionMs?: number): Promise<string
   const runId = await startRun(tokens, 10_000_000)
   // Subscribe first: a run evicted at once (retentionMs 0) may be gone before a later subscriber comes.
   const ended = followHub(runId)
-  await relay!.open({ runId, sessionId: runId, url: streamUrl(runId), retentionMs })
+  await relay!.open({ runId, sessionId: runId, url: streamUrl(runId), retentionMs, preset: 'reference' })
   await ended
   return runId
 }

@@ -184,7 +184,7 @@ $('#composer-form').addEventListener('submit', async (event) => {
     session.runs.push({ runId, prompt })
     save()
   }
-  await relay.open({ runId, sessionId: session.id, url: `/api/chat/stream?stream_id=${runId}` })
+  await relay.open({ runId, sessionId: session.id, url: `/api/chat/stream?stream_id=${runId}`, preset: 'reference' })
   for (const pane of panes) if (pane.sessionId === session.id && response.ok) pane.addRun(runId, prompt)
 })
 

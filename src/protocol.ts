@@ -25,6 +25,41 @@ export type ResumeStrategy =
   | { kind: 'query'; param: string; value: 'seq' | 'event-id' }
   /** The standard `Last-Event-ID` request header. Only the fetch transport can set it on a reconnect it opens itself. */
   | { kind: 'header' }
+  /** The server replays the whole run on every connection (AI SDK resumable streams): the hub skips what it holds, by id, or by count when there are no ids. */
+  | { kind: 'replay' }
+  /** The server cannot resume (OpenAI-style completions): a drop after the first event fails the run with `unresumable`, never a silent hole. */
+  | { kind: 'none' }
+
+/**
+ * How the server identifies events (see the README's server contract).
+ * - `seq`: a gapless number, optionally `<run>:<n>`. Enables gap detection and `after_seq` resume.
+ * - `opaque`: compared for equality only (timestamps, UUIDs, offsets). Resume echoes the last id. No gap detection.
+ * - `none`: no ids. A reconnect replays the run from its start and the hub skips by count what it holds.
+ */
+export type IdScheme = 'seq' | 'opaque' | 'none'
+
+/** How a run ends. Any one of these ends it; the hub then never reconnects. */
+export interface RunEnd {
+  /** Event names after which the server ends the run. In the reference protocol `done` is NOT one: `title` and `stream_end` follow it. */
+  events?: string[]
+  /** A data value that ends the run, as OpenAI-style and AI SDK streams send `data: [DONE]`. `null`: none. */
+  data?: string | null
+  /**
+   * A response that ends cleanly after at least one new event is the end (servers that end by
+   * closing). `'no-ids'`: only for a run whose server sends no ids.
+   */
+  onClose?: boolean | 'no-ids'
+}
+
+/**
+ * Named server contracts. Each sets `ids`, `end`, `resume`, `events` and, where only fetch can do
+ * the job, `transport`; fields of the spec override the preset's.
+ * - `reference`: the reference chat protocol (named events, `id: <run>:<seq>`, `after_seq`, `stream_end`).
+ * - `ai-sdk`: the Vercel AI SDK UI message stream (`data:` JSON chunks, `[DONE]`, a resume GET that replays from the start).
+ * - `openai`: OpenAI-style chat-completions SSE (`data:` chunks, `[DONE]`, no resume).
+ * - `last-event-id`: a generic SSE server: ids in any format, `Last-Event-ID` resume, ends with `[DONE]` or by closing.
+ */
+export type ServerPreset = 'reference' | 'ai-sdk' | 'openai' | 'last-event-id'
 
 /** Which HTTP client opens the stream. */
 export type TransportKind = 'eventsource' | 'fetch'
@@ -40,23 +75,30 @@ export interface RunSpec {
   sessionId: string
   /** The SSE endpoint. Relative URLs resolve against the page. Cross-origin URLs are refused unless allow-listed. */
   url: string
-  /** @defaultValue `'eventsource'` */
+  /**
+   * The server's contract by name; the fields below override it. Without a preset the defaults
+   * are safe for any server: ids are compared for equality only (a run without faults is served
+   * by one connection whatever its id format), a server without ids is `none`, `data: [DONE]` and
+   * the reference protocol's end events end a run, and so does a clean close when there are no ids.
+   */
+  preset?: ServerPreset
+  /** @defaultValue `'eventsource'` (`'fetch'` with the `ai-sdk`, `openai` and `last-event-id` presets) */
   transport?: TransportKind
   /**
-   * Event names to forward. Native EventSource only dispatches named events to listeners
-   * registered by name, so the hub must know them. The fetch transport sees every event and
-   * forwards all of them when this is left out.
-   * @defaultValue the reference chat protocol's names (`DEFAULT_EVENT_NAMES`)
+   * Event names the EventSource transport listens to (it only dispatches named events to
+   * listeners of that name); unnamed events (`message`) always count. The fetch transport forwards
+   * every event unless this is given. `diagnostics()` lists what each run listens to.
+   * @defaultValue the reference chat protocol's names plus `message`
    */
   events?: string[]
+  /** How the server identifies events. @defaultValue from the preset; else `opaque` when an event has an id, `none` when not */
+  ids?: IdScheme
+  /** How a run ends. @defaultValue from the preset; else `{ events: ['stream_end', 'cancel', 'apperror', 'error'], data: '[DONE]', onClose: 'no-ids' }` */
+  end?: RunEnd
   /**
-   * Events after which the server ends the run. The hub closes the connection at once and never
-   * reconnects. Note that in the reference protocol `done` is NOT terminal: `title` and
-   * `stream_end` follow it.
-   * @defaultValue `['stream_end', 'cancel', 'apperror', 'error']`
+   * @defaultValue from the preset; else `after_seq=0` on the first request (a full replay, for
+   * servers that know it), then `after_event_id=<last id>` and, with fetch, `Last-Event-ID`
    */
-  terminalEvents?: string[]
-  /** @defaultValue `{ kind: 'query', param: 'after_seq', value: 'seq' }` */
   resume?: ResumeStrategy
   /** Send cookies cross-origin (EventSource `withCredentials`, fetch `credentials: 'include'`). @defaultValue false */
   withCredentials?: boolean
@@ -69,13 +111,23 @@ export interface RunSpec {
   /** How long an ended run's transcript stays in the hub after its terminal event. @defaultValue 5 minutes */
   retentionMs?: number
   /**
-   * Reconnect when nothing arrives for this long: no event, and with the fetch transport not
-   * even a heartbeat comment. 0 turns it off.
-   * @defaultValue 20 000 with the fetch transport (4 missed heartbeats); 0 with EventSource, which hides heartbeats
+   * Reconnect (from the cursor) when nothing arrives for this long: a half-open connection never
+   * leaves a run `open` for ever. The fetch transport counts heartbeat comments too; EventSource
+   * hides them, so there only events count. 0 turns it off.
+   * @defaultValue 20 000 with the fetch transport (4 missed heartbeats of the reference protocol);
+   * 45 000 with EventSource (the reference protocol sends `metering` every second while a run is active)
    */
   silenceTimeoutMs?: number
-  /** Reconnect policy: full-jitter backoff between `baseMs` and `maxMs`, and how many reconnects without progress before failing. @defaultValue `{ baseMs: 500, maxMs: 15 000, maxRetries: 8 }` */
+  /**
+   * Reconnect policy: full-jitter backoff between `baseMs` and `maxMs`, and how many reconnects in a
+   * row without a new event before failing with `retries_exhausted`. Only an event the hub did not
+   * hold counts as progress, so a run opens at most `maxRetries + 1` connections per new event,
+   * plus `maxRetries + 1`, whatever the server does (waiting offline opens none).
+   * @defaultValue `{ baseMs: 500, maxMs: 15 000, maxRetries: 8 }`
+   */
   reconnect?: { baseMs?: number; maxMs?: number; maxRetries?: number }
+  /** The server must answer with headers within this long, else the attempt counts as failed. @defaultValue 10 000 */
+  connectTimeoutMs?: number
   /** The largest event accepted, in characters; a larger one fails the run with `oversize`. @defaultValue 1 MiB */
   maxEventSize?: number
   /** Caps of this run's log; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */
@@ -109,7 +161,7 @@ export interface FeedSpec {
   announces: Announcement[]
   /** Reconnect policy, as for a run; a successful open counts as progress, so a feed that is idle for hours is never given up on. */
   reconnect?: { baseMs?: number; maxMs?: number; maxRetries?: number }
-  /** @defaultValue as for runs: off with EventSource, 20 s with fetch */
+  /** @defaultValue as for runs: 45 s with EventSource, 20 s with fetch */
   silenceTimeoutMs?: number
 }
 
@@ -192,6 +244,10 @@ export type RunErrorCode =
   | 'invalid_spec'
   /** One event exceeded the hub's size limit (`maxEventSize`). Not retried: the server would send it again. */
   | 'oversize'
+  /** The server answered something that is not an event stream: a 200 with another content type (an HTML login page), a redirect, a body that is not UTF-8. Not retried. */
+  | 'bad_response'
+  /** The connection dropped mid-run and the server cannot resume (`resume: { kind: 'none' }`): what follows is lost. */
+  | 'unresumable'
 
 /** A run failure, as data (see `RunErrorCode`). */
 export interface RunError {
@@ -297,6 +353,8 @@ export interface HubDiagnostics {
   connections: Record<string, number>
   /** Server connections opened in total, per run. */
   connectionsOpened: Record<string, number>
+  /** The event names each run's connection forwards (`all`: the fetch transport with no `events` list). EventSource cannot see others. */
+  listening: Record<string, string[] | 'all'>
   /** Feeds held, with their connection. */
   feeds: Array<FeedSummary & { connected: boolean; connectionsOpened: number }>
   /** Live subscriptions per client (tab). */

@@ -71,9 +71,9 @@ export async function startRun(sessionId: string, message: string, settings: { t
   return { streamId, sessionId, url: `/api/chat/stream?stream_id=${streamId}` }
 }
 
-/** The spec of a run started on the dev chat server. */
+/** The spec of a run started on the dev chat server, which speaks the reference protocol. */
 export function specOf(run: StartedRun, extra: Partial<RunSpec> = {}): RunSpec {
-  return { runId: run.streamId, sessionId: run.sessionId, url: run.url, ...extra }
+  return { runId: run.streamId, sessionId: run.sessionId, url: run.url, preset: 'reference', ...extra }
 }
 
 /** What the test tab fixture rendered for one subscription (`tab.rendered(key)`). */

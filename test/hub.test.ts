@@ -22,7 +22,7 @@ function setup(options: Partial<HubOptions> = {}) {
 const cleanups: Array<() => void> = []
 afterEach(() => cleanups.splice(0).forEach((cleanup) => cleanup()))
 
-const spec = (runId: string, sessionId = `session-of-${runId}`): RunSpec => ({ runId, sessionId, url: `/api/chat/stream?stream_id=${runId}` })
+const spec = (runId: string, sessionId = `session-of-${runId}`): RunSpec => ({ runId, sessionId, url: `/api/chat/stream?stream_id=${runId}`, preset: 'reference' })
 const tokens = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => ['token', `t${from + i}`] as [string, string])
 const texts = (events: { data: string }[]) => events.map((e) => e.data)
 
@@ -215,10 +215,10 @@ describe('hub over a MessageChannel', () => {
     expect(fake.of('r1')).toHaveLength(1)
   })
 
-  it('honours per-run terminal events', async () => {
+  it('honours per-run end events', async () => {
     const { fake, client } = setup()
     const relay = client()
-    await relay.open({ ...spec('r1'), terminalEvents: ['done'] })
+    await relay.open({ ...spec('r1'), end: { events: ['done'] } })
     fake.of('r1')[0]!.emit(['token', 'a'], ['done', '{}'])
     expect(fake.of('r1')[0]!.closed).toBe(true)
     expect((await relay.diagnostics()).runs[0]!.status).toBe('ended')

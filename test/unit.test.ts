@@ -3,7 +3,7 @@ import { backoffDelay } from '../worker/backoff.ts'
 import { EventLog } from '../worker/event-log.ts'
 import { runStatusReducer, type RunState } from '../worker/run-status.ts'
 import { allowedRuns, wireProtocolOf } from '../worker/budget.ts'
-import { serverSeqOf } from '../worker/chat-protocol.ts'
+import { serverSeqOf } from '../worker/server-contract.ts'
 
 describe('EventLog', () => {
   const roomy = { maxEvents: 1000, maxBytes: 1 << 20 }

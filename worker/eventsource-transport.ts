@@ -1,4 +1,4 @@
-import { DEFAULT_EVENT_NAMES } from './chat-protocol.ts'
+import { listenedNames } from './server-contract.ts'
 import type { StreamConnection, StreamHandlers, StreamRequest } from './transport.ts'
 
 /**
@@ -18,8 +18,8 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
       // The protocol's own `event: error` shares its name with the connection error event.
       if (!closed && event instanceof MessageEvent) handlers.onEvent(event.type, event.data as string, event.lastEventId || undefined)
     }
-    // [spec] EventSource dispatches an event named X only to listeners of X.
-    for (const name of new Set([...(spec.events ?? DEFAULT_EVENT_NAMES), 'message'])) source.addEventListener(name, forward)
+    // [spec] EventSource dispatches an event named X only to listeners of X; unnamed events are `message`.
+    for (const name of listenedNames(request.contract)) source.addEventListener(name, forward)
     source.onopen = () => {
       opened = true
       if (!closed) handlers.onOpen()
@@ -47,11 +47,14 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
 async function probe(url: string, fetchImpl: typeof fetch) {
   const controller = new AbortController()
   try {
-    const response = await fetchImpl(url, { headers: { Accept: 'text/event-stream', 'X-Run-Relay-Probe': '1' }, cache: 'no-store', signal: controller.signal })
+    const response = await fetchImpl(url, { headers: { Accept: 'text/event-stream', 'X-Run-Relay-Probe': '1' }, cache: 'no-store', redirect: 'manual', signal: controller.signal })
     controller.abort()
+    if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
+      return { kind: 'bad_response', message: `${url} redirects elsewhere (a login page?); stream URLs must answer with the stream itself` } as const
+    }
     if (response.status !== 200) return { kind: 'http', status: response.status, message: `${url} answered ${response.status}` } as const
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
-      return { kind: 'protocol', message: `${url} answered 200 but not as text/event-stream` } as const
+      return { kind: 'bad_response', message: `${url} answered 200 with ${response.headers.get('content-type') ?? 'no content type'}, not text/event-stream (a login page?)` } as const
     }
     return { kind: 'network', message: `${url} failed, then answered a probe normally` } as const
   } catch (error) {

@@ -45,10 +45,11 @@ export function feedConnectionSpec(spec: FeedSpec): RunSpec {
     url: spec.url,
     transport: spec.transport,
     events: [...new Set(spec.announces.map((announcement) => announcement.event))],
-    terminalEvents: [],
-    // A feed resumes with Last-Event-ID where the transport can send it; the reference server
-    // re-announces every live run on subscribe instead, so nothing announced while down is lost.
-    resume: { kind: 'header' },
+    end: { events: [], data: null, onClose: false },
+    // A feed echoes its last id, if its server sends ids; the reference server re-announces every
+    // live run on subscribe instead, so nothing announced while down is lost. Announcements are
+    // never skipped as replays: opening a run twice joins it.
+    resume: { kind: 'query', param: 'last_event_id', value: 'event-id' },
     logLimits: { maxEvents: 1 },
   }
   if (spec.withCredentials !== undefined) connection.withCredentials = spec.withCredentials

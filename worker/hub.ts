@@ -12,6 +12,7 @@ import { announcedSpec, Feed, feedConnectionSpec, feedSpecProblem } from './feed
 import { RegistryWatches } from './registry.ts'
 import { isFinal } from './run-status.ts'
 import { Run, type RunHost } from './run.ts'
+import { contractOf, listenedNames } from './server-contract.ts'
 import { safeCall } from './safe-call.ts'
 import { checkSpec } from './spec-check.ts'
 import { HubSubscription, notifySubscribers } from './subscription.ts'
@@ -32,7 +33,7 @@ export interface HubOptions {
   backoff: BackoffPolicy
   /** Reconnects without progress before a run fails with `retries_exhausted`. @defaultValue 8 */
   maxRetries: number
-  /** Reconnect a stream that stays silent this long; per-run `silenceTimeoutMs` overrides. @defaultValue 20 000 (fetch), 0 = off (EventSource) */
+  /** Reconnect a stream that stays silent this long; per-run `silenceTimeoutMs` overrides. @defaultValue 20 000 (fetch, counting heartbeats), 45 000 (EventSource, counting events) */
   silenceTimeoutMs: Record<TransportKind, number>
   /**
    * Streams the hub holds at once. Over HTTP/1.1 the browser allows 6 connections per origin for
@@ -75,7 +76,7 @@ export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeo
   maxEventSize: 1024 * 1024,
   backoff: { baseMs: 500, maxMs: 15_000 },
   maxRetries: 8,
-  silenceTimeoutMs: { fetch: 20_000, eventsource: 0 },
+  silenceTimeoutMs: { fetch: 20_000, eventsource: 45_000 },
   connectionBudget: { http1: 4, http2: 64 },
   allowedOrigins: [],
   networkCheckMs: 1000,
@@ -124,12 +125,12 @@ export class RunHub {
     }
     this.#registry = new RegistryWatches(() => this.#snapshot(), o.registryThrottleMs, { set: o.setTimeout })
     this.#runHost = {
-      transport: (request, handlers) => this.#transports[request.spec.transport ?? 'eventsource'](request, handlers),
+      transport: (request, handlers) => this.#transports[request.contract.transport](request, handlers),
       limits: { maxEvents: o.maxEventsPerRun, maxBytes: o.maxBytesPerRun },
       backoff: o.backoff,
       maxRetries: o.maxRetries,
       maxEventSize: o.maxEventSize,
-      silenceTimeoutMs: (spec) => spec.silenceTimeoutMs ?? o.silenceTimeoutMs[spec.transport ?? 'eventsource'],
+      silenceTimeoutMs: (spec) => spec.silenceTimeoutMs ?? o.silenceTimeoutMs[contractOf(spec).transport],
       setTimeout: o.setTimeout,
       clearTimeout: o.clearTimeout,
       random: o.random,
@@ -173,16 +174,17 @@ export class RunHub {
 
   open(spec: RunSpec): RunSummary | RunError {
     const existing = this.#runs.get(spec.runId)
+    const url = checkSpec(spec, this.#options.baseUrl, this.#options.allowedOrigins)
+    if (!(url instanceof URL)) return url
     if (existing?.status === 'failed') {
-      // Opening a failed run again retries it from its cursor (after a re-login, say).
+      // Opening a failed run again retries it from its cursor, with this spec: new headers after a
+      // re-login, say.
       this.#options.clearTimeout(this.#evictionTimers.get(spec.runId))
       this.#evictionTimers.delete(spec.runId)
-      existing.retry()
+      existing.retry(structuredClone(spec), url)
       this.#rebalance()
     }
     if (existing) return existing.summary()
-    const url = checkSpec(spec, this.#options.baseUrl, this.#options.allowedOrigins)
-    if (!(url instanceof URL)) return url
     const run = new Run(structuredClone(spec), url, this.#runHost, this.#nextId++)
     this.#runs.set(spec.runId, run)
     for (const sub of this.#subscriptions.values()) {
@@ -271,16 +273,18 @@ export class RunHub {
   diagnostics(): HubDiagnostics {
     const connections: Record<string, number> = {}
     const connectionsOpened: Record<string, number> = {}
+    const listening: Record<string, string[] | 'all'> = {}
     for (const [runId, run] of this.#runs) {
       connections[runId] = run.connected ? 1 : 0
       connectionsOpened[runId] = run.connectionsOpened
+      listening[runId] = listenedNames(run.contract)
     }
     const subscriptionsByClient: Record<string, number> = {}
     for (const clientId of this.#clients) subscriptionsByClient[clientId] = 0
     for (const sub of this.#subscriptions.values()) subscriptionsByClient[sub.clientId] = (subscriptionsByClient[sub.clientId] ?? 0) + 1
     const feeds = [...this.#feeds.values()].map((feed) => ({ ...feed.summary(), connected: feed.run.connected, connectionsOpened: feed.run.connectionsOpened }))
     return {
-      hubId: this.hubId, online: this.#options.network.isOnline(), runs: this.#snapshot(), feeds, connections, connectionsOpened, subscriptionsByClient, clients: this.#clients.size,
+      hubId: this.hubId, online: this.#options.network.isOnline(), runs: this.#snapshot(), feeds, connections, connectionsOpened, listening, subscriptionsByClient, clients: this.#clients.size,
     }
   }
 

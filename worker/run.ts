@@ -1,6 +1,7 @@
 import type { ResyncReason, RunError, RunSpec, RunSummary } from '../src/protocol.ts'
 import { backoffDelay, type BackoffPolicy } from './backoff.ts'
-import { DEFAULT_RESUME, DEFAULT_TERMINAL_EVENTS, isInterruption, serverSeqOf } from './chat-protocol.ts'
+import { contractOf, isInterruption, type ServerContract } from './server-contract.ts'
+import { ServerCursor } from './server-cursor.ts'
 import { EventLog, type EventLogLimits } from './event-log.ts'
 import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
 import type { HubSubscription } from './subscription.ts'
@@ -30,6 +31,9 @@ export interface RunHost {
   onResync(run: Run, hole: Hole): void
 }
 
+/** How long a server may take to answer with headers, unless the spec says otherwise. */
+const CONNECT_TIMEOUT_MS = 10_000
+
 /** How long a feed's connection must stay open to count as progress. */
 const HEALTHY_MS = 5000
 
@@ -47,7 +51,7 @@ export interface Hole {
  * while parked by the connection budget.
  */
 export class Run {
-  readonly spec: RunSpec
+  #spec: RunSpec
   readonly log: EventLog
   readonly subscriptions = new Set<HubSubscription>()
   /** The order in which the hub opened its runs: the budget serves earlier runs first. */
@@ -65,11 +69,13 @@ export class Run {
   #silenceTimer: unknown
   #healthyTimer: unknown
   #attempt = 0
+  #connectTimer: unknown
   #retryMs: number | undefined
-  /** The server's own cursor: its last seq and event id, for resuming and deduplication. */
-  #serverSeq = 0
-  #lastEventId: string | undefined
-  #seenIds = new Set<string>()
+  #contract: ServerContract
+  /** The server's cursor: resume, and the one place that tells new events from replayed ones. */
+  #cursor: ServerCursor
+  /** New events on the current connection: a clean close after some may be the end (`end.onClose`). */
+  #newOnConnection = 0
   /** The cursor at which a seq jump was last repaired: a second jump there is loss the server cannot fill. */
   #gapRepairedAt: number | undefined
 
@@ -80,16 +86,23 @@ export class Run {
   readonly #progressOnOpen: boolean
 
   constructor(spec: RunSpec, url: URL, host: RunHost, openOrder: number, options: { progressOnOpen?: boolean } = {}) {
-    this.spec = spec
+    this.#spec = spec
     this.#url = url
     this.#host = host
     this.openOrder = openOrder
     this.#progressOnOpen = options.progressOnOpen ?? false
     this.log = new EventLog({ ...host.limits, ...spec.logLimits })
-    if (spec.resumeFrom !== undefined) {
-      this.#lastEventId = spec.resumeFrom
-      this.#serverSeq = serverSeqOf(spec.resumeFrom) ?? 0
-    }
+    this.#contract = contractOf(spec)
+    this.#cursor = new ServerCursor(this.#contract, spec.resumeFrom)
+  }
+
+  get spec(): RunSpec {
+    return this.#spec
+  }
+
+  /** The resolved server contract (preset and spec fields). */
+  get contract(): ServerContract {
+    return this.#contract
   }
 
   get status() {
@@ -135,9 +148,17 @@ export class Run {
     this.#connect()
   }
 
-  /** A failed run opened again: reconnect from the cursor with a fresh retry budget. */
-  retry(): void {
+  /**
+   * A failed run opened again: reconnect from the cursor with a fresh retry budget, and with the
+   * spec it was opened with this time (new headers after a sign-in, a new URL).
+   */
+  retry(spec?: RunSpec, url?: URL): void {
     if (this.status !== 'failed') return
+    if (spec && url) {
+      this.#spec = spec
+      this.#url = url
+      this.#contract = { ...contractOf(spec), ids: this.#contract.ids } // the cursor keeps its scheme
+    }
     this.#attempt = 0
     this.#dispatch({ type: 'retry' })
     this.#connect()
@@ -163,8 +184,13 @@ export class Run {
     this.#connection?.close()
     this.#connection = undefined
     this.#host.clearTimeout(this.#reconnectTimer)
+    this.#stopTimers()
+  }
+
+  #stopTimers(): void {
     this.#host.clearTimeout(this.#silenceTimer)
     this.#host.clearTimeout(this.#healthyTimer)
+    this.#host.clearTimeout(this.#connectTimer)
   }
 
   #dispatch(action: RunAction): void {
@@ -180,10 +206,15 @@ export class Run {
 
   #connect(): void {
     if (isFinal(this.status) || this.status === 'parked') return
-    const { url, headers } = this.#resumeRequest()
+    const { url, headers } = this.#cursor.request(this.#url)
     this.connectionsOpened++
-    this.#connection = this.#host.transport({ url, headers, spec: this.spec }, {
+    this.#newOnConnection = 0
+    this.#cursor.connected()
+    const connectTimeoutMs = this.spec.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
+    this.#connectTimer = this.#host.setTimeout(() => this.#dropped({ kind: 'timeout', message: `No response headers within ${connectTimeoutMs} ms` }), connectTimeoutMs)
+    this.#connection = this.#host.transport({ url, headers, spec: this.spec, contract: this.#contract }, {
       onOpen: () => {
+        this.#host.clearTimeout(this.#connectTimer)
         if (this.#progressOnOpen) this.#healthyTimer = this.#host.setTimeout(() => (this.#attempt = 0), HEALTHY_MS)
         this.#heard()
         this.#dispatch({ type: 'opened' })
@@ -212,47 +243,25 @@ export class Run {
     }, timeoutMs)
   }
 
-  #resumeRequest(): { url: string; headers: Record<string, string> } {
-    const resume = this.spec.resume ?? DEFAULT_RESUME
-    const url = new URL(this.#url)
-    const headers: Record<string, string> = {}
-    if (resume.kind === 'header') {
-      if (this.#lastEventId !== undefined) headers['Last-Event-ID'] = this.#lastEventId
-    } else if (resume.value === 'seq') {
-      url.searchParams.set(resume.param, String(this.#serverSeq))
-    } else if (this.#lastEventId !== undefined) {
-      url.searchParams.set(resume.param, this.#lastEventId)
-    }
-    return { url: url.href, headers }
-  }
-
   #receive(type: string, data: string, id: string | undefined): void {
     const maxEventSize = this.spec.maxEventSize ?? this.#host.maxEventSize
     if (data.length > maxEventSize) {
       return this.#dropped({ kind: 'oversize', message: `A ${type} event of ${data.length} characters exceeds the ${maxEventSize} limit` })
     }
     // [ingest] The server cursor is parsed here, once, and kept with the event in the log.
-    const serverSeq = id === undefined ? undefined : serverSeqOf(id)
-    if (id !== undefined) {
-      const seq = serverSeq
-      if (seq !== undefined) {
-        if (seq <= this.#serverSeq) return // a replayed duplicate
-        if (this.#serverSeq > 0 && seq > this.#serverSeq + 1 && !this.#acceptGap(seq)) return
-        this.#serverSeq = seq
-      } else {
-        if (this.#seenIds.has(id)) return
-        this.#seenIds.add(id)
-      }
-      this.#lastEventId = id
-    }
-    // Progress, not a mere open, resets the backoff: a server that accepts and
-    // closes at once must not turn into an endless reconnect loop.
+    const ingest = this.#cursor.ingest(id)
+    if (ingest.kind === 'duplicate') return // a replay: not progress
+    if (ingest.kind === 'gap' && !this.#acceptGap(ingest.serverSeq, ingest.expected, id!)) return
+    // Only a new event is progress and resets the backoff: a server that accepts and closes at
+    // once, or replays what the hub holds, cannot turn into an endless reconnect loop.
     this.#attempt = 0
-    if (isInterruption(type, id)) {
+    this.#newOnConnection++
+    if (isInterruption(type, id, this.#cursor.hasIds)) {
       this.#hole('server_lost_events', 'The server lost the live run and cannot replay the rest of it.')
     }
-    this.#host.onEvent(this, this.log.append({ type, data, id, serverSeq }))
-    if ((this.spec.terminalEvents ?? DEFAULT_TERMINAL_EVENTS).includes(type)) this.#dispatch({ type: 'terminal' })
+    this.#host.onEvent(this, this.log.append({ type, data, id, serverSeq: ingest.serverSeq }))
+    const { end } = this.#contract
+    if (end.events.includes(type) || (end.data !== null && data.trim() === end.data)) this.#dispatch({ type: 'terminal' })
   }
 
   /**
@@ -260,14 +269,15 @@ export class Run {
    * the last good cursor; if the server jumps again from there, it cannot fill the
    * hole: accept the loss and say so.
    */
-  #acceptGap(seq: number): boolean {
-    const message = `The server skipped events ${this.#serverSeq + 1}..${seq - 1}`
-    if (this.#gapRepairedAt !== this.#serverSeq) {
-      this.#gapRepairedAt = this.#serverSeq
+  #acceptGap(seq: number, expected: number, id: string): boolean {
+    const message = `The server skipped events ${expected}..${seq - 1}`
+    if (this.#gapRepairedAt !== expected) {
+      this.#gapRepairedAt = expected
       this.#connection?.close()
       this.#dropped({ kind: 'protocol', message })
       return false
     }
+    this.#cursor.skipGap(seq, id)
     this.#hole('server_lost_events', `${message} and cannot replay them.`)
     return true
   }
@@ -282,12 +292,15 @@ export class Run {
   #dropped(reason: DropReason): void {
     this.#connection?.close()
     this.#connection = undefined
-    this.#host.clearTimeout(this.#silenceTimer)
-    this.#host.clearTimeout(this.#healthyTimer)
+    this.#stopTimers()
     if (isFinal(this.status) || this.status === 'parked') return
     const error = fatalError(reason)
-    if (error === 'ended') return this.#dispatch({ type: 'terminal' })
+    if (error === 'ended' || this.#endsByClose(reason)) return this.#dispatch({ type: 'terminal' })
     if (error) return this.#dispatch({ type: 'failed', error })
+    if (this.#contract.resume.kind === 'none' && this.log.lastSeq > 0) {
+      const message = `The connection dropped after ${this.log.lastSeq} events and this server cannot resume (resume: none); the rest of the run is lost. Last: ${'message' in reason ? reason.message : 'the server closed the stream'}`
+      return this.#dispatch({ type: 'failed', error: { type: 'error', code: 'unresumable', message } })
+    }
     if (!this.#host.isOnline()) {
       // [offline] Waiting for the network is not a failed attempt: `online` reconnects (reconnectNow).
       this.#dispatch({ type: 'dropped' })
@@ -302,11 +315,19 @@ export class Run {
     const delay = backoffDelay(this.#attempt++, { ...this.#host.backoff, ...backoff }, this.#host.random, this.#retryMs)
     this.#reconnectTimer = this.#host.setTimeout(() => this.#connect(), delay)
   }
+
+  /** [contract] `end.onClose`: a response that ends cleanly after at least one new event is the end. */
+  #endsByClose(reason: DropReason): boolean {
+    const { onClose } = this.#contract.end
+    const applies = onClose === true || (onClose === 'no-ids' && !this.#cursor.hasIds)
+    return applies && reason.kind === 'closed' && this.#newOnConnection > 0
+  }
 }
 
 /** Outcomes that retrying cannot fix. 204 is the server's way to say "nothing more, ever". */
 function fatalError(reason: DropReason): RunError | 'ended' | undefined {
   if (reason.kind === 'oversize') return { type: 'error', code: 'oversize', message: reason.message }
+  if (reason.kind === 'bad_response') return { type: 'error', code: 'bad_response', message: reason.message }
   if (reason.kind !== 'http') return undefined
   const { status, message } = reason
   if (status === 204) return 'ended'

@@ -1,4 +1,5 @@
 import type { RunError, RunSpec } from '../src/protocol.ts'
+import { contractOf, PRESETS } from './server-contract.ts'
 
 /**
  * Checks a spec from the page before the hub opens anything: every refusal is a typed
@@ -10,8 +11,15 @@ export function checkSpec(spec: RunSpec, baseUrl: string, allowedOrigins: readon
   if (typeof spec?.runId !== 'string' || !spec.runId) return invalid('RunSpec.runId must be a non-empty string (the server\'s stream id).')
   if (typeof spec.sessionId !== 'string' || !spec.sessionId) return invalid('RunSpec.sessionId must be a non-empty string.')
   if (typeof spec.url !== 'string' || !spec.url) return invalid('RunSpec.url must be the stream URL, e.g. `/api/chat/stream?stream_id=...`.')
-  if (spec.transport === 'eventsource' && (spec.method === 'POST' || spec.headers || spec.body)) {
+  if (spec.preset !== undefined && !(spec.preset in PRESETS)) {
+    return invalid(`Unknown preset '${spec.preset}'; use one of ${Object.keys(PRESETS).filter((name) => name !== 'auto').join(', ')}, or none.`)
+  }
+  const contract = contractOf(spec)
+  if (contract.transport === 'eventsource' && (spec.method === 'POST' || spec.headers || spec.body)) {
     return invalid('EventSource can only GET without custom headers; use `transport: \'fetch\'` for method, headers or body.')
+  }
+  if (contract.transport === 'eventsource' && contract.resume.kind === 'header') {
+    return invalid('EventSource cannot send Last-Event-ID on a reconnect the hub opens; use `transport: \'fetch\'`, or resume with a query parameter: `resume: { kind: \'query\', param: \'lastEventId\', value: \'event-id\' }`.')
   }
   let url: URL
   try {

@@ -1,5 +1,6 @@
 import type { StartAt, SubscriberMessage, SubscriberSink, SubscriptionTarget } from '../src/protocol.ts'
-import { serverSeqOf } from './chat-protocol.ts'
+import { serverSeqOf } from './server-contract.ts'
+import { isFinal } from './run-status.ts'
 import type { Hole, Run } from './run.ts'
 
 /** Messages other than events: they wait in a short queue, each pinned to its place in the run's log. */
@@ -22,6 +23,11 @@ interface Cursor {
    * this hub replays the run from the server): events up to it are skipped.
    */
   skipThrough?: number
+  /**
+   * An opaque server id the subscriber already has from another hub, which this hub's log has not
+   * reached yet (it replays the run from the server): events are skipped until that one has passed.
+   */
+  skipUntilId?: string
 }
 
 /**
@@ -69,8 +75,8 @@ export class HubSubscription {
   attach(run: Run, startAt: StartAt): void {
     const { runId } = run.spec
     run.subscriptions.add(this)
-    const { afterSeq, skipThrough, truncated } = startOf(run, startAt)
-    this.#cursors.set(runId, { run, afterSeq, skipThrough })
+    const { afterSeq, skipThrough, skipUntilId, truncated } = startOf(run, startAt)
+    this.#cursors.set(runId, { run, afterSeq, skipThrough, skipUntilId })
     if ('sessionId' in this.target) this.#push({ type: 'run', run: run.summary() }, run, afterSeq)
     // A start before the log's first event is reported by `#takeEvents`; here only the other holes.
     if (truncated && afterSeq + 1 >= run.log.firstSeq) this.#push({ type: 'resync', runId, reason: 'log_truncated', message: truncatedMessage(run) }, run, afterSeq)
@@ -169,6 +175,14 @@ export class HubSubscription {
       batch.push({ type: 'resync', runId: run.spec.runId, reason: 'log_truncated', message: truncatedMessage(run) })
       cursor.afterSeq = log.firstSeq - 1
     }
+    while (cursor.skipUntilId !== undefined && cursor.afterSeq < through) {
+      if (log.idAt(++cursor.afterSeq) === cursor.skipUntilId) cursor.skipUntilId = undefined
+    }
+    if (cursor.skipUntilId !== undefined && isFinal(run.status)) {
+      // The run ended and the id never came: what the subscriber holds cannot be placed.
+      cursor.skipUntilId = undefined
+      batch.push({ type: 'resync', runId: run.spec.runId, reason: 'log_truncated', message: `Run ${run.spec.runId} never reached the cursor this subscriber resumed from.` })
+    }
     if (cursor.skipThrough !== undefined) {
       while (cursor.afterSeq < through && (log.serverSeqAt(cursor.afterSeq + 1) ?? Infinity) <= cursor.skipThrough) cursor.afterSeq++
       if (cursor.afterSeq < through) cursor.skipThrough = undefined
@@ -195,7 +209,7 @@ function truncatedMessage(run: Run): string {
 }
 
 /** Where a new subscriber starts in a run's log (see `StartAt`). */
-function startOf(run: Run, startAt: StartAt): { afterSeq: number; skipThrough?: number; truncated: boolean } {
+function startOf(run: Run, startAt: StartAt): { afterSeq: number; skipThrough?: number; skipUntilId?: string; truncated: boolean } {
   const { log } = run
   const fromBeginning = { afterSeq: 0, truncated: log.firstSeq > 1 }
   if (startAt === 'beginning') return fromBeginning
@@ -206,8 +220,13 @@ function startOf(run: Run, startAt: StartAt): { afterSeq: number; skipThrough?: 
   if (startAt.afterEventId === run.spec.resumeFrom) return fromBeginning
   const known = log.seqOfId(startAt.afterEventId)
   if (known !== undefined) return { afterSeq: known, truncated: false }
-  const cursor = serverSeqOf(startAt.afterEventId)
-  if (cursor === undefined) return { afterSeq: 0, truncated: log.lastSeq > 0 }
+  // Placing an id the log does not hold needs numbers: only a `seq` server has them.
+  const cursor = run.contract.ids === 'seq' ? serverSeqOf(startAt.afterEventId) : undefined
+  if (cursor === undefined) {
+    // An opaque id the log does not hold: while the run goes on (a new hub replaying it), skip until it passes.
+    if (!isFinal(run.status)) return { afterSeq: log.lastSeq, skipUntilId: startAt.afterEventId, truncated: false }
+    return { afterSeq: 0, truncated: log.lastSeq > 0 }
+  }
   // Placed by server seq; events up to it that the log has not reached yet are skipped when they come.
   const afterSeq = log.seqThroughServerSeq(cursor)
   const next = afterSeq < log.lastSeq ? log.serverSeqAt(afterSeq + 1) : undefined

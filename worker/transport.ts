@@ -1,4 +1,5 @@
 import type { RunSpec } from '../src/protocol.ts'
+import type { ServerContract } from './server-contract.ts'
 
 /** Why a connection ended without a terminal event. The hub decides what follows. */
 export type DropReason =
@@ -14,6 +15,10 @@ export type DropReason =
   | { kind: 'silence'; message: string }
   /** One event exceeded the size limit: reconnecting would fetch it again. */
   | { kind: 'oversize'; message: string }
+  /** No response headers within the connect timeout. */
+  | { kind: 'timeout'; message: string }
+  /** Not an event stream: another content type (a login page), a redirect, a body that is not UTF-8. */
+  | { kind: 'bad_response'; message: string }
 
 /** What a transport reports about one connection. Nothing fires after `close()`. */
 export interface StreamHandlers {
@@ -31,6 +36,8 @@ export interface StreamRequest {
   /** Extra request headers (the resume header). Only the fetch transport can send them. */
   headers: Record<string, string>
   spec: RunSpec
+  /** The run's resolved server contract: which event names to listen to, among others. */
+  contract: ServerContract
 }
 
 export interface StreamConnection {

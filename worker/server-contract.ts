@@ -1,0 +1,93 @@
+import type { IdScheme, ResumeStrategy, RunEnd, RunSpec, ServerPreset, TransportKind } from '../src/protocol.ts'
+
+/**
+ * The server contract of a run: how its server identifies events, how a run ends, how to resume.
+ * Resolved once from the spec's preset and fields; the run reads only this. The README's
+ * "Server contract" section is the user-facing text of this file.
+ */
+export interface ServerContract {
+  /** `auto`: per event, `opaque` when it has an id, `none` when not. Gap detection needs a declared `seq`. */
+  ids: IdScheme | 'auto'
+  end: Required<RunEnd>
+  /** `auto`: `after_seq=0` first, then `after_event_id=<last id>` (and `Last-Event-ID` with fetch); a run without ids is replayed and skipped by count. */
+  resume: ResumeStrategy | { kind: 'auto' }
+  transport: TransportKind
+  /** Names the EventSource transport listens to (`message` always included); the fetch transport forwards every event when `undefined`. */
+  events: string[] | undefined
+}
+
+/** The reference chat protocol's event names (PROTOCOL-NOTES section 1). */
+export const REFERENCE_EVENT_NAMES = [
+  'token', 'reasoning', 'interim_assistant', 'tool', 'tool_complete', 'approval', 'clarify',
+  'metering', 'compressing', 'compressed', 'warning', 'title_status', 'title', 'done',
+  'stream_end', 'cancel', 'apperror', 'error',
+]
+/** `done` is not among them: `metering`, `title` and `stream_end` follow it. */
+export const REFERENCE_END_EVENTS = ['stream_end', 'cancel', 'apperror', 'error']
+
+type Preset = Partial<Omit<ServerContract, 'end'>> & { end: Required<RunEnd> }
+
+export const PRESETS: Record<ServerPreset | 'auto', Preset> = {
+  reference: {
+    ids: 'seq',
+    end: { events: REFERENCE_END_EVENTS, data: null, onClose: false },
+    resume: { kind: 'query', param: 'after_seq', value: 'seq' },
+  },
+  'ai-sdk': {
+    ids: 'none',
+    end: { events: [], data: '[DONE]', onClose: false },
+    resume: { kind: 'replay' },
+    transport: 'fetch',
+  },
+  openai: {
+    ids: 'none',
+    end: { events: [], data: '[DONE]', onClose: true },
+    resume: { kind: 'none' },
+    transport: 'fetch',
+  },
+  'last-event-id': {
+    ids: 'opaque',
+    end: { events: [], data: '[DONE]', onClose: true },
+    resume: { kind: 'header' },
+    transport: 'fetch',
+  },
+  // No preset named: safe for any server (see RunSpec.preset).
+  auto: {
+    ids: 'auto',
+    end: { events: REFERENCE_END_EVENTS, data: '[DONE]', onClose: 'no-ids' },
+    resume: { kind: 'auto' },
+  },
+}
+
+/** The contract of a spec: its own fields over its preset's. */
+export function contractOf(spec: RunSpec): ServerContract {
+  const preset = PRESETS[spec.preset ?? 'auto']
+  const transport = spec.transport ?? preset.transport ?? 'eventsource'
+  return {
+    ids: spec.ids ?? preset.ids ?? 'auto',
+    end: { ...preset.end, ...spec.end },
+    resume: spec.resume ?? preset.resume ?? { kind: 'auto' },
+    transport,
+    events: spec.events ?? (transport === 'eventsource' ? REFERENCE_EVENT_NAMES : undefined),
+  }
+}
+
+/** The names a run's connection listens to, for diagnostics: `all` with fetch and no list. */
+export function listenedNames(contract: ServerContract): string[] | 'all' {
+  if (contract.transport === 'fetch') return contract.events ?? 'all'
+  return [...new Set([...(contract.events ?? []), 'message'])]
+}
+
+/** The gapless seq of a `seq` id: `<run>:<n>` or a plain integer. */
+export function serverSeqOf(id: string): number | undefined {
+  const match = /(?:^|:)(\d+)$/.exec(id)
+  return match ? Number(match[1]) : undefined
+}
+
+/**
+ * [protocol] When a run's journal has no terminal event (its live worker died), the reference
+ * server replays it and appends a synthetic `apperror` without an id: the rest of the run is lost.
+ */
+export function isInterruption(type: string, id: string | undefined, runHasIds: boolean): boolean {
+  return runHasIds && type === 'apperror' && id === undefined
+}
