@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Plugin } from 'vite'
 import { createSessionChannels } from './session-channel.ts'
+import { frameOf, replaysFromStart, responseHeaders, seqOfWireId, wireEventsOf, type EndMode, type WireEvent, type WireMode } from './wire.ts'
 
 /**
  * A dev chat server speaking the reference protocol (PROTOCOL-NOTES section 1),
@@ -19,9 +20,13 @@ export interface RunSettings {
   heartbeatMs: number
   /** Put the server's clock (`at`, ms since the epoch, sub-ms) in each token: the benchmark measures latency with it. @defaultValue false */
   stamp: boolean
+  /** The shape of the server on the wire (see `WireMode`). @defaultValue 'reference' */
+  wire: WireMode
+  /** With `no-ids`, `opaque-ids` and `timestamp-ids`: end with `stream_end`, or by closing the response. @defaultValue 'event' */
+  end: EndMode
 }
 
-const SETTINGS_DEFAULTS: RunSettings = { tokens: 40, rate: 20, heartbeatMs: 5000, stamp: false }
+const SETTINGS_DEFAULTS: RunSettings = { tokens: 40, rate: 20, heartbeatMs: 5000, stamp: false, wire: 'reference', end: 'event' }
 
 /**
  * Faults a test can inject into one run. Seqs are journal seqs; the per-connection faults
@@ -41,6 +46,14 @@ export interface RunFaults {
   oversizeAt?: number
   /** Leave this seq out, once (the journal keeps it, so a replay has it). */
   skipSeqAt?: number
+  /** Answer 200 with an HTML login page instead of the stream. */
+  html?: boolean
+  /** Answer 302 to this URL instead of the stream. */
+  redirect?: string
+  /** Never answer: no status, no headers (until the client gives up). */
+  hang?: boolean
+  /** Answer 401 unless the request carries `Authorization: Bearer <this>`. */
+  requireAuth?: string
 }
 
 /** A server restart: what survives it. */
@@ -110,7 +123,7 @@ export function createChatServer() {
       faults.skipSeqAt = undefined
       return
     }
-    client.write(frame(run, entry))
+    for (const event of wireEventsOf(run.settings.wire, run.settings.end, run.streamId, entry)) client.write(frameOf(event))
     if (entry.seq === faults.malformedAt) {
       faults.malformedAt = undefined
       client.write('this line has no colon\nid\nretry: soon\n\n')
@@ -171,12 +184,9 @@ export function createChatServer() {
 
   /** [protocol] query `after_seq` / `after_event_id` / `replay=1` win over Last-Event-ID; none: live only. */
   function cursorOf(run: ServerRun, url: URL, req: IncomingMessage): { afterSeq: number; asked: string } {
-    const parseEventId = (value: string) => {
-      const [stream, seq] = value.split(':')
-      const n = Number(seq)
-      // A malformed or foreign cursor replays from the start.
-      return stream === run.streamId && Number.isInteger(n) && n >= 0 ? n : 0
-    }
+    // A malformed or foreign cursor replays from the start.
+    const parseEventId = (value: string) => seqOfWireId(run.settings.wire, run.streamId, value, run.journal.length) ?? 0
+    if (replaysFromStart(run.settings.wire)) return { afterSeq: 0, asked: 'replay (no ids)' }
     const afterSeq = url.searchParams.get('after_seq')
     if (afterSeq !== null) return { afterSeq: Number.isInteger(Number(afterSeq)) ? Number(afterSeq) : 0, asked: `after_seq=${afterSeq}` }
     const afterEventId = url.searchParams.get('after_event_id')
@@ -184,7 +194,8 @@ export function createChatServer() {
     if (url.searchParams.get('replay') === '1') return { afterSeq: 0, asked: 'replay=1' }
     const header = req.headers['last-event-id']
     if (typeof header === 'string') return { afterSeq: parseEventId(header), asked: `last-event-id=${header}` }
-    return { afterSeq: run.journal.length, asked: 'none' }
+    // [protocol] The reference server's fresh subscribe replays nothing; a generic server streams the run from its start.
+    return { afterSeq: run.settings.wire === 'reference' ? run.journal.length : 0, asked: 'none' }
   }
 
   function stream(run: ServerRun, url: URL, req: IncomingMessage, res: ServerResponse): void {
@@ -194,6 +205,7 @@ export function createChatServer() {
     if (req.headers['x-run-relay-probe']) {
       run.probes++
       if (injectedStatus) return json(res, faults.status!, { error: `injected status ${faults.status}` })
+      if (badAnswer(run, req, res)) return
       res.writeHead(200, { 'Content-Type': 'text/event-stream', Connection: 'close' })
       return void res.end()
     }
@@ -204,13 +216,14 @@ export function createChatServer() {
       faults.statusTimes = (faults.statusTimes ?? Infinity) - 1
       return json(res, faults.status!, { error: `injected status ${faults.status}` })
     }
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close' })
+    if (badAnswer(run, req, res)) return
+    res.writeHead(200, responseHeaders(run.settings.wire))
     for (const entry of run.journal.slice(Math.max(afterSeq, run.floorSeq - 1))) send(run, res, entry)
     if (res.writableEnded) return
     if (run.finished) {
       const last = run.journal.at(-1)
       // [protocol] a journal without a terminal event gets a synthetic apperror.
-      if (!last || !TERMINAL.has(last.event)) res.write(`event: apperror\ndata: ${JSON.stringify({ message: 'the live worker stopped' })}\n\n`)
+      if (run.settings.wire === 'reference' && (!last || !TERMINAL.has(last.event))) res.write(`event: apperror\ndata: ${JSON.stringify({ message: 'the live worker stopped' })}\n\n`)
       return void res.end()
     }
     run.clients.add(res)
@@ -237,6 +250,26 @@ export function createChatServer() {
     }
   }
 
+  /** The faults that answer something other than a stream. Returns whether it answered. */
+  function badAnswer(run: ServerRun, req: IncomingMessage, res: ServerResponse): boolean {
+    const { faults } = run
+    if (faults.requireAuth !== undefined && req.headers.authorization !== `Bearer ${faults.requireAuth}`) {
+      json(res, 401, { error: 'sign in' })
+      return true
+    }
+    if (faults.html) {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
+      res.end('<!doctype html><title>Sign in</title><form><input name="user"></form>')
+      return true
+    }
+    if (faults.redirect !== undefined) {
+      res.writeHead(302, { Location: faults.redirect })
+      res.end()
+      return true
+    }
+    return faults.hang === true // no status, no headers: the response stays unanswered until the client aborts
+  }
+
   function stats(run: ServerRun) {
     return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, probes: run.probes, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
   }
@@ -256,7 +289,7 @@ export function createChatServer() {
         if (!body.session_id || typeof body.message !== 'string') return json(res, 400, { error: 'session_id and message are required' })
         const active = [...runs.values()].find((r) => r.sessionId === body.session_id && !r.finished)
         if (active) return json(res, 409, { error: 'session already has a running stream', active_stream_id: active.streamId })
-        const settings = { ...SETTINGS_DEFAULTS, ...pick(body, ['tokens', 'rate', 'heartbeatMs', 'stamp']) }
+        const settings = { ...SETTINGS_DEFAULTS, ...pick(body, ['tokens', 'rate', 'heartbeatMs', 'stamp', 'wire', 'end']) }
         const started = startRun(body.session_id, body.message, settings, { ...body.faults })
         if (route === 'POST /api/chat/server-turn') channels.announce(started.sessionId, started.streamId)
         return json(res, 200, { stream_id: started.streamId, session_id: started.sessionId })
@@ -285,7 +318,7 @@ export function createChatServer() {
         return json(res, 200, { ok: true, cancelled: true })
       case 'GET /api/chat/transcript':
         if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
-        return json(res, 200, { finished: run.finished, events: run.journal })
+        return json(res, 200, { finished: run.finished, events: run.journal, wire: wireTranscript(run) })
       case 'POST /api/chat/faults': {
         if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
         run.faults = JSON.parse((await readBody(req)) || '{}') as RunFaults
@@ -313,8 +346,9 @@ export function createChatServer() {
   }
 }
 
-function frame(run: ServerRun, entry: JournalEntry): string {
-  return `id: ${run.streamId}:${entry.seq}\nevent: ${entry.event}\ndata: ${entry.data}\n\n`
+/** What a full replay of the run sends, event by event, in its wire mode. */
+function wireTranscript(run: ServerRun): WireEvent[] {
+  return run.journal.flatMap((entry) => wireEventsOf(run.settings.wire, run.settings.end, run.streamId, entry))
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -333,7 +367,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: K[]): Partial<Pick<T, K>> {
-  return Object.fromEntries(keys.filter((key) => ['number', 'boolean'].includes(typeof source[key])).map((key) => [key, source[key]])) as Partial<Pick<T, K>>
+  return Object.fromEntries(keys.filter((key) => ['number', 'boolean', 'string'].includes(typeof source[key])).map((key) => [key, source[key]])) as Partial<Pick<T, K>>
 }
 
 /** The dev chat server as a Vite plugin (dev, preview, and the vitest browser server). */

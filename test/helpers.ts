@@ -1,7 +1,8 @@
 import * as Comlink from 'comlink'
 import { afterEach } from 'vitest'
 import { commands } from 'vitest/browser'
-import type { RunFaults } from '../server/chat-server.ts'
+import type { RunFaults, RunSettings } from '../server/chat-server.ts'
+import type { WireEvent } from '../server/wire.ts'
 import {
   createRunRelay, type HubConnector, type RelayOptions, type ResyncReason, type RunError, type RunEvent, type RunHandlers,
   type RunRelay, type RunSpec, type RunStatus, type RunSummary,
@@ -64,7 +65,7 @@ export interface StartedRun {
 }
 
 /** Starts a run on the dev chat server. */
-export async function startRun(sessionId: string, message: string, settings: { tokens?: number; rate?: number; heartbeatMs?: number; faults?: RunFaults } = {}): Promise<StartedRun> {
+export async function startRun(sessionId: string, message: string, settings: Partial<RunSettings> & { faults?: RunFaults } = {}): Promise<StartedRun> {
   const response = await fetch('/api/chat/start', { method: 'POST', body: JSON.stringify({ session_id: sessionId, message, ...settings }) })
   if (!response.ok) throw new Error(`start failed: ${response.status} ${await response.text()}`)
   const { stream_id: streamId } = (await response.json()) as { stream_id: string }
@@ -87,8 +88,8 @@ export interface ServerEvent {
   data: string
 }
 
-/** What the server sent for a run: its journal. */
-export async function serverTranscript(streamId: string): Promise<{ finished: boolean; events: ServerEvent[] }> {
+/** What the server sent for a run: its journal, and what a full replay of it sends in the run's wire mode. */
+export async function serverTranscript(streamId: string): Promise<{ finished: boolean; events: ServerEvent[]; wire: WireEvent[] }> {
   return (await fetch(`/api/chat/transcript?stream_id=${streamId}`)).json()
 }
 
@@ -105,6 +106,20 @@ export interface ServerStreamStats {
 export async function serverStats(streamId: string): Promise<ServerStreamStats> {
   const { streams } = (await (await fetch(`/api/chat/stats?stream_id=${streamId}`)).json()) as { streams: Record<string, ServerStreamStats> }
   return streams[streamId]!
+}
+
+/** Waits for the run to finish on the server and returns what a full replay sends in its wire mode. */
+export async function finishedWire(streamId: string, timeoutMs = 20_000): Promise<WireEvent[]> {
+  const transcript = await waitFor(async () => {
+    const t = await serverTranscript(streamId)
+    return t.finished ? t : undefined
+  }, { timeoutMs, what: `server run ${streamId} to finish` })
+  return transcript.wire
+}
+
+/** The comparable form of wire events and received events: name, data and id. */
+export function wireShape(events: ReadonlyArray<{ event?: string; type?: string; data: string; id?: string }>): string[] {
+  return events.map((event) => `${event.type ?? event.event ?? 'message'} ${event.data}${event.id === undefined ? '' : ` #${event.id}`}`)
 }
 
 /** Waits for the run to finish on the server and returns its whole transcript. */

@@ -397,6 +397,29 @@ describe('hub signals and options', () => {
     expect((await relay.diagnostics()).runs[0]!.status).toBe('reconnecting')
   })
 
+  it('watches for silence by default with EventSource too (45 s of no event): a half-open connection is reconnected from its cursor', async () => {
+    const timers: Array<{ ms: number; fire: () => void }> = []
+    const { fake, client } = setup({
+      backoff: { baseMs: 1, maxMs: 1 },
+      setTimeout: (callback, ms) => {
+        const timer = { ms, fire: callback }
+        timers.push(timer)
+        return globalThis.setTimeout(callback, ms > 1000 ? 2 ** 30 : ms) // long timers fire only by hand
+      },
+    })
+    const relay = client()
+    await relay.open({ ...spec('r1'), transport: 'eventsource' })
+    const first = fake.of('r1')[0]!
+    first.handlers.onOpen()
+    first.emit(...tokens(1, 2))
+    const silence = timers.filter((timer) => timer.ms === 45_000).at(-1)
+    expect(silence).toBeDefined()
+    silence!.fire() // nothing arrived for 45 s
+    expect(first.closed).toBe(true)
+    const second = await waitFor(() => fake.of('r1')[1])
+    expect(new URL(second.request.url).searchParams.get('after_seq')).toBe('2')
+  })
+
   it('parks runs beyond the budget, watched runs first, and resumes them from their cursor', async () => {
     const { fake, client } = setup({ connectionBudget: { http1: 2, http2: 10 } })
     const relay = client()

@@ -26,12 +26,12 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
     }
     source.onerror = (event) => {
       if (closed || event instanceof MessageEvent) return
-      // [spec] readyState CLOSED after an error means "fail the connection": a non-200 status
-      // or a wrong content type. The status is hidden, so a probe finds out what happened.
-      const failed = source.readyState === EventSource.CLOSED
+      // [spec] readyState CLOSED after an error means "fail the connection": a non-200 status or a
+      // wrong content type. A source that never opened may also have followed a redirect to a host
+      // that refused it. The status is hidden either way, so a probe finds out what happened.
       closed = true
       source.close()
-      if (failed && !opened) void probe(request.url, fetchImpl).then(handlers.onDrop)
+      if (!opened) void probe(request.url, fetchImpl).then(handlers.onDrop)
       else handlers.onDrop({ kind: 'closed' })
     }
     return {
@@ -46,6 +46,7 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
 /** Learns the status a failed EventSource hid, reading only the headers. */
 async function probe(url: string, fetchImpl: typeof fetch) {
   const controller = new AbortController()
+  const deadline = setTimeout(() => controller.abort(), PROBE_TIMEOUT_MS) // a server that never answers must not hold the run
   try {
     const response = await fetchImpl(url, { headers: { Accept: 'text/event-stream', 'X-Run-Relay-Probe': '1' }, cache: 'no-store', redirect: 'manual', signal: controller.signal })
     controller.abort()
@@ -59,5 +60,9 @@ async function probe(url: string, fetchImpl: typeof fetch) {
     return { kind: 'network', message: `${url} failed, then answered a probe normally` } as const
   } catch (error) {
     return { kind: 'network', message: String(error) } as const
+  } finally {
+    clearTimeout(deadline)
   }
 }
+
+const PROBE_TIMEOUT_MS = 5000
