@@ -84,6 +84,9 @@ interface ServerRun {
   finished: boolean
   clients: Set<ServerResponse>
   opened: number
+  /** Stream responses not yet closed, and the most there ever were at once: one run must never hold two. */
+  live: number
+  maxLive: number
   probes: number
   cursors: string[]
   timer?: ReturnType<typeof setInterval>
@@ -150,7 +153,7 @@ export function createChatServer() {
   function startRun(sessionId: string, prompt: string, settings: RunSettings, faults: RunFaults): ServerRun {
     const run: ServerRun = {
       streamId: `s${nextId++}-${Math.random().toString(36).slice(2, 8)}`,
-      sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, probes: 0, cursors: [],
+      sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, live: 0, maxLive: 0, probes: 0, cursors: [],
     }
     runs.set(run.streamId, run)
     let index = 0
@@ -211,6 +214,8 @@ export function createChatServer() {
     }
     const { afterSeq, asked } = cursorOf(run, url, req)
     run.opened++
+    run.maxLive = Math.max(run.maxLive, ++run.live)
+    res.on('close', () => run.live--)
     run.cursors.push(asked)
     if (injectedStatus) {
       faults.statusTimes = (faults.statusTimes ?? Infinity) - 1
@@ -239,7 +244,7 @@ export function createChatServer() {
   function restart(run: ServerRun, how: Restart): void {
     for (const client of run.clients) client.destroy()
     if (how.journal === 'lose') runs.delete(run.streamId)
-    if (how.journal === 'trim') {
+    if (how.journal === 'trim' && !run.finished) {
       // Events the run produced while the server restarted, that no journal kept.
       for (let i = 0; i < 3; i++) append(run, 'token', { text: '(lost) ' })
       run.floorSeq = run.journal.length + 1
@@ -271,7 +276,7 @@ export function createChatServer() {
   }
 
   function stats(run: ServerRun) {
-    return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, probes: run.probes, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
+    return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, maxOpen: run.maxLive, probes: run.probes, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
   }
 
   return async function handle(req: IncomingMessage, res: ServerResponse, next: () => void): Promise<void> {

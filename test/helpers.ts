@@ -96,6 +96,8 @@ export async function serverTranscript(streamId: string): Promise<{ finished: bo
 export interface ServerStreamStats {
   open: number
   opened: number
+  /** The most stream responses of this run that were ever open at once. */
+  maxOpen: number
   /** Probes of a failed EventSource for its hidden status; not counted in `opened`. */
   probes: number
   cursors: string[]

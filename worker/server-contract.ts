@@ -41,7 +41,8 @@ export const PRESETS: Record<ServerPreset | 'auto', Preset> = {
   },
   openai: {
     ids: 'none',
-    end: { events: [], data: '[DONE]', onClose: true },
+    // [DONE] always comes: a clean close without it is a cut-off completion, failed as `unresumable`.
+    end: { events: [], data: '[DONE]', onClose: false },
     resume: { kind: 'none' },
     transport: 'fetch',
   },
