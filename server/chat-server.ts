@@ -24,9 +24,11 @@ export interface RunSettings {
   wire: WireMode
   /** With `no-ids`, `opaque-ids` and `timestamp-ids`: end with `stream_end`, or by closing the response. @defaultValue 'event' */
   end: EndMode
+  /** Ignore every resume cursor and replay the run from its start (a server that cannot seek). @defaultValue false */
+  ignoreCursor: boolean
 }
 
-const SETTINGS_DEFAULTS: RunSettings = { tokens: 40, rate: 20, heartbeatMs: 5000, stamp: false, wire: 'reference', end: 'event' }
+const SETTINGS_DEFAULTS: RunSettings = { tokens: 40, rate: 20, heartbeatMs: 5000, stamp: false, wire: 'reference', end: 'event', ignoreCursor: false }
 
 /**
  * Faults a test can inject into one run. Seqs are journal seqs; the per-connection faults
@@ -189,7 +191,7 @@ export function createChatServer() {
   function cursorOf(run: ServerRun, url: URL, req: IncomingMessage): { afterSeq: number; asked: string } {
     // A malformed or foreign cursor replays from the start.
     const parseEventId = (value: string) => seqOfWireId(run.settings.wire, run.streamId, value, run.journal.length) ?? 0
-    if (replaysFromStart(run.settings.wire)) return { afterSeq: 0, asked: 'replay (no ids)' }
+    if (replaysFromStart(run.settings.wire) || run.settings.ignoreCursor) return { afterSeq: 0, asked: 'replay (no seek)' }
     const afterSeq = url.searchParams.get('after_seq')
     if (afterSeq !== null) return { afterSeq: Number.isInteger(Number(afterSeq)) ? Number(afterSeq) : 0, asked: `after_seq=${afterSeq}` }
     const afterEventId = url.searchParams.get('after_event_id')
@@ -294,7 +296,7 @@ export function createChatServer() {
         if (!body.session_id || typeof body.message !== 'string') return json(res, 400, { error: 'session_id and message are required' })
         const active = [...runs.values()].find((r) => r.sessionId === body.session_id && !r.finished)
         if (active) return json(res, 409, { error: 'session already has a running stream', active_stream_id: active.streamId })
-        const settings = { ...SETTINGS_DEFAULTS, ...pick(body, ['tokens', 'rate', 'heartbeatMs', 'stamp', 'wire', 'end']) }
+        const settings = { ...SETTINGS_DEFAULTS, ...pick(body, ['tokens', 'rate', 'heartbeatMs', 'stamp', 'wire', 'end', 'ignoreCursor']) }
         const started = startRun(body.session_id, body.message, settings, { ...body.faults })
         if (route === 'POST /api/chat/server-turn') channels.announce(started.sessionId, started.streamId)
         return json(res, 200, { stream_id: started.streamId, session_id: started.sessionId })

@@ -24,6 +24,8 @@ interface Contract {
   preset?: ServerPreset
   wire: RunSettings['wire']
   end?: RunSettings['end']
+  /** The server replays from the start whatever the cursor. */
+  ignoreCursor?: boolean
   transports: TransportKind[]
   /** The server numbers events gaplessly: seq skips and journal trims are detectable. */
   seq: boolean
@@ -39,6 +41,7 @@ const CONTRACTS: Contract[] = [
   { name: 'openai', preset: 'openai', wire: 'openai', transports: ['fetch'], seq: false, resumable: false },
   { name: 'last-event-id', preset: 'last-event-id', wire: 'opaque-ids', end: 'close', transports: ['fetch'], seq: false, resumable: true, endsByClose: true },
   { name: 'defaults, timestamp ids', wire: 'timestamp-ids', transports: ['eventsource', 'fetch'], seq: false, resumable: true },
+  { name: 'defaults, opaque ids, no seek', wire: 'opaque-ids', ignoreCursor: true, transports: ['eventsource', 'fetch'], seq: false, resumable: true },
 ]
 const TOKENS = 30
 const MAX_RETRIES = 4
@@ -71,7 +74,7 @@ async function runSchedule(s: Schedule): Promise<void> {
   if (s.stallAfter !== undefined && !contract.endsByClose) faults.stallAfter = s.stallAfter
   if (contract.seq && s.skipSeqAt !== undefined) faults.skipSeqAt = s.skipSeqAt
   if (s.refusal) Object.assign(faults, { status: s.refusal.status, statusTimes: s.refusal.times })
-  const run = await startRun(uniqueName('chaos'), `chaos ${contract.name}`, { tokens: TOKENS, rate: 100, wire: contract.wire, end: contract.end, faults })
+  const run = await startRun(uniqueName('chaos'), `chaos ${contract.name}`, { tokens: TOKENS, rate: 100, wire: contract.wire, end: contract.end, ignoreCursor: contract.ignoreCursor, faults })
   const relay = createRunRelay({ name: uniqueName('chaos') })
   try {
     const spec: RunSpec = {

@@ -84,6 +84,19 @@ describe('with no preset, defaults safe for any server', () => {
   })
 })
 
+describe('a server that cannot seek', () => {
+  for (const transport of transports) {
+    it(`${transport}: opaque ids replayed from the start after a cut are each delivered once`, async () => {
+      const run = await startRun(uniqueName('s'), 'no seek', { tokens: 40, rate: 40, wire: 'opaque-ids', ignoreCursor: true })
+      const { seen, stats } = await follow(run, { transport }, relay(), cutAfter(run, 10))
+      expect(seen.statuses.at(-1)).toBe('ended')
+      expect(wireShape(seen.events)).toEqual(wireShape(await finishedWire(run.streamId)))
+      expect(stats.opened).toBe(2)
+      expect(stats.cursors[1]).toBe('replay (no seek)')
+    })
+  }
+})
+
 describe('presets against servers of their kind', () => {
   it('ai-sdk: the resume GET replays from the first chunk; the hub skips what it holds; [DONE] ends', async () => {
     const run = await startRun(uniqueName('s'), 'ai sdk', { tokens: 40, rate: 40, wire: 'ai-sdk' })
