@@ -14,6 +14,7 @@ interface Session {
 
 const params = new URLSearchParams(location.search)
 const relay = createRunRelay({ name: params.get('relay') ?? 'run-relay-demo' })
+Object.assign(globalThis, { demoRelay: relay }) // for the browser tests and for poking at it in devtools
 const storageKey = `run-relay-demo:${params.get('relay') ?? ''}`
 const sessions: Session[] = JSON.parse(localStorage.getItem(storageKey) ?? '[]')
 let registry: RunSummary[] = []
@@ -27,6 +28,7 @@ class Pane {
   readonly element = document.createElement('section')
   sessionId: string | undefined
   #stops: Array<() => void> = []
+  #header: HTMLElement | undefined
 
   constructor() {
     this.element.className = 'pane'
@@ -46,8 +48,15 @@ class Pane {
       this.element.append(Object.assign(document.createElement('p'), { className: 'empty', textContent: 'Pick a chat or press +' }))
       return
     }
-    this.element.append(Object.assign(document.createElement('h3'), { textContent: session.title }))
+    this.#header = Object.assign(document.createElement('h3'), { textContent: session.title })
+    this.element.append(this.#header)
     for (const run of session.runs) this.addRun(run.runId, run.prompt)
+  }
+
+  /** Titles stay in sync: the server names a chat with its `title` event. */
+  refreshTitle(): void {
+    const session = sessions.find((s) => s.id === this.sessionId)
+    if (session && this.#header) this.#header.textContent = session.title
   }
 
   /** One user bubble and one assistant bubble per run, filled from the hub's log. */
@@ -55,6 +64,7 @@ class Pane {
     this.element.append(bubble('user', prompt))
     const reply = bubble('assistant', '')
     this.element.append(reply)
+    this.element.scrollTop = this.element.scrollHeight
     this.#stops.push(
       relay.subscribe({ runId }, {
         onEvents: (events) => {
@@ -81,7 +91,7 @@ function render(reply: HTMLElement, events: RunEvent[], sessionId: string | unde
   for (const event of events) {
     const data = safeJson(event.data)
     if (event.type === 'token') reply.append(String(data?.text ?? ''))
-    else if (event.type === 'tool') reply.append(Object.assign(document.createElement('span'), { className: 'tool', textContent: `🔧 ${data?.name}` }))
+    else if (event.type === 'tool') reply.append(Object.assign(document.createElement('span'), { className: 'tool', textContent: `tool: ${data?.name}` }))
     else if (event.type === 'title') renameFromTitle(sessionId, data?.title)
   }
 }
@@ -112,6 +122,11 @@ function focus(pane: Pane): void {
   renderSidebar()
 }
 
+// Split view only where two panes fit (the checkbox is hidden below 1000 px).
+matchMedia('(max-width: 1000px)').addEventListener('change', (event) => {
+  if (event.matches && panes.length > 1) $<HTMLInputElement>('#split').click()
+})
+
 function layoutPanes(): void {
   $('#panes').replaceChildren(...panes.map((p) => p.element))
   focus(panes.includes(focused) ? focused : panes[0]!)
@@ -135,7 +150,9 @@ function renderSidebar(): void {
   const parked = new Set(registry.filter((run) => run.status === 'parked').map((run) => run.sessionId))
   $('#sessions').replaceChildren(
     ...sessions.map((session) => {
-      const item = Object.assign(document.createElement('li'), { textContent: session.title })
+      const item = document.createElement('li')
+      item.append(Object.assign(document.createElement('span'), { className: 'title', textContent: session.title }))
+      item.title = session.title
       Object.assign(item.dataset, {
         testid: 'session-item',
         sessionId: session.id,
@@ -147,18 +164,66 @@ function renderSidebar(): void {
       item.classList.toggle('shown', panes.some((p) => p.sessionId === session.id))
       item.addEventListener('click', () => {
         focused.show(session.id)
+        setDrawer(false)
         renderSidebar()
       })
       return item
     }),
   )
+  for (const pane of panes) pane.refreshTitle()
+  renderComposer()
 }
+
+// ---- Drawer and header (phones) -------------------------------------------------
+
+function setDrawer(open: boolean): void {
+  document.body.classList.toggle('drawer-open', open)
+  $('#menu').setAttribute('aria-expanded', String(open))
+}
+$('#menu').addEventListener('click', () => setDrawer(!document.body.classList.contains('drawer-open')))
+$('#scrim').addEventListener('click', () => setDrawer(false))
+
+// ---- Composer state: never a silent drop -------------------------------------------
+
+/** Runs this tab started that the registry does not list yet: live from the moment they are sent. */
+const sending = new Map<string, string>() // sessionId -> runId ('' until the server answered)
+
+/** The focused chat's run that is still live, if any. */
+function liveRunOfFocused(): Pick<RunSummary, 'runId'> | undefined {
+  const pending = focused.sessionId === undefined ? undefined : sending.get(focused.sessionId)
+  if (pending !== undefined) return { runId: pending }
+  return registry.find((run) => run.sessionId === focused.sessionId && run.status !== 'ended' && run.status !== 'failed')
+}
+
+function renderComposer(): void {
+  const live = liveRunOfFocused()
+  const input = $<HTMLInputElement>('#composer')
+  input.disabled = live !== undefined
+  input.placeholder = live ? 'The reply is still coming… press Stop to end it' : 'Message this chat…'
+  $<HTMLButtonElement>('#send').disabled = live !== undefined
+  $<HTMLButtonElement>('#stop').hidden = live === undefined
+  const session = sessions.find((s) => s.id === focused.sessionId)
+  $('#chat-title').textContent = session?.title ?? 'run-relay demo'
+}
+
+function note(text: string): void {
+  $('#composer-note').textContent = text
+}
+
+$('#stop').addEventListener('click', async () => {
+  const live = liveRunOfFocused()
+  if (!live) return
+  // [protocol] the reference server's cancel is a GET; the run then ends with a `cancel` event.
+  const response = await fetch(`/api/chat/cancel?stream_id=${encodeURIComponent(live.runId)}`)
+  note(response.ok ? 'Stopped.' : `Could not stop: ${response.status}`)
+})
 
 $('#new-chat').addEventListener('click', () => {
   const session: Session = { id: crypto.randomUUID(), title: `New chat ${sessions.length + 1}`, runs: [] }
   sessions.unshift(session)
   save()
   focused.show(session.id)
+  setDrawer(false)
   renderSidebar()
   $<HTMLInputElement>('#composer').focus()
 })
@@ -173,28 +238,76 @@ $('#composer-form').addEventListener('submit', async (event) => {
   if (!focused.sessionId) $('#new-chat').click()
   const session = sessions.find((s) => s.id === focused.sessionId)!
   input.value = ''
-  const tokens = Number(params.get('tokens') ?? 300)
+  note('')
+  sending.set(session.id, '')
+  renderComposer()
+  try {
+    await startTurn(session, prompt, input)
+  } finally {
+    // The registry lists the run by now (open() resolved) or the turn failed: it decides from here.
+    sending.delete(session.id)
+    renderComposer()
+  }
+})
+
+async function startTurn(session: Session, prompt: string, input: HTMLInputElement): Promise<void> {
+  const tokens = Number(params.get('tokens') ?? 0) // 0: the whole reply
   const rate = Number(params.get('rate') ?? 30)
   const response = await fetch('/api/chat/start', { method: 'POST', body: JSON.stringify({ session_id: session.id, message: prompt, tokens, rate }) })
   const body = (await response.json()) as { stream_id?: string; active_stream_id?: string; error?: string }
-  // [protocol] 409: the session already runs; attach to that run instead of failing.
+  if (response.status === 409) {
+    // [protocol] 409: the chat already runs (another tab, say). Follow that run; keep the message.
+    input.value = prompt
+    note('This chat is still answering in another tab; your message is kept. Send it when the reply ends.')
+  }
   const runId = body.stream_id ?? body.active_stream_id
-  if (!runId) return alert(`Could not start: ${body.error ?? response.status}`)
-  if (!session.runs.some((run) => run.runId === runId)) {
-    session.runs.push({ runId, prompt })
+  if (!runId) {
+    input.value = prompt
+    return note(`Could not send: ${body.error ?? response.status}. Your message is kept.`)
+  }
+  sending.set(session.id, runId)
+  const known = session.runs.some((run) => run.runId === runId)
+  if (!known) {
+    session.runs.push({ runId, prompt: response.ok ? prompt : '(started elsewhere)' })
     save()
   }
   await relay.open({ runId, sessionId: session.id, url: `/api/chat/stream?stream_id=${runId}`, preset: 'reference' })
-  for (const pane of panes) if (pane.sessionId === session.id && response.ok) pane.addRun(runId, prompt)
-})
+  await waitForRegistry(runId)
+  if (!known) for (const pane of panes) if (pane.sessionId === session.id) pane.addRun(runId, response.ok ? prompt : '(started elsewhere)')
+}
+
+/** Resolves once the registry lists the run (watchRuns is throttled), or after 2 s. */
+function waitForRegistry(runId: string): Promise<void> {
+  return new Promise((resolve) => {
+    const started = performance.now()
+    const check = () => (registry.some((run) => run.runId === runId) || performance.now() - started > 2000 ? resolve() : setTimeout(check, 20))
+    check()
+  })
+}
 
 // ---- Panel -------------------------------------------------------------------
 
 relay.watchRuns((runs) => {
   registry = runs
   renderSidebar()
-  $('#hub-runs tbody').replaceChildren(...runs.map((run) => row(run.runId, run.status, run.eventCount, run.subscriberCount)))
 })
+
+/** The inspector is its own module, loaded the first time the panel opens. */
+async function setInspector(open: boolean): Promise<void> {
+  const panel = $('#inspector-panel')
+  panel.hidden = !open
+  $('#toggle-inspector').setAttribute('aria-expanded', String(open))
+  if (!open || $('#inspector-slot').childElementCount > 0) return
+  const { defineInspector } = await import('../src/inspector.ts')
+  defineInspector()
+  const inspector = document.createElement('run-relay-inspector')
+  inspector.dataset.testid = 'inspector'
+  inspector.relay = relay
+  $('#inspector-slot').append(inspector)
+}
+$('#toggle-inspector').addEventListener('click', () => void setInspector($('#inspector-panel').hidden))
+$('#close-inspector').addEventListener('click', () => void setInspector(false))
+if (params.get('inspector') === '1') void setInspector(true)
 
 async function pollServer(): Promise<void> {
   const { streams } = (await (await fetch('/api/chat/stats')).json()) as { streams: Record<string, { open: number; opened: number }> }
@@ -209,5 +322,5 @@ function row(...cells: Array<string | number | RunStatus>): HTMLTableRowElement 
   return tr
 }
 
-setInterval(() => void pollServer().catch(() => {}), 1000)
+setInterval(() => void ($('#inspector-panel').hidden || pollServer().catch(() => {})), 1000)
 layoutPanes()

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Plugin } from 'vite'
+import { replyTokens } from './prose.ts'
 import { createSessionChannels } from './session-channel.ts'
 import { frameOf, replaysFromStart, responseHeaders, seqOfWireId, wireEventsOf, type EndMode, type WireEvent, type WireMode } from './wire.ts'
 
@@ -12,7 +13,7 @@ import { frameOf, replaysFromStart, responseHeaders, seqOfWireId, wireEventsOf, 
 
 /** What a client can ask of a run when starting it. */
 export interface RunSettings {
-  /** Number of `token` events. @defaultValue 40 */
+  /** Number of `token` events; 0: the whole reply once. @defaultValue 40 */
   tokens: number
   /** Tokens per second. @defaultValue 20 */
   rate: number
@@ -94,12 +95,10 @@ interface ServerRun {
   timer?: ReturnType<typeof setInterval>
 }
 
-/** The deterministic reply to a prompt: test transcripts can be predicted and compared. */
+/** The deterministic reply to a prompt, token by token (see `prose.ts`): test transcripts can be predicted and compared. */
 export function tokenText(prompt: string, index: number): string {
-  const words = ['the', 'run', 'streams', 'tokens', 'to', 'every', 'pane', 'once', 'and', 'in', 'order', 'while', 'a', 'worker', 'holds', 'one', 'connection']
-  let hash = 2166136261
-  for (const char of `${prompt}#${index}`) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619)
-  return `${words[(hash >>> 0) % words.length]} `
+  const tokens = replyTokens(prompt)
+  return tokens[index % tokens.length]!
 }
 
 export function createChatServer() {
@@ -158,15 +157,17 @@ export function createChatServer() {
       sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, live: 0, maxLive: 0, probes: 0, cursors: [],
     }
     runs.set(run.streamId, run)
+    // 0 tokens: the whole reply, once.
+    const total = settings.tokens > 0 ? settings.tokens : replyTokens(prompt).length
     let index = 0
     const started = Date.now()
     let lastMetering = started
     const tickMs = Math.max(5, 1000 / settings.rate)
     run.timer = setInterval(() => {
       // Emit what the rate allows by now, so slow timers do not slow the run.
-      const due = Math.min(settings.tokens, Math.floor(((Date.now() - started) * settings.rate) / 1000) + 1)
+      const due = Math.min(total, Math.floor(((Date.now() - started) * settings.rate) / 1000) + 1)
       for (; index < due; index++) {
-        if (index === Math.floor(settings.tokens / 2)) {
+        if (index === Math.floor(total / 2)) {
           append(run, 'tool', { name: 'search', args: { q: prompt } })
           append(run, 'tool_complete', { name: 'search', result: 'ok' })
         }
@@ -176,9 +177,9 @@ export function createChatServer() {
         lastMetering = Date.now()
         append(run, 'metering', { tokens: index })
       }
-      if (index >= settings.tokens) {
+      if (index >= total) {
         clearInterval(run.timer)
-        append(run, 'done', { session: sessionId, usage: { output_tokens: settings.tokens } })
+        append(run, 'done', { session: sessionId, usage: { output_tokens: total } })
         append(run, 'metering', { tokens: index })
         append(run, 'title', { title: prompt.slice(0, 40) })
         append(run, 'stream_end', {})

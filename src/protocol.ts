@@ -353,6 +353,10 @@ export interface HubDiagnostics {
   connections: Record<string, number>
   /** Server connections opened in total, per run. */
   connectionsOpened: Record<string, number>
+  /** What each run's log holds now, in bytes (UTF-16, as the heap stores it). */
+  logBytes: Record<string, number>
+  /** Server connections open now (runs and feeds) against the connection budget for the protocol the hub has seen. */
+  budget: { protocol: 'http1' | 'http2'; limit: number; open: number }
   /** The event names each run's connection forwards (`all`: the fetch transport with no `events` list). EventSource cannot see others. */
   listening: Record<string, string[] | 'all'>
   /** Feeds held, with their connection. */

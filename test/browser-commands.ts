@@ -16,6 +16,8 @@ type Ctx = Parameters<BrowserCommand<[]>>[0] & { context: import('playwright').B
 const openTab: BrowserCommand<[path: string]> = async (ctx, path) => {
   const { context, page } = ctx as Ctx
   const tab = await context.newPage()
+  // The vitest server rewrites `import()` to go through its runner, which only its own pages define.
+  await tab.addInitScript('globalThis.__vitest_browser_runner__ ??= { wrapDynamicImport: (load) => load() }')
   tab.on('pageerror', (error) => console.error(`[${path}] uncaught: ${error.message}`))
   await tab.goto(new URL(path, page.url()).href)
   const id = `tab-${nextTab++}`
@@ -81,6 +83,15 @@ const pageHeap: BrowserCommand<[]> = async (ctx) => {
 /** One of the test process's environment variables (a browser test has no `process.env`). */
 const env: BrowserCommand<[name: string]> = async (_ctx, name) => process.env[name]
 
+const setViewport: BrowserCommand<[id: string, width: number, height: number]> = async (_ctx, id, width, height) => {
+  await tabOf(id).setViewportSize({ width, height })
+}
+
+/** Saves a PNG of a tab to `path` (relative to the project), for a person to look at. */
+const screenshotTab: BrowserCommand<[id: string, path: string]> = async (_ctx, id, path) => {
+  await tabOf(id).screenshot({ path })
+}
+
 const reloadTab: BrowserCommand<[id: string]> = async (_ctx, id) => {
   await tabOf(id).reload()
 }
@@ -92,7 +103,7 @@ function tabOf(id: string): Page {
 }
 
 export const browserCommands = {
-  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker, setWorkerOffline, env, pageHeap,
+  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker, setWorkerOffline, env, pageHeap, setViewport, screenshotTab,
   servePackedConsumer: () => servePackedConsumer(),
   closePackedConsumer: () => closePackedConsumer(),
 }

@@ -11,6 +11,8 @@ declare module 'vitest/browser' {
     setWorkerOffline(workerName: string, offline: boolean): Promise<void>
     env(name: string): Promise<string | undefined>
     pageHeap(): Promise<number>
+    setViewport(id: string, width: number, height: number): Promise<void>
+    screenshotTab(id: string, path: string): Promise<void>
     servePackedConsumer(): Promise<{ url: string; gzipSizes: Record<string, number>; budget: Record<string, number> }>
     closePackedConsumer(): Promise<void>
   }

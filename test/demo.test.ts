@@ -43,3 +43,84 @@ it('demo: two chats, switching chats and panes, both replies whole, one connecti
   }
   await commands.closeTab(tab)
 })
+
+/** The demo as a person sees it, on a desktop and on a phone. */
+for (const [width, height] of [[1280, 800], [390, 844]] as const) {
+  it(`demo at ${width}×${height}: no sideways scroll, the composer in view after long replies, Send reachable, Stop works, the inspector matches the hub`, async () => {
+    const tab = await commands.openTab(`/index.html?relay=${uniqueName('demo-size')}&rate=300`)
+    await commands.setViewport(tab, width, height)
+    const inTab = <T>(expression: string) => commands.evalInTab<T>(tab, expression)
+    const click = (selector: string) => inTab(`document.querySelector(${JSON.stringify(selector)}).click()`)
+    const runningFocused = () => inTab<boolean>(`!document.querySelector('[data-testid=stop]').hidden || [...document.querySelectorAll('[data-testid=message][data-role=assistant]')].some((m) => !['ended', 'failed'].includes(m.dataset.status))`)
+    const replies = () => inTab<number>(`document.querySelectorAll('[data-testid=message][data-role=assistant]').length`)
+    const send = async (text: string) => {
+      await waitFor(async () => !(await runningFocused()), { what: 'the composer to be free' })
+      const before = await replies()
+      await inTab(`document.querySelector('[data-testid=composer]').value = ${JSON.stringify(text)}`)
+      await click('[data-testid=send]')
+      await waitFor(async () => (await replies()) === before + 1, { what: `the reply to "${text}" to start` })
+    }
+    await click('[data-testid=new-chat]')
+    for (const question of ['explain the hub in detail', 'and the budget?', 'what about reloads?']) {
+      await send(question)
+      await waitFor(async () => !(await runningFocused()), { what: `the reply to "${question}" to end`, timeoutMs: 20_000 })
+    }
+
+    const layout = await inTab<{ scrollWidth: number; innerWidth: number; innerHeight: number; composer: DOMRect; send: DOMRect; main: DOMRect; hit: boolean; paneScrolls: boolean }>(`(() => {
+      const send = document.querySelector('[data-testid=send]')
+      const box = send.getBoundingClientRect()
+      const pane = document.querySelector('[data-testid=pane]')
+      return {
+        scrollWidth: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
+        innerWidth, innerHeight,
+        composer: document.querySelector('[data-testid=composer]').getBoundingClientRect().toJSON(),
+        send: box.toJSON(),
+        main: document.querySelector('main').getBoundingClientRect().toJSON(),
+        hit: send.contains(document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2)),
+        paneScrolls: pane.scrollHeight > pane.clientHeight,
+      }
+    })()`)
+    expect(layout.scrollWidth, 'no horizontal scroll').toBeLessThanOrEqual(layout.innerWidth)
+    expect(layout.paneScrolls, 'long replies scroll inside the pane').toBe(true)
+    expect(layout.composer.bottom, 'composer inside the viewport').toBeLessThanOrEqual(layout.innerHeight)
+    expect(layout.composer.top).toBeGreaterThanOrEqual(0)
+    expect(layout.hit, 'Send can be clicked').toBe(true)
+    if (width < 760) expect(layout.main.width / layout.innerWidth, 'chat column, drawer closed').toBeGreaterThanOrEqual(0.8)
+    await commands.screenshotTab(tab, `test/__screenshots__/demo-${width}x${height}.png`)
+
+    // Stop: a long reply ends at once, and the composer is free again.
+    await send('one more, then stop it')
+    await waitFor(() => runningFocused(), { what: 'the reply to run' })
+    expect(await inTab<boolean>(`document.querySelector('[data-testid=composer]').disabled`)).toBe(true)
+    await click('[data-testid=stop]')
+    await waitFor(async () => !(await runningFocused()), { what: 'Stop to end the run' })
+
+    // The inspector shows what the hub says.
+    await click('[data-testid=toggle-inspector]')
+    const figures = await waitFor(() => inTab<{ rendered: Record<string, string[]>; connections: string; hub: { runs: Array<{ runId: string; status: string; eventCount: number; subscriberCount: number }>; budget: { open: number; limit: number } } } | undefined>(`(async () => {
+      const inspector = document.querySelector('[data-testid=inspector]')
+      if (!inspector?.shown) return undefined
+      const hub = await demoRelay.diagnostics()
+      const rows = [...inspector.shadowRoot.querySelectorAll('tr[data-run-id]')]
+      if (rows.length !== hub.runs.length) return undefined
+      const rendered = Object.fromEntries(rows.map((row) => [row.dataset.runId, ['status', 'events', 'subscribers'].map((f) => row.querySelector('[data-field=' + f + ']').textContent)]))
+      const connections = inspector.shadowRoot.querySelector('[data-field=connections]').textContent
+      return { rendered, connections, hub }
+    })()`), { what: 'the inspector to render' })
+    await waitFor(async () => {
+      const fresh = await inTab<typeof figures>(`(async () => {
+        const inspector = document.querySelector('[data-testid=inspector]')
+        const hub = await demoRelay.diagnostics()
+        const rows = [...inspector.shadowRoot.querySelectorAll('tr[data-run-id]')]
+        const rendered = Object.fromEntries(rows.map((row) => [row.dataset.runId, ['status', 'events', 'subscribers'].map((f) => row.querySelector('[data-field=' + f + ']').textContent)]))
+        return { rendered, connections: inspector.shadowRoot.querySelector('[data-field=connections]').textContent, hub }
+      })()`)
+      expect(fresh.rendered).toEqual(Object.fromEntries(fresh.hub.runs.map((run) => [run.runId, [run.status, String(run.eventCount), String(run.subscriberCount)]])))
+      expect(fresh.connections).toBe(`${fresh.hub.budget.open} / ${fresh.hub.budget.limit}`)
+      return true
+    }, { what: 'the inspector figures to match relay.diagnostics()' })
+    expect(Object.keys(figures.rendered)).toHaveLength(4)
+    await commands.screenshotTab(tab, `test/__screenshots__/demo-${width}x${height}-inspector.png`)
+    await commands.closeTab(tab)
+  })
+}

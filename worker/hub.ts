@@ -274,17 +274,22 @@ export class RunHub {
     const connections: Record<string, number> = {}
     const connectionsOpened: Record<string, number> = {}
     const listening: Record<string, string[] | 'all'> = {}
+    const logBytes: Record<string, number> = {}
     for (const [runId, run] of this.#runs) {
       connections[runId] = run.connected ? 1 : 0
       connectionsOpened[runId] = run.connectionsOpened
       listening[runId] = listenedNames(run.contract)
+      logBytes[runId] = run.log.bytes
     }
     const subscriptionsByClient: Record<string, number> = {}
     for (const clientId of this.#clients) subscriptionsByClient[clientId] = 0
     for (const sub of this.#subscriptions.values()) subscriptionsByClient[sub.clientId] = (subscriptionsByClient[sub.clientId] ?? 0) + 1
     const feeds = [...this.#feeds.values()].map((feed) => ({ ...feed.summary(), connected: feed.run.connected, connectionsOpened: feed.run.connectionsOpened }))
+    const open = [...this.#runs.values(), ...[...this.#feeds.values()].map((feed) => feed.run)].filter((run) => run.connected).length
+    const budget = { protocol: this.#protocol, limit: this.#options.connectionBudget[this.#protocol], open }
     return {
-      hubId: this.hubId, online: this.#options.network.isOnline(), runs: this.#snapshot(), feeds, connections, connectionsOpened, listening, subscriptionsByClient, clients: this.#clients.size,
+      hubId: this.hubId, online: this.#options.network.isOnline(), runs: this.#snapshot(), feeds, connections, connectionsOpened, listening, logBytes, budget,
+      subscriptionsByClient, clients: this.#clients.size,
     }
   }
 
