@@ -1,7 +1,7 @@
 import * as Comlink from 'comlink'
 import { connectorFor, resolveMode, canShareTabs, type HubConnector } from './connectors.ts'
 import { RelayError } from './errors.ts'
-import type { FeedSpec, FeedSummary, HubApi, HubHello, RunError, RunSpec, RunSummary, StartAt, SubscriberMessage } from './protocol.ts'
+import type { FeedSpec, FeedSummary, HubApi, HubHello, HubSettings, RunError, RunSpec, RunSummary, StartAt, SubscriberMessage } from './protocol.ts'
 import { PROTOCOL_VERSION } from './protocol-version.ts'
 import { RELAY_DEFAULTS, type RelayOptions, type RunRelay, type Unsubscribe } from './relay-types.ts'
 import { decodeJson, guard, handleMessage, resumeAt, type ClientSubscription } from './subscription.ts'
@@ -81,10 +81,11 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
 
   function handshake(): Promise<HubHello> {
     // The lock is held before the hub hears of us, so its wait for the lock cannot win early.
-    const hello = call('hello', (hub) => lifeLock.held.then(() => hub.hello(clientId, PROTOCOL_VERSION))).then((answer) => {
+    const hello = call('hello', (hub) => lifeLock.held.then(() => hub.hello(clientId, PROTOCOL_VERSION, options.hub))).then((answer) => {
       if (answer.protocolVersion !== PROTOCOL_VERSION) {
         throw new RelayError('version_mismatch', `The hub speaks protocol ${answer.protocolVersion}, this page ${PROTOCOL_VERSION}: reload the page.`)
       }
+      warnOnSettingsConflict(options.hub, answer.settings)
       return answer
     })
     hello.catch(() => {}) // callers who care await it; an unobserved failure is not an unhandled rejection
@@ -166,6 +167,9 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
       feeds.set(spec.feedId, spec)
       return result
     },
+    async close(runId) {
+      await afterHello('close', (hub) => hub.close(runId))
+    },
     async closeFeed(feedId) {
       feeds.delete(feedId)
       await afterHello('closeFeed', (hub) => hub.closeFeed(feedId))
@@ -215,5 +219,19 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
         close()
       })
     },
+  }
+}
+
+/** Another tab set the hub-wide settings first: say which ones are in force instead. */
+function warnOnSettingsConflict(asked: HubSettings | undefined, inForce: Required<HubSettings>): void {
+  if (!asked) return
+  const differ: string[] = []
+  for (const key of ['retentionMs', 'maxEventsPerRun', 'maxBytesPerRun'] as const) {
+    if (asked[key] !== undefined && asked[key] !== inForce[key]) differ.push(key)
+  }
+  const budget = asked.connectionBudget ?? {}
+  if ((['http1', 'http2'] as const).some((kind) => budget[kind] !== undefined && budget[kind] !== inForce.connectionBudget[kind])) differ.push('connectionBudget')
+  if (differ.length > 0) {
+    console.warn(`run-relay: another tab set the hub's ${differ.join(', ')} first; in force: ${JSON.stringify(inForce)}. Give every tab the same hub settings.`)
   }
 }

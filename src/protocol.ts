@@ -248,6 +248,8 @@ export type RunErrorCode =
   | 'bad_response'
   /** The connection dropped mid-run and the server cannot resume (`resume: { kind: 'none' }`): what follows is lost. */
   | 'unresumable'
+  /** The app closed the run (`relay.close(runId)`) before its end. Opening it again resumes it. */
+  | 'closed'
 
 /** A run failure, as data (see `RunErrorCode`). */
 export interface RunError {
@@ -329,6 +331,26 @@ export interface HubHello {
   protocolVersion: number
   /** A random id of this hub instance: two tabs on one SharedWorker see the same id. */
   hubId: string
+  /** The hub-wide settings in force (see `HubSettings` for who sets them). */
+  settings: Required<HubSettings>
+}
+
+/**
+ * Hub-wide settings a page can give (`createRunRelay({ hub })`). One hub serves every tab, so:
+ * `allowedOrigins` is the union of what every tab asked for; the other settings are set by the
+ * first tab that connects with any, and hold for the hub's life (a tab that asks for others gets
+ * a console warning and the settings in force, in `ready`'s `settings`).
+ */
+export interface HubSettings {
+  /** Origins besides the app's own that stream URLs may point to. @defaultValue `[]` */
+  allowedOrigins?: string[]
+  /** Streams the hub holds at once; the others are parked. @defaultValue `{ http1: 4, http2: 64 }` */
+  connectionBudget?: { http1?: number; http2?: number }
+  /** How long an ended or failed run stays after its last event. @defaultValue 5 minutes */
+  retentionMs?: number
+  /** Per-run log caps; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */
+  maxEventsPerRun?: number
+  maxBytesPerRun?: number
 }
 
 /**
@@ -372,7 +394,7 @@ export interface HubDiagnostics {
  */
 export interface HubApi {
   /** First call on every connection. Throws nothing; the client compares versions. */
-  hello(clientId: string, protocolVersion: number): HubHello
+  hello(clientId: string, protocolVersion: number, settings?: HubSettings): HubHello
   /** Opens a run, or joins it when the hub already holds it: never a second connection. Opening a failed run retries it from its cursor. */
   open(spec: RunSpec): RunSummary | RunError
   /** Opens a feed, or joins it: one connection for every tab. It lives while a client that opened it does, or until `closeFeed`. */
@@ -382,6 +404,8 @@ export interface HubApi {
   /** Returns the subscription id. Catch-up and live events go to `sink`. */
   subscribe(target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink): number
   unsubscribe(subscriptionId: number): void
+  /** Stops holding the run's connection before its end; the run fails with `closed` and keeps its log. Opening it again resumes it. */
+  close(runId: string): void
   /** `sink` gets a snapshot at once and after every change. Returns the watch id. */
   watchRuns(sink: RegistrySink): number
   unwatchRuns(watchId: number): void

@@ -1,5 +1,5 @@
 import type {
-  FeedSpec, FeedSummary, HubDiagnostics, HubHello, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt, SubscriptionTarget,
+  FeedSpec, FeedSummary, HubDiagnostics, HubSettings, HubHello, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt, SubscriptionTarget,
 } from './protocol.ts'
 
 /** Options of `createRunRelay`. Defaults are in `RELAY_DEFAULTS`. */
@@ -35,6 +35,12 @@ export interface RelayOptions {
    * @defaultValue 5000
    */
   livenessMs?: number
+  /**
+   * Hub-wide settings: `allowedOrigins`, the connection budget, retention and log caps. One hub
+   * serves every tab: allowed origins add up; the rest is set by the first tab that gives any
+   * (see `HubSettings`). `ready` resolves with the settings in force.
+   */
+  hub?: HubSettings
 }
 
 /** The defaults of `RelayOptions`, in one place. */
@@ -99,6 +105,12 @@ export interface RunRelay {
    * server-started runs with no page code. It lives while this relay does, or until `closeFeed`.
    */
   openFeed(spec: FeedSpec): Promise<FeedSummary>
+  /**
+   * Stops holding the run's connection before its end, for every tab: the run fails with `closed`
+   * and keeps what it logged; `open()` resumes it. This does not stop the server's generation: call
+   * your server's cancel endpoint for that (the reference protocol: `GET /api/chat/cancel?stream_id=`).
+   */
+  close(runId: string): Promise<void>
   /** This relay no longer needs the feed; the hub closes it once no tab does. */
   closeFeed(feedId: string): Promise<void>
   /** Follows one run or a session's runs. Returns the function that stops it. */

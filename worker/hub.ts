@@ -1,5 +1,5 @@
 import type {
-  FeedSpec, FeedSummary, HubApi, HubDiagnostics, HubHello, RegistrySink, RunError, RunSpec, RunSummary, StartAt, SubscriberSink,
+  FeedSpec, FeedSummary, HubApi, HubSettings, HubDiagnostics, HubHello, RegistrySink, RunError, RunSpec, RunSummary, StartAt, SubscriberSink,
   SubscriptionTarget, TransportKind,
 } from '../src/protocol.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
@@ -104,11 +104,13 @@ export class RunHub {
   readonly #clients = new Set<string>()
   #nextId = 1
   #protocol: WireProtocol = 'http1'
+  /** Whether a page has set the hub-wide settings (the first one does). */
+  #configured = false
   #networkCheck: unknown
 
   constructor(options: Partial<HubOptions> = {}) {
     this.#options = {
-      ...HUB_DEFAULTS,
+      ...structuredClone(HUB_DEFAULTS), // configure() changes these per hub
       baseUrl: globalThis.location?.href ?? 'http://localhost/',
       transports: {},
       setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
@@ -152,18 +154,19 @@ export class RunHub {
   connect(): HubApi {
     let clientId = `anonymous-${this.#nextId++}`
     return {
-      hello: (id, protocolVersion): HubHello => {
+      hello: (id, protocolVersion, settings): HubHello => {
         clientId = id
         this.#clients.add(id)
         this.#options.watchClient?.(id, () => this.releaseClient(id))
         void protocolVersion // the client decides about mismatches; the hub just answers
-        return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId }
+        return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId, settings: this.configure(settings) }
       },
       open: (spec) => this.open(spec),
       openFeed: (spec) => this.openFeed(clientId, spec),
       closeFeed: (feedId) => this.closeFeed(clientId, feedId),
       subscribe: (target, startAt, sink) => this.subscribe(clientId, target, startAt, sink),
       unsubscribe: (id) => this.unsubscribe(id),
+      close: (runId) => this.#runs.get(runId)?.closeByApp(),
       watchRuns: (sink) => this.watchRuns(clientId, sink),
       unwatchRuns: (id) => this.#registry.remove(id),
       release: () => this.releaseClient(clientId),
@@ -193,6 +196,25 @@ export class RunHub {
     this.#learnProtocol(this.#options.observedProtocol(url.origin))
     this.#rebalance() // starts the run, or parks it when the budget is full
     return run.summary()
+  }
+
+  /** Applies a page's hub-wide settings (see `HubSettings` for the rule when tabs disagree); returns those in force. */
+  configure(settings: HubSettings = {}): Required<HubSettings> {
+    const o = this.#options
+    for (const origin of settings.allowedOrigins ?? []) if (!o.allowedOrigins.includes(origin)) o.allowedOrigins.push(origin)
+    const { allowedOrigins: _, ...rest } = settings
+    if (!this.#configured && Object.keys(rest).length > 0) {
+      this.#configured = true
+      o.connectionBudget = { ...o.connectionBudget, ...rest.connectionBudget }
+      if (rest.retentionMs !== undefined) o.retentionMs = rest.retentionMs
+      if (rest.maxEventsPerRun !== undefined) this.#runHost.limits.maxEvents = o.maxEventsPerRun = rest.maxEventsPerRun
+      if (rest.maxBytesPerRun !== undefined) this.#runHost.limits.maxBytes = o.maxBytesPerRun = rest.maxBytesPerRun
+      this.#rebalance()
+    }
+    return {
+      allowedOrigins: [...o.allowedOrigins], connectionBudget: { ...o.connectionBudget }, retentionMs: o.retentionMs,
+      maxEventsPerRun: o.maxEventsPerRun, maxBytesPerRun: o.maxBytesPerRun,
+    }
   }
 
   /** Opens a feed for `clientId`, or joins it: one connection for every client. */

@@ -175,6 +175,12 @@ export class Run {
     this.#connect()
   }
 
+  /** The app no longer wants the run held (`relay.close`): it fails with `closed`; opening it again resumes it. */
+  closeByApp(): void {
+    if (isFinal(this.status)) return
+    this.#dispatch({ type: 'failed', error: { type: 'error', code: 'closed', message: `Run ${this.spec.runId} was closed by the app; open it again to resume.` } })
+  }
+
   /** Closes the connection and cancels timers; the run keeps its log. */
   close(): void {
     this.#disconnect()
