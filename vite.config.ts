@@ -28,7 +28,7 @@ export default defineConfig(({ mode }) => ({
   // Relative asset URLs: the library's worker file must resolve next to the module inside node_modules.
   base: mode === 'lib' ? './' : '/',
   worker: { format: 'es' },
-  optimizeDeps: { include: ['comlink', 'eventsource-parser'] },
+  optimizeDeps: { include: ['comlink', 'eventsource-parser', 'react', 'react-dom', 'react-dom/client', 'vitest-browser-react', 'fast-check', 'ai', '@ai-sdk/react'] },
   build:
     mode === 'lib'
       ? {
