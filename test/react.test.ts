@@ -1,7 +1,7 @@
-import { createElement, StrictMode } from 'react'
+import { Activity, createElement, StrictMode } from 'react'
 import { render } from 'vitest-browser-react'
 import { describe, expect, it } from 'vitest'
-import { RunRelayProvider, useRuns, useSession } from '../src/react.ts'
+import { RunRelayProvider, useRun, useRuns, useSession } from '../src/react.ts'
 import { finishedTranscript, specOf, startRun, uniqueName, useRelays, waitFor } from './helpers.ts'
 
 /** The React hooks, rendered in StrictMode in real Chromium against the dev chat server. */
@@ -12,6 +12,11 @@ function Chat(props: { sessionId: string; renders: { count: number } }) {
   const view = useSession(props.sessionId)
   props.renders.count++
   return createElement('div', { 'data-testid': `chat-${props.sessionId}`, 'data-status': view.status ?? '', 'data-run': view.runId ?? '' }, view.state)
+}
+
+function Reply(props: { runId: string }) {
+  const view = useRun(props.runId)
+  return createElement('div', { 'data-testid': `reply-${props.runId}`, 'data-status': view.status ?? '' }, view.state)
 }
 
 function Sidebar() {
@@ -41,6 +46,24 @@ describe('useSession, useRuns', () => {
 
     screen.unmount()
     await waitFor(async () => Object.values((await hub.diagnostics()).subscriptionsByClient).every((count) => count === 0), { what: 'every subscription to go with the component' })
+  })
+
+  it('a reply hidden and shown again (<Activity>, a tab switch) resubscribes without doubling its text', async () => {
+    const hub = relay()
+    const run = await startRun(uniqueName('session'), 'hide and show', { tokens: 30, rate: 100 })
+    await hub.open(specOf(run))
+    const app = (mode: 'visible' | 'hidden') => createElement(RunRelayProvider, { relay: hub }, createElement(Activity, { mode }, createElement(Reply, { runId: run.streamId })))
+    const screen = await render(app('visible'))
+    const reply = () => screen.container.querySelector<HTMLElement>(`[data-testid=reply-${run.streamId}]`)!
+    await waitFor(() => reply().dataset.status === 'ended', { what: 'the run to end on screen' })
+    await screen.rerender(app('hidden'))
+    await waitFor(async () => Object.values((await hub.diagnostics()).subscriptionsByClient).every((count) => count === 0), { what: 'the hidden reply to unsubscribe' })
+    await screen.rerender(app('visible'))
+    const text = (await finishedTranscript(run.streamId)).filter((e) => e.event === 'token').map((e) => textOf(e.data)).join('')
+    await waitFor(async () => Object.values((await hub.diagnostics()).subscriptionsByClient).some((count) => count > 0), { what: 'the shown reply to subscribe again' })
+    await waitFor(() => reply().dataset.status === 'ended')
+    expect(reply().textContent).toBe(text)
+    screen.unmount()
   })
 
   it('renders a 10,000-event catch-up once', async () => {
