@@ -282,8 +282,36 @@ export function createChatServer() {
     return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, maxOpen: run.maxLive, probes: run.probes, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
   }
 
+  /**
+   * The AI SDK's endpoints, speaking its UI message stream: `POST /api/ai/chat` starts a turn
+   * (session = the chat id) and answers with its stream; `GET /api/ai/chat/{id}/stream` replays
+   * the chat's active stream from its first chunk, or answers 204 when none runs.
+   */
+  async function aiSdk(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const resume = /^\/api\/ai\/chat\/([^/]+)\/stream$/.exec(url.pathname)
+    if (req.method === 'GET' && resume) {
+      const chatId = decodeURIComponent(resume[1]!)
+      const active = [...runs.values()].filter((r) => r.sessionId === chatId && !r.finished).at(-1)
+      if (!active) {
+        res.writeHead(204)
+        return void res.end()
+      }
+      return stream(active, url, req, res)
+    }
+    if (req.method === 'POST' && url.pathname === '/api/ai/chat') {
+      const body = JSON.parse((await readBody(req)) || '{}') as { id?: string; messages?: Array<{ role: string; parts?: Array<{ type: string; text?: string }> }> } & Partial<RunSettings>
+      if (!body.id || !Array.isArray(body.messages)) return json(res, 400, { error: 'id and messages are required' })
+      const last = body.messages.filter((m) => m.role === 'user').at(-1)
+      const prompt = last?.parts?.filter((p) => p.type === 'text').map((p) => p.text).join('') ?? ''
+      const settings = { ...SETTINGS_DEFAULTS, tokens: 0, ...pick(body, ['tokens', 'rate']), wire: 'ai-sdk' as const }
+      return stream(startRun(body.id, prompt, settings, {}), url, req, res)
+    }
+    return json(res, 404, { error: `no route ${req.method} ${url.pathname}` })
+  }
+
   return async function handle(req: IncomingMessage, res: ServerResponse, next: () => void): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname.startsWith('/api/ai/chat')) return aiSdk(req, res, url)
     if (!url.pathname.startsWith('/api/chat/')) return next()
     const route = `${req.method} ${url.pathname}`
     const streamId = url.searchParams.get('stream_id') ?? ''

@@ -108,6 +108,12 @@ export interface RunSpec {
   headers?: Record<string, string>
   /** fetch transport only. */
   body?: string
+  /**
+   * Where reconnects go, with GET and no body, when the first request is not one to repeat: a POST
+   * that starts the turn and answers with its stream (AI SDK `POST /api/chat`, resumed with
+   * `GET /api/chat/{id}/stream`). Same rules as `url`. @defaultValue `url`, with the first request's method and body
+   */
+  resumeUrl?: string
   /** How long an ended run's transcript stays in the hub after its terminal event. @defaultValue 5 minutes */
   retentionMs?: number
   /**

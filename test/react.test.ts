@@ -52,7 +52,7 @@ describe('useSession, useRuns', () => {
     const hub = relay()
     const run = await startRun(uniqueName('session'), 'hide and show', { tokens: 30, rate: 100 })
     await hub.open(specOf(run))
-    const app = (mode: 'visible' | 'hidden') => createElement(RunRelayProvider, { relay: hub }, createElement(Activity, { mode }, createElement(Reply, { runId: run.streamId })))
+    const app = (mode: 'visible' | 'hidden') => createElement(RunRelayProvider, { relay: hub }, createElement(Activity, { mode, children: createElement(Reply, { runId: run.streamId }) }))
     const screen = await render(app('visible'))
     const reply = () => screen.container.querySelector<HTMLElement>(`[data-testid=reply-${run.streamId}]`)!
     await waitFor(() => reply().dataset.status === 'ended', { what: 'the run to end on screen' })

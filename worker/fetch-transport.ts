@@ -26,9 +26,9 @@ export function createFetchTransport(options: FetchTransportOptions) {
     const { spec } = request
     void (async () => {
       const response = await fetchImpl(request.url, {
-        method: spec.method ?? 'GET',
+        method: request.method,
         headers: { Accept: 'text/event-stream', ...spec.headers, ...request.headers },
-        body: spec.body,
+        body: request.body,
         credentials: spec.withCredentials ? 'include' : 'same-origin',
         cache: 'no-store',
         // A redirect is refused, not followed: a login redirect or another origin is never read as the stream.

@@ -64,6 +64,7 @@ export class Run {
   #started = false
   #host: RunHost
   #url: URL
+  #resumeUrl: URL | undefined
   #connection: StreamConnection | undefined
   #reconnectTimer: unknown
   #silenceTimer: unknown
@@ -88,6 +89,7 @@ export class Run {
   constructor(spec: RunSpec, url: URL, host: RunHost, openOrder: number, options: { progressOnOpen?: boolean } = {}) {
     this.#spec = spec
     this.#url = url
+    this.#resumeUrl = spec.resumeUrl === undefined ? undefined : new URL(spec.resumeUrl, url)
     this.#host = host
     this.openOrder = openOrder
     this.#progressOnOpen = options.progressOnOpen ?? false
@@ -157,6 +159,7 @@ export class Run {
     if (spec && url) {
       this.#spec = spec
       this.#url = url
+      this.#resumeUrl = spec.resumeUrl === undefined ? undefined : new URL(spec.resumeUrl, url)
       this.#contract = { ...contractOf(spec), ids: this.#contract.ids } // the cursor keeps its scheme
     }
     this.#attempt = 0
@@ -212,13 +215,17 @@ export class Run {
 
   #connect(): void {
     if (isFinal(this.status) || this.status === 'parked') return
-    const { url, headers } = this.#cursor.request(this.#url)
+    // A reconnect goes to `resumeUrl` when there is one (a GET), never repeating a POST that starts a turn.
+    const resuming = this.connectionsOpened > 0 && this.#resumeUrl !== undefined
+    const { url, headers } = this.#cursor.request(resuming ? this.#resumeUrl! : this.#url)
+    const method = resuming ? 'GET' : (this.spec.method ?? 'GET')
+    const body = resuming ? undefined : this.spec.body
     this.connectionsOpened++
     this.#newOnConnection = 0
     this.#cursor.connected()
     const connectTimeoutMs = this.spec.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
     this.#connectTimer = this.#host.setTimeout(() => this.#dropped({ kind: 'timeout', message: `No response headers within ${connectTimeoutMs} ms` }), connectTimeoutMs)
-    this.#connection = this.#host.transport({ url, headers, spec: this.spec, contract: this.#contract }, {
+    this.#connection = this.#host.transport({ url, headers, method, body, spec: this.spec, contract: this.#contract }, {
       onOpen: () => {
         this.#host.clearTimeout(this.#connectTimer)
         if (this.#progressOnOpen) this.#healthyTimer = this.#host.setTimeout(() => (this.#attempt = 0), HEALTHY_MS)

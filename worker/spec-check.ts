@@ -34,5 +34,9 @@ export function checkSpec(spec: RunSpec, baseUrl: string, allowedOrigins: readon
   if (url.origin !== own && !allowedOrigins.includes(url.origin)) {
     return { type: 'error', code: 'url_refused', message: `${url.origin} is not this app's origin (${own}); add it to allowedOrigins to stream from it.` }
   }
+  if (spec.resumeUrl !== undefined) {
+    const resume = checkSpec({ ...spec, url: spec.resumeUrl, resumeUrl: undefined, method: undefined, body: undefined }, baseUrl, allowedOrigins)
+    if (!(resume instanceof URL)) return { ...resume, message: `RunSpec.resumeUrl: ${resume.message}` }
+  }
   return url
 }

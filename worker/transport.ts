@@ -33,6 +33,9 @@ export interface StreamHandlers {
 
 export interface StreamRequest {
   url: string
+  /** The first request uses the spec's method and body; reconnects to a `resumeUrl` are GETs. */
+  method: 'GET' | 'POST'
+  body: string | undefined
   /** Extra request headers (the resume header). Only the fetch transport can send them. */
   headers: Record<string, string>
   spec: RunSpec

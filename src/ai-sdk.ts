@@ -1,0 +1,153 @@
+import type { ChatRequestOptions, ChatTransport, UIMessage, UIMessageChunk } from 'ai'
+import { RelayError } from './errors.ts'
+import type { RunRelay } from './relay-types.ts'
+
+/**
+ * A `ChatTransport` for the AI SDK's `useChat` that streams through run-relay: one connection
+ * per running chat for every tab, and a chat switch (which makes `useChat` abort) only drops the
+ * pane's subscription: the hub keeps the run's connection, and `resume: true` picks it up again
+ * from the hub, whole, with no new request.
+ *
+ * @example
+ * const transport = new RelayChatTransport({ relay })
+ * const { messages, sendMessage } = useChat({ id: chatId, transport, resume: true })
+ */
+export interface RelayChatTransportOptions {
+  relay: RunRelay
+  /** The endpoint that starts a turn with a POST and answers with its UI message stream. @defaultValue `'/api/chat'` */
+  api?: string
+  /** The resume GET of a chat's active stream (204 when none runs). @defaultValue `` (chatId) => `/api/chat/${chatId}/stream` `` */
+  resumeUrl?: (chatId: string) => string
+  /** Headers of every request (an `Authorization`, say). */
+  headers?: Record<string, string>
+  /** Extra JSON fields of every POST body. */
+  body?: Record<string, unknown>
+}
+
+type SendOptions<M extends UIMessage> = Parameters<ChatTransport<M>['sendMessages']>[0]
+
+export class RelayChatTransport<M extends UIMessage = UIMessage> implements ChatTransport<M> {
+  /** The resume GET replays the response from its first chunk; the SDK resets the message for it. */
+  readonly resumeStreamIsReplay = true
+  readonly #relay: RunRelay
+  readonly #api: string
+  readonly #resumeUrl: (chatId: string) => string
+  readonly #headers: Record<string, string>
+  readonly #body: Record<string, unknown>
+  /** Resume GETs this transport opened, per chat: a new turn replaces them (never two connections for one chat). */
+  readonly #resuming = new Map<string, string>()
+  /** Turns started per chat: a resume that a new turn overtook gives way to it. */
+  readonly #turns = new Map<string, number>()
+
+  constructor(options: RelayChatTransportOptions) {
+    this.#relay = options.relay
+    this.#api = options.api ?? '/api/chat'
+    this.#resumeUrl = options.resumeUrl ?? ((chatId) => `/api/chat/${encodeURIComponent(chatId)}/stream`)
+    this.#headers = options.headers ?? {}
+    this.#body = options.body ?? {}
+  }
+
+  /** Starts a turn: the hub sends the POST and holds its stream; reconnects go to the resume GET. */
+  async sendMessages(options: SendOptions<M>): Promise<ReadableStream<UIMessageChunk>> {
+    const { chatId, messages, trigger, messageId, abortSignal } = options
+    this.#turns.set(chatId, (this.#turns.get(chatId) ?? 0) + 1)
+    const resuming = this.#resuming.get(chatId)
+    if (resuming !== undefined) {
+      this.#resuming.delete(chatId)
+      await this.#relay.close(resuming) // a resume GET still open would hold a second connection to this chat's stream
+    }
+    const runId = `${chatId}:${crypto.randomUUID()}`
+    await this.#relay.open({
+      runId,
+      sessionId: chatId,
+      url: this.#api,
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...this.#headers, ...headersOf(options.headers) },
+      body: JSON.stringify({ ...this.#body, ...options.body, id: chatId, messages, trigger, messageId }),
+      resumeUrl: this.#resumeUrl(chatId),
+      preset: 'ai-sdk',
+    })
+    return this.#stream(runId, abortSignal)
+  }
+
+  /**
+   * Picks up a chat's stream: from the hub when it holds a live run of the chat (after a chat
+   * switch, or in another tab: no new request), else from the server's resume GET. `null` when
+   * nothing runs.
+   */
+  async reconnectToStream(options: { chatId: string; abortSignal?: AbortSignal } & ChatRequestOptions): Promise<ReadableStream<UIMessageChunk> | null> {
+    const { chatId } = options
+    const turn = this.#turns.get(chatId)
+    const overtaken = () => this.#turns.get(chatId) !== turn // a new turn started meanwhile: its stream is the one to read
+    const { runs } = await this.#relay.diagnostics()
+    const live = runs.filter((run) => run.sessionId === chatId && run.status !== 'ended' && run.status !== 'failed').at(-1)
+    if (live) return this.#stream(live.runId, options.abortSignal)
+    if (overtaken()) return null
+    const runId = `${chatId}:resume:${crypto.randomUUID()}`
+    this.#resuming.set(chatId, runId)
+    const opened = await this.#relay.open({
+      runId, sessionId: chatId, url: this.#resumeUrl(chatId), preset: 'ai-sdk',
+      headers: { ...this.#headers, ...headersOf(options.headers) },
+    })
+    if (overtaken()) {
+      await this.#relay.close(runId)
+      return null
+    }
+    if (opened.status === 'ended' && opened.eventCount === 0) return null
+    const stream = this.#stream(runId, options.abortSignal)
+    return (await this.#firstStatus(runId)) === 'empty' ? null : stream
+  }
+
+  /** Whether a resume GET found a stream (it answers 204 when none runs: the run ends with no event). */
+  #firstStatus(runId: string): Promise<'empty' | 'streaming'> {
+    return new Promise((resolve) => {
+      const stop = this.#relay.subscribe({ runId }, {
+        onEvents: () => {
+          stop()
+          resolve('streaming')
+        },
+        onStatus: (status) => {
+          if (status !== 'ended' && status !== 'failed') return
+          stop()
+          resolve('empty')
+        },
+      })
+    })
+  }
+
+  /** The run's events as UI message chunks. Aborting drops this subscription only: the hub keeps the run. */
+  #stream(runId: string, abortSignal: AbortSignal | undefined): ReadableStream<UIMessageChunk> {
+    let stop = () => {}
+    return new ReadableStream<UIMessageChunk>({
+      start: (controller) => {
+        let done = false
+        const finish = (error?: Error) => {
+          if (done) return
+          done = true
+          stop()
+          if (error) controller.error(error)
+          else controller.close()
+        }
+        stop = this.#relay.subscribe({ runId }, {
+          onEvents: (events) => {
+            for (const event of events) {
+              if (done || event.data.trim() === '[DONE]') continue
+              if (event.json !== undefined) controller.enqueue(event.json as UIMessageChunk)
+            }
+          },
+          onStatus: (status, _runId, error) => {
+            if (status === 'ended') finish()
+            else if (status === 'failed') finish(new RelayError(error?.code ?? 'http', error?.message ?? `Run ${runId} failed`))
+          },
+        }, { decode: 'json' })
+        abortSignal?.addEventListener('abort', () => finish(), { once: true })
+      },
+      cancel: () => stop(),
+    })
+  }
+}
+
+function headersOf(headers: ChatRequestOptions['headers']): Record<string, string> {
+  if (!headers) return {}
+  return headers instanceof Headers ? Object.fromEntries(headers.entries()) : { ...headers }
+}
