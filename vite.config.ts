@@ -33,9 +33,10 @@ export default defineConfig(({ mode }) => ({
     mode === 'lib'
       ? {
           outDir: 'dist/lib',
-          lib: { entry: 'src/index.ts', formats: ['es'], fileName: 'run-relay' },
+          // One file per public entry point; react and ai stay the app's (optional peers).
+          lib: { entry: { 'run-relay': 'src/index.ts', inspector: 'src/inspector.ts', react: 'src/react.ts', 'ai-sdk': 'src/ai-sdk.ts' }, formats: ['es'] },
           sourcemap: true,
-          rollupOptions: { external: ['comlink'] },
+          rollupOptions: { external: ['comlink', 'react', 'react/jsx-runtime', 'ai'] },
         }
       : { outDir: 'dist/demo' },
   test: {

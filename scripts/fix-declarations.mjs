@@ -2,8 +2,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-const dir = 'dist/types'
-for (const file of readdirSync(dir).filter((name) => name.endsWith('.d.ts'))) {
-  const path = join(dir, file)
-  writeFileSync(path, readFileSync(path, 'utf8').replace(/(from\s+'\.{1,2}\/[^']+)\.ts'/g, "$1.js'"))
+for (const entry of readdirSync('dist/types', { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile() || !entry.name.endsWith('.d.ts')) continue
+  const path = join(entry.parentPath, entry.name)
+  writeFileSync(path, readFileSync(path, 'utf8').replace(/((?:from\s+|import\()'\.{1,2}\/[^']+)\.ts'/g, "$1.js'"))
 }

@@ -1,6 +1,9 @@
-export { createRunRelay, connectRelay } from './client.ts'
-export type { HubConnector } from './connectors.ts'
+export { createRunRelay } from './client.ts'
 export { RELAY_DEFAULTS, type RelayOptions, type RunHandlers, type RunRelay, type SubscribeOptions, type Unsubscribe } from './relay-types.ts'
 export { RelayError, type RelayErrorCode } from './errors.ts'
 export { PROTOCOL_VERSION } from './protocol-version.ts'
-export type * from './protocol.ts'
+// What apps use; the wire contract between page and hub (HubApi, sinks, messages) stays internal.
+export type {
+  Announcement, FeedSpec, FeedSummary, HubDiagnostics, HubHello, HubSettings, IdScheme, ResumeStrategy, ResyncReason, RunEnd,
+  RunError, RunErrorCode, RunEvent, RunSpec, RunStatus, RunSummary, ServerPreset, StartAt, SubscriptionTarget, TransportKind,
+} from './protocol.ts'

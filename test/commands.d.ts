@@ -13,7 +13,7 @@ declare module 'vitest/browser' {
     pageHeap(): Promise<number>
     setViewport(id: string, width: number, height: number): Promise<void>
     screenshotTab(id: string, path: string): Promise<void>
-    servePackedConsumer(): Promise<{ url: string; gzipSizes: Record<string, number>; budget: Record<string, number> }>
+    servePackedConsumer(): Promise<import('./packed-consumer.ts').PackedConsumer>
     closePackedConsumer(): Promise<void>
   }
 }

@@ -3,8 +3,9 @@ import { afterEach } from 'vitest'
 import { commands } from 'vitest/browser'
 import type { RunFaults, RunSettings } from '../server/chat-server.ts'
 import type { WireEvent } from '../server/wire.ts'
+import type { HubConnector } from '../src/connectors.ts'
 import {
-  createRunRelay, type HubConnector, type RelayOptions, type ResyncReason, type RunError, type RunEvent, type RunHandlers,
+  createRunRelay, type RelayOptions, type ResyncReason, type RunError, type RunEvent, type RunHandlers,
   type RunRelay, type RunSpec, type RunStatus, type RunSummary,
 } from '../src/index.ts'
 import type { HubApi } from '../src/protocol.ts'

@@ -1,6 +1,7 @@
 import * as Comlink from 'comlink'
 import { afterEach, describe, expect, it } from 'vitest'
-import { connectRelay, RelayError, type RunRelay, type RunSpec, type RunSummary } from '../src/index.ts'
+import { connectRelay } from '../src/client.ts'
+import { RelayError, type RunRelay, type RunSpec, type RunSummary } from '../src/index.ts'
 import type { SubscriberMessage } from '../src/protocol.ts'
 import { RunHub, type HubOptions } from '../worker/hub.ts'
 import { fakeTransport } from './fake-transport.ts'

@@ -1,7 +1,8 @@
 import * as Comlink from 'comlink'
 import { commands } from 'vitest/browser'
 import { afterEach, describe, expect, it } from 'vitest'
-import { connectRelay, PROTOCOL_VERSION, RelayError, type RunRelay } from '../src/index.ts'
+import { connectRelay } from '../src/client.ts'
+import { PROTOCOL_VERSION, RelayError, type RunRelay } from '../src/index.ts'
 import type { HubApi } from '../src/protocol.ts'
 import { endedInTab, finishedTranscript, recorder, serverStats, shape, specOf, startRun, uniqueName, useRelays, waitFor, type Rendered, type StartedRun } from './helpers.ts'
 

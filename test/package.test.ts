@@ -4,16 +4,25 @@ import { waitFor } from './helpers.ts'
 
 afterAll(() => commands.closePackedConsumer())
 
-it('works when packed, installed into node_modules and bundled by a consumer app; stays within its size budget', async () => {
+it('packs clean (publint, arethetypeswrong), type-checks a TypeScript consumer, and works bundled by Vite and by webpack; stays within its size budget', async () => {
   const consumer = await commands.servePackedConsumer()
   for (const [file, size] of Object.entries(consumer.gzipSizes)) expect(size, `${file} gzip bytes`).toBeLessThanOrEqual(consumer.budget[file]!)
+  expect(consumer.publint, 'publint').toEqual([])
+  expect(consumer.attw, 'arethetypeswrong').toEqual([])
+  expect(consumer.typecheck.bundler, 'a TypeScript consumer, moduleResolution bundler').toBe('')
+  expect(consumer.typecheck.node16, 'a TypeScript consumer, moduleResolution node16').toBe('')
+  for (const [bundler, url] of [['vite', consumer.url], ['webpack', consumer.webpackUrl]] as const) await streamsIn(bundler, url)
+}, 180_000)
 
-  const tab = await commands.openTab(consumer.url)
+/** Streams a run in the consumer app built by `bundler`: the worker file resolved and ran there. */
+async function streamsIn(bundler: string, url: string): Promise<void> {
+  const tab = await commands.openTab(url)
+  await waitFor(() => commands.evalInTab<boolean>(tab, 'typeof window.createRunRelay === "function"'), { what: `the ${bundler} build to load` })
   const streamId = await commands.evalInTab<string>(tab, `(async () => {
     const relay = createRunRelay({ name: 'consumer-' + Math.random() })
-    const start = await fetch('/api/chat/start', { method: 'POST', body: JSON.stringify({ session_id: 'c1', message: 'packed', tokens: 20, rate: 200 }) })
+    const start = await fetch('/api/chat/start', { method: 'POST', body: JSON.stringify({ session_id: 'c-${bundler}', message: 'packed', tokens: 20, rate: 200 }) })
     const { stream_id } = await start.json()
-    await relay.open({ runId: stream_id, sessionId: 'c1', url: '/api/chat/stream?stream_id=' + stream_id })
+    await relay.open({ runId: stream_id, sessionId: 'c-${bundler}', url: '/api/chat/stream?stream_id=' + stream_id, preset: 'reference' })
     window.seen = { received: [], ended: false }
     relay.subscribe({ runId: stream_id }, {
       onEvents: (events) => window.seen.received.push(...events.map((e) => e.type + ' ' + e.data)),
@@ -21,7 +30,7 @@ it('works when packed, installed into node_modules and bundled by a consumer app
     })
     return stream_id
   })()`)
-  await waitFor(() => commands.evalInTab<boolean>(tab, 'window.seen.ended'), { what: 'the run to end in the consumer app' })
+  await waitFor(() => commands.evalInTab<boolean>(tab, 'window.seen.ended'), { what: `the run to end in the ${bundler} consumer app` })
   const result = await commands.evalInTab<{ received: string[]; sent: string[]; opened: number }>(tab, `(async () => {
     const transcript = await (await fetch('/api/chat/transcript?stream_id=${streamId}')).json()
     const stats = await (await fetch('/api/chat/stats?stream_id=${streamId}')).json()
@@ -30,5 +39,6 @@ it('works when packed, installed into node_modules and bundled by a consumer app
   expect(result.sent.length).toBeGreaterThan(20)
   expect(result.received).toEqual(result.sent)
   expect(result.opened).toBe(1)
+  expect(await commands.evalInTab<string>(tab, `(async () => (await createRunRelay({ name: 'mode-' + Math.random() })).mode)()`), `${bundler}: a real SharedWorker`).toBe('shared-worker')
   await commands.closeTab(tab)
-}, 120_000)
+}

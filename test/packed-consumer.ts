@@ -14,19 +14,59 @@ import { chatServerPlugin } from '../server/chat-server.ts'
 const root = resolve(import.meta.dirname, '..')
 let server: PreviewServer | undefined
 
-export async function servePackedConsumer(): Promise<{ url: string; gzipSizes: Record<string, number>; budget: Record<string, number> }> {
+/** What the packaging checks found, for the browser test to assert on. */
+export interface PackedConsumer {
+  url: string
+  webpackUrl: string
+  gzipSizes: Record<string, number>
+  budget: Record<string, number>
+  /** publint's messages (errors and warnings). */
+  publint: string[]
+  /** arethetypeswrong's problems, per entry point and resolution mode. */
+  attw: string[]
+  /** TypeScript errors of a typed consumer, with `skipLibCheck: false`, per `moduleResolution`. */
+  typecheck: Record<'bundler' | 'node16', string>
+}
+
+const TYPED_CONSUMER = `import { createRunRelay, RelayError, type RunEvent, type RunSpec, type RunSummary } from 'run-relay'
+import { RunRelayProvider, textReducer, useRun, useRuns, useSession, type RunView } from 'run-relay/react'
+import { RelayChatTransport } from 'run-relay/ai-sdk'
+import { defineInspector, RunRelayInspector } from 'run-relay/inspector'
+// @ts-expect-error The page-to-hub wire contract is internal.
+import type { HubApi } from 'run-relay'
+
+const relay = createRunRelay({ name: 'typed', hub: { allowedOrigins: ['https://api.example'] } })
+const spec: RunSpec = { runId: 'r', sessionId: 's', url: '/api/chat/stream?stream_id=r', preset: 'reference' }
+export const opened: Promise<RunSummary> = relay.open(spec)
+export const seq = (event: RunEvent): number => event.seq
+export const transport = new RelayChatTransport({ relay })
+export const hooks = [RunRelayProvider, useRun, useSession, useRuns, textReducer, defineInspector, RunRelayInspector, RelayError] as const
+export type Views = RunView<string>
+export type Internal = HubApi
+`
+
+export async function servePackedConsumer(): Promise<PackedConsumer> {
   const work = mkdtempSync(join(tmpdir(), 'run-relay-consumer-'))
   execFileSync('npm', ['run', 'build:lib'], { cwd: root, stdio: 'pipe' })
   const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string }>
+  const tarball = join(work, packed[0]!.filename)
   const app = join(work, 'app')
   mkdirSync(join(app, 'node_modules'), { recursive: true })
-  execFileSync('tar', ['-xzf', join(work, packed[0]!.filename), '-C', work])
+  execFileSync('tar', ['-xzf', tarball, '-C', work])
   renameSync(join(work, 'package'), join(app, 'node_modules', 'run-relay'))
-  symlinkSync(join(root, 'node_modules', 'comlink'), join(app, 'node_modules', 'comlink'))
+  // The consumer's other dependencies (comlink, react, ai and their types) come from this project.
+  symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'))
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }))
   writeFileSync(join(app, 'index.html'), '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>')
   writeFileSync(join(app, 'main.js'), "import { createRunRelay } from 'run-relay'\nwindow.createRunRelay = createRunRelay\ndocument.title = 'consumer ready'\n")
+
+  const publint = await lintPackage(join(app, 'node_modules', 'run-relay'))
+  const attw = typesWrong(tarball)
+  writeFileSync(join(app, 'typed.ts'), TYPED_CONSUMER)
+  const typecheck = { bundler: typecheckConsumer(app, 'bundler'), node16: typecheckConsumer(app, 'node16') }
+
   await build({ root: app, configFile: false, logLevel: 'silent' })
+  await buildWithWebpack(app)
   server = await preview({ root: app, configFile: false, plugins: [chatServerPlugin()], preview: { port: 0, host: '127.0.0.1' }, logLevel: 'silent' })
   const address = server.httpServer.address()
   if (!address || typeof address === 'string') throw new Error('preview server has no port')
@@ -42,7 +82,66 @@ export async function servePackedConsumer(): Promise<{ url: string; gzipSizes: R
     if (!file) throw new Error(`No installed file matches ${pattern}`)
     gzipSizes[pattern] = gzipSync(readFileSync(join(installed, dir, file))).length
   }
-  return { url: `http://127.0.0.1:${address.port}/`, gzipSizes, budget }
+  const url = `http://127.0.0.1:${address.port}/`
+  return { url, webpackUrl: `${url}webpack/index.html`, gzipSizes, budget, publint, attw, typecheck }
+}
+
+async function lintPackage(dir: string): Promise<string[]> {
+  const { publint } = await import('publint')
+  const { formatMessage } = await import('publint/utils')
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+  const { messages } = await publint({ pkgDir: dir, level: 'warning', strict: true })
+  return messages.map((message) => `${message.type}: ${formatMessage(message, pkg) ?? message.code}`)
+}
+
+/** arethetypeswrong on the tarball: problems under node16 (ESM) and bundler resolution. */
+function typesWrong(tarball: string): string[] {
+  let output: string
+  try {
+    output = execFileSync(join(root, 'node_modules/.bin/attw'), [tarball, '--profile', 'esm-only', '--format', 'json'], { encoding: 'utf8' })
+  } catch (error) {
+    output = (error as { stdout?: string }).stdout ?? String(error)
+  }
+  const report = JSON.parse(output) as { analysis?: { problems?: Array<{ kind: string; entrypoint?: string; resolutionKind?: string }> } }
+  // The package is ESM-only by design (`"type": "module"`, no `require` condition): CommonJS and
+  // node10 resolution are out of scope, as `--profile esm-only` says; the JSON report lists them anyway.
+  const inScope = (p: { resolutionKind?: string }) => p.resolutionKind === undefined || p.resolutionKind === 'node16-esm' || p.resolutionKind === 'bundler'
+  return (report.analysis?.problems ?? []).filter(inScope).map((p) => `${p.kind} ${p.entrypoint ?? ''} ${p.resolutionKind ?? ''}`.trim())
+}
+
+/** Type-checks the typed consumer against the installed package with `skipLibCheck: false`. */
+function typecheckConsumer(app: string, resolution: 'bundler' | 'node16'): string {
+  const config = {
+    compilerOptions: {
+      target: 'ES2022', module: resolution === 'bundler' ? 'ESNext' : 'Node16', moduleResolution: resolution === 'bundler' ? 'Bundler' : 'Node16',
+      // `node` only because the `ai` package's own declarations need it (Buffer, node:http), as in any AI SDK app.
+      lib: ['ES2023', 'DOM', 'DOM.Iterable'], types: ['node'], strict: true, skipLibCheck: false, noEmit: true,
+    },
+    files: ['typed.ts'],
+  }
+  writeFileSync(join(app, `tsconfig.${resolution}.json`), JSON.stringify(config))
+  try {
+    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', `tsconfig.${resolution}.json`], { cwd: app, encoding: 'utf8' })
+    return ''
+  } catch (error) {
+    return (error as { stdout?: string }).stdout ?? String(error)
+  }
+}
+
+/** The same consumer bundled by webpack 5, which emits the SharedWorker file it finds through `new URL(..., import.meta.url)`. */
+async function buildWithWebpack(app: string): Promise<void> {
+  const { default: webpack } = await import('webpack')
+  const outDir = join(app, 'dist', 'webpack')
+  const compiler = webpack({
+    mode: 'production', context: app, entry: './main.js', devtool: false,
+    output: { path: outDir, filename: 'main.js', publicPath: 'auto' },
+    resolve: { modules: [join(app, 'node_modules'), join(root, 'node_modules')] },
+  })
+  await new Promise<void>((resolveBuild, reject) => compiler.run((error, stats) => {
+    if (error || stats?.hasErrors()) reject(error ?? new Error(stats!.toString('errors-only')))
+    else compiler.close(() => resolveBuild())
+  }))
+  writeFileSync(join(outDir, 'index.html'), '<!doctype html><html><body><script src="./main.js"></script></body></html>')
 }
 
 export async function closePackedConsumer(): Promise<void> {
