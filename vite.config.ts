@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { playwright } from '@vitest/browser-playwright'
 import { chromium } from 'playwright'
 import { defineConfig } from 'vitest/config'
@@ -25,6 +26,13 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
 
 export default defineConfig(({ mode }) => ({
   plugins: [chatServerPlugin()],
+  // The README's examples import the package by name, as an app would: here it is this source.
+  resolve: {
+    alias: [
+      { find: /^run-relay$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+      { find: /^run-relay\/(inspector|react|ai-sdk)$/, replacement: fileURLToPath(new URL('./src/$1.ts', import.meta.url)) },
+    ],
+  },
   // Relative asset URLs: the library's worker file must resolve next to the module inside node_modules.
   base: mode === 'lib' ? './' : '/',
   worker: { format: 'es' },

@@ -283,12 +283,12 @@ export function createChatServer() {
   }
 
   /**
-   * The AI SDK's endpoints, speaking its UI message stream: `POST /api/ai/chat` starts a turn
-   * (session = the chat id) and answers with its stream; `GET /api/ai/chat/{id}/stream` replays
+   * The AI SDK's endpoints, speaking its UI message stream: `POST /api/chat` starts a turn
+   * (session = the chat id) and answers with its stream; `GET /api/chat/{id}/stream` replays
    * the chat's active stream from its first chunk, or answers 204 when none runs.
    */
   async function aiSdk(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const resume = /^\/api\/ai\/chat\/([^/]+)\/stream$/.exec(url.pathname)
+    const resume = /^\/api(?:\/ai)?\/chat\/([^/]+)\/stream$/.exec(url.pathname)
     if (req.method === 'GET' && resume) {
       const chatId = decodeURIComponent(resume[1]!)
       const active = [...runs.values()].filter((r) => r.sessionId === chatId && !r.finished).at(-1)
@@ -298,7 +298,7 @@ export function createChatServer() {
       }
       return stream(active, url, req, res)
     }
-    if (req.method === 'POST' && url.pathname === '/api/ai/chat') {
+    if (req.method === 'POST' && (url.pathname === '/api/ai/chat' || url.pathname === '/api/chat')) {
       const body = JSON.parse((await readBody(req)) || '{}') as { id?: string; messages?: Array<{ role: string; parts?: Array<{ type: string; text?: string }> }> } & Partial<RunSettings>
       if (!body.id || !Array.isArray(body.messages)) return json(res, 400, { error: 'id and messages are required' })
       const last = body.messages.filter((m) => m.role === 'user').at(-1)
@@ -311,7 +311,8 @@ export function createChatServer() {
 
   return async function handle(req: IncomingMessage, res: ServerResponse, next: () => void): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
-    if (url.pathname.startsWith('/api/ai/chat')) return aiSdk(req, res, url)
+    // The AI SDK's default paths too (`POST /api/chat`, `GET /api/chat/{id}/stream`), beside the reference protocol's.
+    if (url.pathname.startsWith('/api/ai/chat') || url.pathname === '/api/chat' || /^\/api\/chat\/[^/]+\/stream$/.test(url.pathname)) return aiSdk(req, res, url)
     if (!url.pathname.startsWith('/api/chat/')) return next()
     const route = `${req.method} ${url.pathname}`
     const streamId = url.searchParams.get('stream_id') ?? ''

@@ -1,0 +1,70 @@
+import { createElement } from 'react'
+import { render } from 'vitest-browser-react'
+import { describe, expect, it } from 'vitest'
+import { createRunRelay } from '../src/index.ts'
+import { finishedTranscript, serverStats, specOf, startRun, uniqueName, waitFor, type ServerStreamStats } from './helpers.ts'
+
+/** The README's examples, run as written, and kept equal to the README's copies. */
+const tokensOf = async (streamId: string) =>
+  (await finishedTranscript(streamId)).filter((e) => e.event === 'token').map((e) => (JSON.parse(e.data) as { text: string }).text).join('')
+
+describe('README examples', () => {
+  it('are the files the tests run', async () => {
+    const files: Record<string, string> = {
+      'examples/plain.ts': (await import('../examples/plain.ts?raw')).default,
+      'examples/react-chat.tsx': (await import('../examples/react-chat.tsx?raw')).default,
+      'examples/ai-sdk-chat.tsx': (await import('../examples/ai-sdk-chat.tsx?raw')).default,
+    }
+    const readme = (await import('../README.md?raw')).default
+    const blocks = [...readme.matchAll(/<!-- example: (\S+) -->\n```\w*\n([\s\S]*?)```/g)]
+    expect(blocks.map(([, path]) => path)).toEqual(Object.keys(files))
+    for (const [, path, code] of blocks) expect(code, `${path} in the README`).toBe(files[path!])
+  })
+
+  it('plain: the reply in the pane is the server\'s', async () => {
+    const { sendMessage } = await import('../examples/plain.ts')
+    const pane = document.createElement('div')
+    const sessionId = uniqueName('plain')
+    const stop = await sendMessage(sessionId, 'hello from the README', pane)
+    await waitFor(() => pane.dataset.status === 'ended', { what: 'the reply to end' })
+    const { streams } = (await (await fetch('/api/chat/stats')).json()) as { streams: Record<string, ServerStreamStats & { sessionId: string }> }
+    const [streamId] = Object.entries(streams).find(([, s]) => s.sessionId === sessionId)!
+    expect(pane.textContent).toBe(await tokensOf(streamId))
+    stop()
+  })
+
+  it('React: the pane shows the session\'s reply and a Stop button while it streams', async () => {
+    const { App } = await import('../examples/react-chat.tsx')
+    const sessionId = uniqueName('react-example')
+    const screen = await render(createElement(App, { sessionId }))
+    const run = await startRun(sessionId, 'README react', { tokens: 40, rate: 60 })
+    const opener = createRunRelay() // the same hub as the example's provider (default name)
+    await opener.open(specOf(run))
+    await waitFor(() => screen.container.querySelector('button') !== null, { what: 'Stop while streaming' })
+    const text = await tokensOf(run.streamId)
+    await waitFor(() => screen.container.querySelector('[data-testid=reply]')?.textContent === text, { what: 'the whole reply' })
+    await waitFor(() => screen.container.querySelector('button') === null, { what: 'Stop to go when the run ends' })
+    screen.unmount()
+    opener.dispose()
+  })
+
+  it('AI SDK: useChat with the relay transport shows the whole reply, over one connection', async () => {
+    const { Chat } = await import('../examples/ai-sdk-chat.tsx')
+    const id = uniqueName('ai-example')
+    const screen = await render(createElement(Chat, { id }))
+    const chat = () => screen.container.querySelector<HTMLElement>('[data-testid=chat]')!
+    await waitFor(() => chat().dataset.status === 'ready')
+    const input = screen.container.querySelector<HTMLInputElement>('input[name=message]')!
+    input.value = 'hello from the AI SDK example'
+    input.form!.requestSubmit()
+    const { streams } = await waitFor(async () => {
+      const stats = (await (await fetch('/api/chat/stats')).json()) as { streams: Record<string, ServerStreamStats & { sessionId: string }> }
+      return Object.values(stats.streams).some((s) => s.sessionId === id) ? stats : undefined
+    })
+    const [streamId] = Object.entries(streams).find(([, s]) => s.sessionId === id)!
+    const text = await tokensOf(streamId)
+    await waitFor(() => chat().querySelector('[data-role=assistant]')?.textContent === text, { timeoutMs: 15_000, what: 'the whole assistant reply' })
+    expect((await serverStats(streamId)).opened).toBe(1)
+    screen.unmount()
+  })
+})
