@@ -90,6 +90,10 @@ interface ServerRun {
   /** Stream responses not yet closed, and the most there ever were at once: one run must never hold two. */
   live: number
   maxLive: number
+  /** The longest time two stream responses of this run were open at once (a closed socket reaches the server a moment late). */
+  overlapMs: number
+  /** When each response still open began. */
+  liveSince: Set<number>
   probes: number
   cursors: string[]
   timer?: ReturnType<typeof setInterval>
@@ -154,7 +158,7 @@ export function createChatServer() {
   function startRun(sessionId: string, prompt: string, settings: RunSettings, faults: RunFaults): ServerRun {
     const run: ServerRun = {
       streamId: `s${nextId++}-${Math.random().toString(36).slice(2, 8)}`,
-      sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, live: 0, maxLive: 0, probes: 0, cursors: [],
+      sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, live: 0, maxLive: 0, overlapMs: 0, liveSince: new Set(), probes: 0, cursors: [],
     }
     runs.set(run.streamId, run)
     // 0 tokens: the whole reply, once.
@@ -218,7 +222,14 @@ export function createChatServer() {
     const { afterSeq, asked } = cursorOf(run, url, req)
     run.opened++
     run.maxLive = Math.max(run.maxLive, ++run.live)
-    res.on('close', () => run.live--)
+    const since = performance.now()
+    run.liveSince.add(since)
+    res.on('close', () => {
+      run.live--
+      run.liveSince.delete(since)
+      // Overlap with the responses that opened after this one and are still open.
+      for (const other of run.liveSince) if (other > since) run.overlapMs = Math.max(run.overlapMs, performance.now() - other)
+    })
     run.cursors.push(asked)
     if (injectedStatus) {
       faults.statusTimes = (faults.statusTimes ?? Infinity) - 1
@@ -279,7 +290,7 @@ export function createChatServer() {
   }
 
   function stats(run: ServerRun) {
-    return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, maxOpen: run.maxLive, probes: run.probes, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
+    return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, maxOpen: run.maxLive, overlapMs: Math.round(run.overlapMs), probes: run.probes, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
   }
 
   /**

@@ -135,7 +135,10 @@ async function runSchedule(s: Schedule): Promise<void> {
       }
       if (failed) expect(['unresumable', 'retries_exhausted', 'auth', 'bad_response', 'http']).toContain(failed)
     }
-    expect(stats.maxOpen, 'connections open at once').toBeLessThanOrEqual(1)
+    // The hub closes a connection before it opens the next; the server may see the old socket close a
+    // moment after the new request arrives (TCP), never for longer.
+    expect(stats.maxOpen, 'connections open at once').toBeLessThanOrEqual(2)
+    expect(stats.overlapMs, 'ms two connections were open at once, as the server saw it').toBeLessThan(250)
     const logged = (await relay.diagnostics()).runs[0]?.eventCount ?? 0
     expect(stats.opened, 'connections over the run').toBeLessThanOrEqual((logged + 2 + reopened) * (MAX_RETRIES + 1))
   } finally {

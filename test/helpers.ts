@@ -99,6 +99,8 @@ export interface ServerStreamStats {
   opened: number
   /** The most stream responses of this run that were ever open at once. */
   maxOpen: number
+  /** The longest time two of them were open at once, in ms. */
+  overlapMs: number
   /** Probes of a failed EventSource for its hidden status; not counted in `opened`. */
   probes: number
   cursors: string[]
