@@ -113,13 +113,17 @@ export async function serverStats(streamId: string): Promise<ServerStreamStats> 
   return streams[streamId]!
 }
 
-/** Waits for the run to finish on the server and returns what a full replay sends in its wire mode. */
-export async function finishedWire(streamId: string, timeoutMs = 20_000): Promise<WireEvent[]> {
-  const transcript = await waitFor(async () => {
+/** Waits for the run to finish on the server and returns its journal and its wire transcript. */
+async function finishedRun(streamId: string, timeoutMs: number) {
+  return waitFor(async () => {
     const t = await serverTranscript(streamId)
     return t.finished ? t : undefined
   }, { timeoutMs, what: `server run ${streamId} to finish` })
-  return transcript.wire
+}
+
+/** Waits for the run to finish on the server and returns what a full replay sends in its wire mode. */
+export async function finishedWire(streamId: string, timeoutMs = 20_000): Promise<WireEvent[]> {
+  return (await finishedRun(streamId, timeoutMs)).wire
 }
 
 /** The comparable form of wire events and received events: name, data and id. */
@@ -129,11 +133,7 @@ export function wireShape(events: ReadonlyArray<{ event?: string; type?: string;
 
 /** Waits for the run to finish on the server and returns its whole transcript. */
 export async function finishedTranscript(streamId: string, timeoutMs = 20_000): Promise<ServerEvent[]> {
-  const transcript = await waitFor(async () => {
-    const t = await serverTranscript(streamId)
-    return t.finished ? t : undefined
-  }, { timeoutMs, what: `server run ${streamId} to finish` })
-  return transcript.events
+  return (await finishedRun(streamId, timeoutMs)).events
 }
 
 /** A subscriber that records what it saw, for comparison with the server's transcript. */
