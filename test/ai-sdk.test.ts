@@ -1,6 +1,7 @@
 import { useChat } from '@ai-sdk/react'
 import { createElement } from 'react'
 import { render } from 'vitest-browser-react'
+import { commands } from 'vitest/browser'
 import { describe, expect, it } from 'vitest'
 import { RelayChatTransport } from '../src/ai-sdk.ts'
 import { finishedTranscript, serverStats, uniqueName, useRelays, waitFor, type ServerStreamStats } from './helpers.ts'
@@ -52,5 +53,24 @@ describe('RelayChatTransport with useChat', () => {
     await waitFor(async () => (await serverStats(streamB)).finished)
     expect((await serverStats(streamB)).opened).toBe(1)
     screen.unmount()
+  })
+})
+
+describe('RelayChatTransport across a reload', () => {
+  it('a reload mid-stream resumes from the hub: the whole reply once, no second connection', async () => {
+    const id = uniqueName('reload-chat')
+    const tab = await commands.openTab(`/test/fixtures/ai-chat.html?id=${id}`)
+    const inTab = <T>(expression: string) => commands.evalInTab<T>(tab, expression)
+    await waitFor(() => inTab<string | undefined>(`document.querySelector('[data-testid=chat]')?.dataset.status`).then((s) => s === 'ready'), { what: 'the chat to mount' })
+    await inTab(`(() => { const input = document.querySelector('input[name=message]'); input.value = 'survive a reload'; input.form.requestSubmit() })()`)
+    const assistant = () => inTab<string>(`[...document.querySelectorAll('[data-role=assistant]')].map((p) => p.textContent).join('|')`)
+    await waitFor(async () => (await assistant()).length > 10, { what: 'the reply to start' })
+    const [streamId] = await runOfChat(id)
+    await commands.reloadTab(tab)
+    expect((await serverStats(streamId)).finished, 'still running after the reload').toBe(false)
+    const expected = await textOf(streamId)
+    await waitFor(async () => (await assistant()) === expected, { timeoutMs: 20_000, what: 'the whole reply, once, after the reload' })
+    expect((await serverStats(streamId)).opened, 'one connection across the reload').toBe(1)
+    await commands.closeTab(tab)
   })
 })
