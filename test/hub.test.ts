@@ -400,8 +400,10 @@ describe('hub signals and options', () => {
 
   it('watches for silence by default with EventSource too (45 s of no event): a half-open connection is reconnected from its cursor', async () => {
     const timers: Array<{ ms: number; fire: () => void }> = []
+    let clock = 0
     const { fake, client } = setup({
       backoff: { baseMs: 1, maxMs: 1 },
+      now: () => clock,
       setTimeout: (callback, ms) => {
         const timer = { ms, fire: callback }
         timers.push(timer)
@@ -415,10 +417,18 @@ describe('hub signals and options', () => {
     first.emit(...tokens(1, 2))
     const silence = timers.filter((timer) => timer.ms === 45_000).at(-1)
     expect(silence).toBeDefined()
-    silence!.fire() // nothing arrived for 45 s
+    clock += 30_000
+    first.emit(...tokens(3, 3)) // a sign of life 30 s in: the watchdog waits 45 s from here
+    clock += 15_000
+    silence!.fire()
+    expect(first.closed).toBe(false)
+    const rearmed = timers.at(-1)!
+    expect(rearmed.ms).toBe(30_000)
+    clock += 30_000
+    rearmed.fire() // nothing arrived for 45 s
     expect(first.closed).toBe(true)
     const second = await waitFor(() => fake.of('r1')[1])
-    expect(new URL(second.request.url).searchParams.get('after_seq')).toBe('2')
+    expect(new URL(second.request.url).searchParams.get('after_seq')).toBe('3')
   })
 
   it('parks runs beyond the budget, watched runs first, and resumes them from their cursor', async () => {

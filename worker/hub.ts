@@ -12,7 +12,7 @@ import { announcedSpec, Feed, feedConnectionSpec, feedSpecProblem } from './feed
 import { RegistryWatches } from './registry.ts'
 import { isFinal } from './run-status.ts'
 import { Run, type RunHost } from './run.ts'
-import { contractOf, listenedNames } from './server-contract.ts'
+import { listenedNames, PRESETS } from './server-contract.ts'
 import { safeCall } from './safe-call.ts'
 import { checkSpec } from './spec-check.ts'
 import { HubSubscription, notifySubscribers } from './subscription.ts'
@@ -65,10 +65,11 @@ export interface HubOptions {
   observedProtocol: (origin: string) => WireProtocol | undefined
   setTimeout: (callback: () => void, ms: number) => unknown
   clearTimeout: (handle: unknown) => void
+  now: () => number
   random: () => number
 }
 
-export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeout' | 'clearTimeout' | 'random' | 'network' | 'observedProtocol'> = {
+export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeout' | 'clearTimeout' | 'now' | 'random' | 'network' | 'observedProtocol'> = {
   retentionMs: 5 * 60_000,
   registryThrottleMs: 100,
   maxEventsPerRun: 100_000,
@@ -115,6 +116,7 @@ export class RunHub {
       transports: {},
       setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
       clearTimeout: (handle) => globalThis.clearTimeout(handle as number),
+      now: () => performance.now(),
       random: Math.random,
       network: browserNetwork,
       observedProtocol,
@@ -132,9 +134,10 @@ export class RunHub {
       backoff: o.backoff,
       maxRetries: o.maxRetries,
       maxEventSize: o.maxEventSize,
-      silenceTimeoutMs: (spec) => spec.silenceTimeoutMs ?? o.silenceTimeoutMs[contractOf(spec).transport],
+      silenceTimeoutMs: (spec) => spec.silenceTimeoutMs ?? o.silenceTimeoutMs[spec.transport ?? PRESETS[spec.preset ?? 'auto'].transport ?? 'eventsource'],
       setTimeout: o.setTimeout,
       clearTimeout: o.clearTimeout,
+      now: o.now,
       random: o.random,
       isOnline: () => o.network.isOnline(),
       waitForNetwork: () => this.#waitForNetwork(),
