@@ -45,7 +45,7 @@ class Pane {
     this.element.replaceChildren()
     const session = sessions.find((s) => s.id === sessionId)
     if (!session) {
-      this.element.append(Object.assign(document.createElement('p'), { className: 'empty', textContent: 'Pick a chat or press +' }))
+      this.element.append(Object.assign(document.createElement('p'), { className: 'empty', textContent: 'Pick a chat, press +, or just type a message' }))
       return
     }
     this.#header = Object.assign(document.createElement('h3'), { textContent: session.title })
@@ -182,6 +182,7 @@ function setDrawer(open: boolean): void {
 }
 $('#menu').addEventListener('click', () => setDrawer(!document.body.classList.contains('drawer-open')))
 $('#scrim').addEventListener('click', () => setDrawer(false))
+$('#new-chat-top').addEventListener('click', () => $('#new-chat').click()) // on phones the sidebar's + is in the drawer
 
 // ---- Composer state: never a silent drop -------------------------------------------
 

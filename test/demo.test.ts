@@ -85,7 +85,11 @@ for (const [width, height] of [[1280, 800], [390, 844]] as const) {
     expect(layout.composer.bottom, 'composer inside the viewport').toBeLessThanOrEqual(layout.innerHeight)
     expect(layout.composer.top).toBeGreaterThanOrEqual(0)
     expect(layout.hit, 'Send can be clicked').toBe(true)
-    if (width < 760) expect(layout.main.width / layout.innerWidth, 'chat column, drawer closed').toBeGreaterThanOrEqual(0.8)
+    if (width < 760) {
+      expect(layout.main.width / layout.innerWidth, 'chat column, drawer closed').toBeGreaterThanOrEqual(0.8)
+      // A new chat without opening the drawer: the top bar has its own +.
+      expect(await inTab<boolean>(`(() => { const b = document.querySelector('[data-testid=new-chat-top]').getBoundingClientRect(); return document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2)?.dataset.testid === 'new-chat-top' })()`)).toBe(true)
+    }
     await commands.screenshotTab(tab, `test/__screenshots__/demo-${width}x${height}.png`)
 
     // Stop: a long reply ends at once, and the composer is free again.
