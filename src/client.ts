@@ -27,10 +27,11 @@ export function createRunRelay(options: RelayOptions = {}): RunRelay {
   }
   const where = resolveMode(mode)
   const extendedLifetime = options.extendedLifetime ?? RELAY_DEFAULTS.extendedLifetime
-  if (!(options.disposeOnPageHide ?? RELAY_DEFAULTS.disposeOnPageHide)) return connectRelay(connectorFor(where, name, extendedLifetime), options, where)
+  const connector = connectorFor(where, name, extendedLifetime)
+  if (!(options.disposeOnPageHide ?? RELAY_DEFAULTS.disposeOnPageHide)) return connectRelay(connector, options, where)
   const onPageHide = () => relay.dispose()
   // dispose() removes the listener: a relay per view (React effects) must not leave one per relay behind.
-  const relay = connectRelay(connectorFor(where, name, extendedLifetime), options, where, () => globalThis.removeEventListener?.('pagehide', onPageHide))
+  const relay = connectRelay(connector, options, where, () => globalThis.removeEventListener?.('pagehide', onPageHide))
   globalThis.addEventListener?.('pagehide', onPageHide, { once: true })
   return relay
 }

@@ -101,27 +101,23 @@ for (const [width, height] of [[1280, 800], [390, 844]] as const) {
 
     // The inspector shows what the hub says.
     await click('[data-testid=toggle-inspector]')
-    const figures = await waitFor(() => inTab<{ rendered: Record<string, string[]>; connections: string; hub: { runs: Array<{ runId: string; status: string; eventCount: number; subscriberCount: number }>; budget: { open: number; limit: number } } } | undefined>(`(async () => {
+    type InspectorFigures = { rendered: Record<string, string[]>; connections: string; hub: { runs: Array<{ runId: string; status: string; eventCount: number; subscriberCount: number }>; budget: { open: number; limit: number } } }
+    // What the inspector shows next to a fresh relay.diagnostics(); undefined until it has rendered every run.
+    const readInspector = () => inTab<InspectorFigures | undefined>(`(async () => {
       const inspector = document.querySelector('[data-testid=inspector]')
       if (!inspector?.shown) return undefined
       const hub = await demoRelay.diagnostics()
       const rows = [...inspector.shadowRoot.querySelectorAll('tr[data-run-id]')]
       if (rows.length !== hub.runs.length) return undefined
       const rendered = Object.fromEntries(rows.map((row) => [row.dataset.runId, ['status', 'events', 'subscribers'].map((f) => row.querySelector('[data-field=' + f + ']').textContent)]))
-      const connections = inspector.shadowRoot.querySelector('[data-field=connections]').textContent
-      return { rendered, connections, hub }
-    })()`), { what: 'the inspector to render' })
-    await waitFor(async () => {
-      const fresh = await inTab<typeof figures>(`(async () => {
-        const inspector = document.querySelector('[data-testid=inspector]')
-        const hub = await demoRelay.diagnostics()
-        const rows = [...inspector.shadowRoot.querySelectorAll('tr[data-run-id]')]
-        const rendered = Object.fromEntries(rows.map((row) => [row.dataset.runId, ['status', 'events', 'subscribers'].map((f) => row.querySelector('[data-field=' + f + ']').textContent)]))
-        return { rendered, connections: inspector.shadowRoot.querySelector('[data-field=connections]').textContent, hub }
-      })()`)
+      return { rendered, connections: inspector.shadowRoot.querySelector('[data-field=connections]').textContent, hub }
+    })()`)
+    const figures = await waitFor(async () => {
+      const fresh = await readInspector()
+      if (!fresh) return undefined
       expect(fresh.rendered).toEqual(Object.fromEntries(fresh.hub.runs.map((run) => [run.runId, [run.status, String(run.eventCount), String(run.subscriberCount)]])))
       expect(fresh.connections).toBe(`${fresh.hub.budget.open} / ${fresh.hub.budget.limit}`)
-      return true
+      return fresh
     }, { what: 'the inspector figures to match relay.diagnostics()' })
     expect(Object.keys(figures.rendered)).toHaveLength(4)
     await commands.screenshotTab(tab, `test/__screenshots__/demo-${width}x${height}-inspector.png`)

@@ -78,11 +78,6 @@ export class EventLog {
     return this.#ids[this.#indexOf(seq)] ?? undefined
   }
 
-  /** The type of the event with hub seq `seq`, if held. */
-  typeAt(seq: number): string | undefined {
-    return this.#types[this.#indexOf(seq)]
-  }
-
   /** Events with `afterSeq < seq <= throughSeq`, clamped to what is held. */
   columns(runId: string, afterSeq: number, throughSeq = this.#lastSeq): EventColumns {
     const from = Math.max(afterSeq + 1, this.firstSeq)

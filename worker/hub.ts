@@ -12,7 +12,7 @@ import { announcedSpec, Feed, feedConnectionSpec, feedSpecProblem } from './feed
 import { RegistryWatches } from './registry.ts'
 import { isFinal } from './run-status.ts'
 import { Run, type RunHost } from './run.ts'
-import { listenedNames, PRESETS } from './server-contract.ts'
+import { listenedNames } from './server-contract.ts'
 import { safeCall } from './safe-call.ts'
 import { checkSpec } from './spec-check.ts'
 import { HubSubscription, notifySubscribers } from './subscription.ts'
@@ -134,7 +134,7 @@ export class RunHub {
       backoff: o.backoff,
       maxRetries: o.maxRetries,
       maxEventSize: o.maxEventSize,
-      silenceTimeoutMs: (spec) => spec.silenceTimeoutMs ?? o.silenceTimeoutMs[spec.transport ?? PRESETS[spec.preset ?? 'auto'].transport ?? 'eventsource'],
+      silenceTimeoutMs: (spec, transport) => spec.silenceTimeoutMs ?? o.silenceTimeoutMs[transport],
       setTimeout: o.setTimeout,
       clearTimeout: o.clearTimeout,
       now: o.now,

@@ -1,4 +1,4 @@
-import type { ResyncReason, RunError, RunSpec, RunSummary } from '../src/protocol.ts'
+import type { ResyncReason, RunError, RunSpec, RunSummary, TransportKind } from '../src/protocol.ts'
 import { backoffDelay, type BackoffPolicy } from './backoff.ts'
 import { contractOf, isInterruption, type ServerContract } from './server-contract.ts'
 import { ServerCursor } from './server-cursor.ts'
@@ -15,7 +15,7 @@ export interface RunHost {
   maxRetries: number
   maxEventSize: number
   /** Reconnect after this long without an event (or, with the fetch transport, a heartbeat); 0: never. */
-  silenceTimeoutMs(spec: RunSpec): number
+  silenceTimeoutMs(spec: RunSpec, transport: TransportKind): number
   setTimeout(callback: () => void, ms: number): unknown
   clearTimeout(handle: unknown): void
   random(): number
@@ -256,11 +256,11 @@ export class Run {
    */
   #heard(): void {
     this.#heardAt = this.#host.now()
-    if (this.#silenceTimer === undefined) this.#watchSilence(this.#host.silenceTimeoutMs(this.spec))
+    if (this.#silenceTimer === undefined) this.#watchSilence(this.#host.silenceTimeoutMs(this.spec, this.#contract.transport))
   }
 
   #watchSilence(waitMs: number): void {
-    const timeoutMs = this.#host.silenceTimeoutMs(this.spec)
+    const timeoutMs = this.#host.silenceTimeoutMs(this.spec, this.#contract.transport)
     if (timeoutMs <= 0 || !this.#connection) return
     this.#silenceTimer = this.#host.setTimeout(() => {
       this.#silenceTimer = undefined

@@ -73,11 +73,6 @@ export class ServerCursor {
     this.#lastEventId = id
   }
 
-  /** The last server seq (for gap messages). */
-  get serverSeq(): number {
-    return this.#serverSeq
-  }
-
   /** The request that resumes from here. */
   request(base: URL): { url: string; headers: Record<string, string> } {
     const url = new URL(base)

@@ -148,9 +148,9 @@ export class HubSubscription {
     } catch {
       // One subscriber's failure is its own; the hub and the other subscribers go on.
     }
-    if (result instanceof Promise || (typeof result === 'object' && result !== null && 'then' in result)) {
-      ;(result as Promise<unknown>).then(settled, settled)
-    } else settled()
+    // Across Comlink `deliver` returns a promise that settles when the page has handled the batch.
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') (result as PromiseLike<unknown>).then(settled, settled)
+    else settled()
   }
 
   /** Everything pending, in order: each control message after the events it is pinned behind, then the rest of every log. */
