@@ -50,9 +50,9 @@ export default defineConfig(({ mode }) => ({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
-    // CI reads the counts from the JSON report to print its `N passed, N failed` line.
+    // CI sums the JSON reports in reports/ (scripts/ci-report.mjs) to print its `N passed, N failed` lines.
     reporters: process.env.CI ? ['default', 'json'] : ['default'],
-    outputFile: { json: '.vitest-results.json' },
+    outputFile: { json: `reports/${process.env.REPORT_NAME ?? 'chromium'}.json` },
     browser: {
       enabled: true,
       headless: true,
