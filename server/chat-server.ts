@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Plugin } from 'vite'
+import { handleHostile } from './hostile.ts'
 import { replyTokens } from './prose.ts'
 import { createSessionChannels } from './session-channel.ts'
 import { frameOf, replaysFromStart, responseHeaders, seqOfWireId, wireEventsOf, type EndMode, type WireEvent, type WireMode } from './wire.ts'
@@ -323,6 +324,7 @@ export function createChatServer() {
   return async function handle(req: IncomingMessage, res: ServerResponse, next: () => void): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
     // The AI SDK's default paths too (`POST /api/chat`, `GET /api/chat/{id}/stream`), beside the reference protocol's.
+    if (url.pathname.startsWith('/api/hostile/')) return handleHostile(req, res, url)
     if (url.pathname.startsWith('/api/ai/chat') || url.pathname === '/api/chat' || /^\/api\/chat\/[^/]+\/stream$/.test(url.pathname)) return aiSdk(req, res, url)
     if (!url.pathname.startsWith('/api/chat/')) return next()
     const route = `${req.method} ${url.pathname}`

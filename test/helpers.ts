@@ -217,3 +217,26 @@ export function endedInTab(tab: string, key: string): Promise<{ events: RunEvent
     return seen?.statuses.includes('ended') ? seen : undefined
   }, { what: `the run of subscription ${key} to end in ${tab}` })
 }
+
+/** The other loopback origin of the test server (localhost ↔ 127.0.0.1): a different origin, the same dev server. */
+export function otherOrigin(): string {
+  return location.origin.includes('localhost') ? location.origin.replace('localhost', '127.0.0.1') : location.origin.replace('127.0.0.1', 'localhost')
+}
+
+/** A URL of the dev server's hostile stream (`server/hostile.ts`) with these query parameters. */
+export function hostileUrl(params: Record<string, string | number | boolean>, origin = ''): string {
+  return `${origin}/api/hostile/sse?${new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]))}`
+}
+
+export interface HostileRequest {
+  at: number
+  url: string
+  lastEventId: string | undefined
+  probe: boolean
+  cookie: boolean
+}
+
+/** The requests the hostile stream answered for `key`. */
+export async function hostileLog(key: string): Promise<HostileRequest[]> {
+  return ((await (await fetch(`/api/hostile/log?key=${encodeURIComponent(key)}`)).json()) as { requests: HostileRequest[] }).requests
+}

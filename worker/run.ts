@@ -1,7 +1,7 @@
 import type { ResyncReason, RunError, RunSpec, RunSummary, TransportKind } from '../src/protocol.ts'
 import { backoffDelay, type BackoffPolicy } from './backoff.ts'
 import { contractOf, isInterruption, type ServerContract } from './server-contract.ts'
-import { ServerCursor } from './server-cursor.ts'
+import { ServerCursor, type Ingest } from './server-cursor.ts'
 import { EventLog, type EventLogLimits } from './event-log.ts'
 import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
 import type { HubSubscription } from './subscription.ts'
@@ -82,7 +82,7 @@ export class Run {
   /** New events on the current connection: a clean close after some may be the end (`end.onClose`). */
   #newOnConnection = 0
   /** The cursor at which a seq jump was last repaired: a second jump there is loss the server cannot fill. */
-  #gapRepairedAt: number | undefined
+  #gapRepairedAt: bigint | undefined
 
   /**
    * With `progressOnOpen`, a connection that stays open `HEALTHY_MS` counts as progress (a feed may
@@ -278,8 +278,9 @@ export class Run {
     }
     // [ingest] The server cursor is parsed here, once, and kept with the event in the log.
     const ingest = this.#cursor.ingest(id)
-    if (ingest.kind === 'duplicate') return // a replay: not progress
-    if (ingest.kind === 'gap' && !this.#acceptGap(ingest.serverSeq, ingest.expected, id!)) return
+    if (ingest.kind === 'duplicate' || ingest.kind === 'lost') return // a replay, or loss already told: not progress
+    const placed = ingest.kind === 'gap' ? this.#acceptGap(ingest, id!) : ingest
+    if (!placed) return
     // Only a new event is progress and resets the backoff: a server that accepts and closes at
     // once, or replays what the hub holds, cannot turn into an endless reconnect loop.
     this.#attempt = 0
@@ -287,27 +288,32 @@ export class Run {
     if (isInterruption(type, id, this.#cursor.hasIds)) {
       this.#hole('server_lost_events', 'The server lost the live run and cannot replay the rest of it.')
     }
-    this.#host.onEvent(this, this.log.append({ type, data, id, serverSeq: ingest.serverSeq }))
+    this.#host.onEvent(this, this.log.append({ type, data, id, serverSeq: placed.serverSeq }))
     const { end } = this.#contract
     if (end.events.includes(type) || (end.data !== null && data.trim() === end.data)) this.#dispatch({ type: 'terminal' })
   }
 
   /**
-   * A jump in the server's seq is the only sign of loss. The first time, reopen from
-   * the last good cursor; if the server jumps again from there, it cannot fill the
-   * hole: accept the loss and say so.
+   * A jump in the server's seq (or an id that went backwards) is the only sign of loss. The first
+   * time, reopen from the last good cursor; if the server does it again from there, it cannot fill
+   * the hole: accept the loss and say so. A jump's event is logged after the hole; a backwards
+   * event cannot be placed and is dropped, with the rest of that connection's backwards events.
    */
-  #acceptGap(seq: number, expected: number, id: string): boolean {
-    const message = `The server skipped events ${expected}..${seq - 1}`
+  #acceptGap(gap: Extract<Ingest, { kind: 'gap' }>, id: string): Extract<Ingest, { kind: 'new' }> | undefined {
+    const { why, serverSeq, expected } = gap
+    const message = why === 'skipped'
+      ? `The server skipped events ${expected}..${serverSeq - 1n}`
+      : `The server sent seq ${serverSeq} after a higher one (ids went backwards) where ${expected} was due`
     if (this.#gapRepairedAt !== expected) {
       this.#gapRepairedAt = expected
       this.#connection?.close()
       this.#dropped({ kind: 'protocol', message })
-      return false
+      return undefined
     }
-    this.#cursor.skipGap(seq, id)
     this.#hole('server_lost_events', `${message} and cannot replay them.`)
-    return true
+    if (why === 'skipped') return this.#cursor.skipGap(serverSeq, id)
+    this.#cursor.loseBackwards()
+    return undefined
   }
 
   /** Keeps the hole with its place in the log, then tells the subscribers present. */

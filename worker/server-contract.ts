@@ -79,10 +79,11 @@ export function listenedNames(contract: ServerContract): string[] | 'all' {
   return [...new Set([...(contract.events ?? []), 'message'])]
 }
 
-/** The gapless seq of a `seq` id: `<run>:<n>` or a plain integer. */
+/** The gapless seq of a `seq` id: `<run>:<n>` or a plain integer; undefined past Number.MAX_SAFE_INTEGER, which a Number cannot hold exactly. */
 export function serverSeqOf(id: string): number | undefined {
   const match = /(?:^|:)(\d+)$/.exec(id)
-  return match ? Number(match[1]) : undefined
+  const seq = match ? Number(match[1]) : undefined
+  return seq !== undefined && Number.isSafeInteger(seq) ? seq : undefined
 }
 
 /**

@@ -1,25 +1,44 @@
-import { serverSeqOf, type ServerContract } from './server-contract.ts'
+import type { ServerContract } from './server-contract.ts'
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+/** The seq of a `seq` id, `<run>:<n>` or a plain integer, exactly, at any size. */
+export function seqOfId(id: string): bigint | undefined {
+  const match = /(?:^|:)(\d+)$/.exec(id)
+  return match ? BigInt(match[1]!) : undefined
+}
 
 /** What an incoming event is to the run, by its id. */
 export type Ingest =
-  /** Not held yet: log it. `serverSeq` is the parsed cursor of a `seq` id. */
+  /** Not held yet: log it. `serverSeq` is the parsed cursor of a `seq` id (undefined past Number.MAX_SAFE_INTEGER). */
   | { kind: 'new'; serverSeq: number | undefined }
   /** Held already (a replay after a reconnect): not progress, not logged. */
   | { kind: 'duplicate' }
-  /** A `seq` server skipped seqs: the events between are missing. */
-  | { kind: 'gap'; serverSeq: number; expected: number }
+  /**
+   * A `seq` server broke its promise: it skipped seqs (`skipped`: the events between are missing),
+   * or its ids went backwards within one connection (`backwards`: the event cannot be placed).
+   */
+  | { kind: 'gap'; why: 'skipped' | 'backwards'; serverSeq: bigint; expected: bigint }
+  /** An event that cannot be placed, on a connection whose loss the run has signalled already: drop it. */
+  | { kind: 'lost' }
 
 /**
  * Where a run stands with its server: the cursor it resumes from, and the one place that tells a
  * new event from a replayed one, whatever the id scheme (see `ServerContract`):
- * - `seq`: by number; a jump is a gap.
+ * - `seq`: by number; a jump is a gap, and so is the first event above the cursor + 1 and an id
+ *   lower than the one before it on the same connection. Seqs are BigInts: a server's numbers
+ *   past Number.MAX_SAFE_INTEGER still compare exactly (a Number would make every later event a duplicate).
  * - `opaque`: by equality with every id seen.
  * - `none`: by count: after a reconnect the server replays the run from its start, so the first
  *   events of each new connection, as many as the run holds, are skipped.
  */
 export class ServerCursor {
   readonly #contract: ServerContract
-  #serverSeq = 0
+  #serverSeq = 0n
+  /** The highest seq of the current connection: a replay climbs from the start, an id below it went backwards. */
+  #connectionSeq = 0n
+  /** A backwards id on this connection was signalled as a hole: later ones are dropped without another. */
+  #lostOnConnection = false
   #lastEventId: string | undefined
   readonly #seenIds = new Set<string>()
   /** Events without an id the run holds, and how many of them the current connection has yet to replay. */
@@ -30,7 +49,7 @@ export class ServerCursor {
     this.#contract = contract
     if (resumeFrom !== undefined) {
       this.#lastEventId = resumeFrom
-      if (contract.ids === 'seq') this.#serverSeq = serverSeqOf(resumeFrom) ?? 0
+      if (contract.ids === 'seq') this.#serverSeq = seqOfId(resumeFrom) ?? 0n
     }
   }
 
@@ -43,6 +62,8 @@ export class ServerCursor {
   connected(): void {
     const { kind } = this.#contract.resume
     this.#replaySkip = kind === 'replay' || kind === 'auto' ? this.#idlessEvents : 0
+    this.#connectionSeq = 0n
+    this.#lostOnConnection = false
   }
 
   ingest(id: string | undefined): Ingest {
@@ -54,23 +75,37 @@ export class ServerCursor {
       this.#idlessEvents++
       return { kind: 'new', serverSeq: undefined }
     }
-    const seq = this.#contract.ids === 'seq' ? serverSeqOf(id) : undefined
+    const seq = this.#contract.ids === 'seq' ? seqOfId(id) : undefined
     if (seq !== undefined) {
+      if (this.#connectionSeq > 0n && seq <= this.#connectionSeq) {
+        if (this.#lostOnConnection) return { kind: 'lost' }
+        return { kind: 'gap', why: 'backwards', serverSeq: seq, expected: this.#serverSeq + 1n }
+      }
+      this.#connectionSeq = seq
       if (seq <= this.#serverSeq) return { kind: 'duplicate' }
-      if (this.#serverSeq > 0 && seq > this.#serverSeq + 1) return { kind: 'gap', serverSeq: seq, expected: this.#serverSeq + 1 }
+      // The first event too: a server whose run starts above the cursor lost what came before (a trimmed journal).
+      if (seq > this.#serverSeq + 1n) return { kind: 'gap', why: 'skipped', serverSeq: seq, expected: this.#serverSeq + 1n }
       this.#serverSeq = seq
+      this.#lastEventId = id
+      return { kind: 'new', serverSeq: seq <= MAX_SAFE ? Number(seq) : undefined }
     } else {
       if (this.#seenIds.has(id)) return { kind: 'duplicate' }
       this.#seenIds.add(id)
     }
     this.#lastEventId = id
-    return { kind: 'new', serverSeq: seq }
+    return { kind: 'new', serverSeq: undefined }
   }
 
-  /** A gap the server cannot fill: go on after it. */
-  skipGap(serverSeq: number, id: string): void {
+  /** A gap the server cannot fill: go on after it. Returns what to log the event with. */
+  skipGap(serverSeq: bigint, id: string): Extract<Ingest, { kind: 'new' }> {
     this.#serverSeq = serverSeq
     this.#lastEventId = id
+    return { kind: 'new', serverSeq: serverSeq <= MAX_SAFE ? Number(serverSeq) : undefined }
+  }
+
+  /** Ids went backwards again after a repair: the hole is signalled, this connection's misplaced events are dropped. */
+  loseBackwards(): void {
+    this.#lostOnConnection = true
   }
 
   /** The request that resumes from here. */
