@@ -61,11 +61,13 @@ function followEventSource(runId: string, onEvent: (data: string) => void = () =
   })
 }
 
-type Mode = 'hub' | 'eventsource'
+/** `hub`: the hub with its default transport; `hub-fetch`, `hub-eventsource`: the hub with that transport; `eventsource`: the page's own EventSource. */
+type Mode = 'hub' | 'hub-fetch' | 'hub-eventsource' | 'eventsource'
 
 async function follow(mode: Mode, runId: string, onEvent?: (data: string) => void) {
   if (mode === 'eventsource') return followEventSource(runId, onEvent)
-  await relay!.open({ runId, sessionId: runId, url: streamUrl(runId), preset: 'reference' })
+  const transport = mode === 'hub-fetch' ? 'fetch' : mode === 'hub-eventsource' ? 'eventsource' : undefined
+  await relay!.open({ runId, sessionId: runId, url: streamUrl(runId), preset: 'reference', ...(transport ? { transport } : {}) })
   return followHub(runId, onEvent)
 }
 

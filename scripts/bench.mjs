@@ -8,6 +8,9 @@ import { createServer } from 'vite'
 import { attachToSharedWorker } from './worker-cdp.mjs'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+/** `BENCH_ONLY=transports`: only the hub's two transports side by side (about a minute). */
+const ONLY = process.env.BENCH_ONLY
+const FLOOD = Number(process.env.BENCH_FLOOD ?? 200_000)
 const server = await createServer({ server: { port: 0, host: '127.0.0.1' }, logLevel: 'error' })
 await server.listen()
 const { port } = server.httpServer.address()
@@ -49,6 +52,33 @@ try {
   await call(main, 'connect', name)
   const rows = []
   const row = (what, hub, eventsource, note = '') => rows.push({ what, hub, 'own EventSource': eventsource, 'hub / EventSource': eventsource ? fixed(hub / eventsource) : '', note })
+
+  // The hub's two transports, side by side: latency at a chat-like rate, and throughput in a large flood.
+  progress(`transports: latency, and a ${FLOOD.toLocaleString('en')}-event flood`)
+  const byTransport = { 'hub-fetch': { p50: [], p99: [], flood: [] }, 'hub-eventsource': { p50: [], p99: [], flood: [] } }
+  await call(main, 'latency', 'hub-eventsource', 400, 2000, 100) // warm-up
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of round % 2 ? ['hub-eventsource', 'hub-fetch'] : ['hub-fetch', 'hub-eventsource']) {
+      const samples = await call(main, 'latency', mode)
+      byTransport[mode].p50.push(percentile(samples, 0.5))
+      byTransport[mode].p99.push(percentile(samples, 0.99))
+      byTransport[mode].flood.push((await call(main, 'throughput', mode, FLOOD)).eventsPerSecond)
+    }
+  }
+  const spread = (values, digits) => `${fixed(Math.min(...values), digits)}–${fixed(Math.max(...values), digits)}`
+  const transportRows = []
+  const transportRow = (what, key, digits) => transportRows.push({
+    what, fetch: fixed(median(byTransport['hub-fetch'][key]), digits), EventSource: fixed(median(byTransport['hub-eventsource'][key]), digits),
+    'fetch / EventSource': fixed(median(byTransport['hub-fetch'][key]) / median(byTransport['hub-eventsource'][key])),
+    range: `fetch ${spread(byTransport['hub-fetch'][key], digits)}; EventSource ${spread(byTransport['hub-eventsource'][key], digits)}`,
+  })
+  transportRow('latency at 2,000 events/s, p50 (ms)', 'p50', 2)
+  transportRow('latency at 2,000 events/s, p99 (ms)', 'p99', 2)
+  transportRow(`throughput, ${FLOOD.toLocaleString('en')}-event flood (events/s)`, 'flood', 0)
+  console.log(`run-relay bench, the hub's transports: Chromium ${browser.version()}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}; medians of ${ROUNDS} alternating rounds`)
+  console.table(transportRows)
+  others: {
+  if (ONLY === 'transports') break others
 
   // Latency and throughput: hub and own EventSource alternate, the order flipping each round.
   const latency = { hub: { p50: [], p99: [] }, eventsource: { p50: [], p99: [] } }
@@ -119,6 +149,7 @@ try {
 
   console.log(`run-relay bench: Chromium ${browser.version()}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; medians of ${ROUNDS} alternating rounds`)
   console.table(rows)
+  }
 } finally {
   await browser.close()
   await server.close()

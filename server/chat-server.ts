@@ -247,7 +247,8 @@ export function createChatServer() {
       return void res.end()
     }
     run.clients.add(res)
-    const heartbeat = setInterval(() => run.stalled.has(res) || res.write(': heartbeat\n\n'), run.settings.heartbeatMs)
+    // Not after end: `close` comes a moment after `end()`, and a write between them would throw.
+    const heartbeat = setInterval(() => run.stalled.has(res) || res.writableEnded || res.write(': heartbeat\n\n'), run.settings.heartbeatMs)
     res.on('close', () => {
       clearInterval(heartbeat)
       run.clients.delete(res)

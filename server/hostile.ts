@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 
 /**
  * Hostile-server endpoints for the wire tests (issue 16): a stream shaped by its query string,
@@ -12,7 +12,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
  * - A reconnect resumes after the `Last-Event-ID` header (its UTF-8 bytes, as EventSource sends
  *   them) or the `after_event_id` parameter, when it names one of the ids; otherwise from the start.
  * - `eol`: `lf` (default), `cr` or `crlf`; `gapMs`: a pause between events, each its own write.
- * - `hold=1`: keep the response open after the last event; `dropAfter=N`: end the first response after N events.
+ * - `hold=1`: keep the response open after the last event; `dropAfter=N`: cut the first response after N
+ *   events (its socket closes before the body ends: a network error, not a clean end).
  * - `status`, `times` (default: always), `retryAfter`: answer with that status instead, `times` times.
  * - `ctype`: the Content-Type to answer with; `needCookie=1`: 401 without the cookie `relay_auth=1`.
  * - `unterminated=N`: `data: ` and then N characters without a line end, then hold.
@@ -20,6 +21,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
  *   not UTF-8 in that same second write.
  * `GET /api/hostile/redirect?to=URL&status=302` answers a redirect; `GET /api/hostile/login` sets the
  * cookie; `GET /api/hostile/log?key=K` lists the requests made with `key=K`.
+ * `GET /api/hostile/peer` answers `{ origin }`: the same endpoints on another port of this host, a
+ * cross-origin but same-site server (cookies are per host, not per port, so a page's cookie reaches it).
  */
 
 interface LoggedRequest {
@@ -43,10 +46,12 @@ export function handleHostile(req: IncomingMessage, res: ServerResponse, url: UR
   const key = q.get('key') ?? ''
   const hasCookie = /(?:^|;\s*)relay_auth=1/.test(req.headers.cookie ?? '')
   switch (url.pathname) {
+    case '/api/hostile/peer':
+      return void peerPort().then((port) => json(res, 200, cors, { origin: `http://${(req.headers.host ?? 'localhost').replace(/:\d+$/, '')}:${port}` }))
     case '/api/hostile/log':
       return json(res, 200, cors, { requests: logs.get(key) ?? [] })
     case '/api/hostile/login':
-      res.writeHead(200, { ...cors, 'Set-Cookie': 'relay_auth=1; Path=/; SameSite=None; Secure', 'Content-Type': 'text/plain' })
+      res.writeHead(200, { ...cors, 'Set-Cookie': 'relay_auth=1; Path=/; SameSite=Lax', 'Content-Type': 'text/plain' })
       return void res.end('signed in')
     case '/api/hostile/redirect':
       res.writeHead(Number(q.get('status') ?? 302), { ...cors, Location: q.get('to') ?? '/' })
@@ -68,12 +73,12 @@ export function handleHostile(req: IncomingMessage, res: ServerResponse, url: UR
   const status = q.get('status')
   const times = Number(q.get('times') ?? Infinity)
   // The k-th stream request (and the probe after it) is refused while k <= times.
+  if (q.get('needCookie') === '1' && !hasCookie) return json(res, 401, cors, { error: 'sign in' })
   if (status !== null && streams <= times) {
     const headers: Record<string, string> = { ...cors, 'Content-Type': 'application/json' }
     if (q.get('retryAfter') !== null) headers['Retry-After'] = q.get('retryAfter')!
     return json(res, Number(status), headers, { error: `hostile status ${status}` })
   }
-  if (q.get('needCookie') === '1' && !hasCookie) return json(res, 401, cors, { error: 'sign in' })
   res.writeHead(200, { ...cors, 'Content-Type': q.get('ctype') ?? 'text/event-stream', 'Cache-Control': 'no-cache' })
   if (probe) return void res.end()
 
@@ -93,8 +98,9 @@ export function handleHostile(req: IncomingMessage, res: ServerResponse, url: UR
   let sent = 0
   const next = (): void => {
     if (res.destroyed) return
-    if (sent >= frames.length || sent >= dropAfter) {
-      if (!hold || sent >= dropAfter) res.end()
+    if (sent >= dropAfter) return void res.socket?.end() // a cut: the chunked body never ends cleanly
+    if (sent >= frames.length) {
+      if (!hold) res.end()
       return
     }
     if (gapMs === 0) {
@@ -133,4 +139,19 @@ function straddle(res: ServerResponse): void {
 function json(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
   res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
   res.end(JSON.stringify(body))
+}
+
+let peer: Promise<number> | undefined
+
+/** The peer server, started on first use on a free port; `unref`: it never keeps the process alive. */
+function peerPort(): Promise<number> {
+  peer ??= new Promise((resolve, reject) => {
+    const server: Server = createServer((req, res) => handleHostile(req, res, new URL(req.url ?? '/', 'http://peer')))
+    server.on('error', reject)
+    server.listen(0, () => {
+      server.unref()
+      resolve((server.address() as { port: number }).port)
+    })
+  })
+  return peer
 }

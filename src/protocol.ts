@@ -82,7 +82,13 @@ export interface RunSpec {
    * the reference protocol's end events end a run, and so does a clean close when there are no ids.
    */
   preset?: ServerPreset
-  /** @defaultValue `'eventsource'` (`'fetch'` with the `ai-sdk`, `openai` and `last-event-id` presets) */
+  /**
+   * `'fetch'` (fetch + eventsource-parser) holds the origin allow-list (it refuses redirects), bounds a
+   * line at `maxEventSize`, and sees the status, `Retry-After`, heartbeats and every event name.
+   * `'eventsource'` (the native one) follows redirects unseen, buffers an endless line natively,
+   * and needs a probe request to learn a failed status: choose it knowingly (README, "Transports").
+   * @defaultValue `'fetch'`
+   */
   transport?: TransportKind
   /**
    * Event names the EventSource transport listens to (it only dispatches named events to
@@ -157,7 +163,7 @@ export interface FeedSpec {
   feedId: string
   /** The SSE endpoint of the feed. Same rules as `RunSpec.url`. */
   url: string
-  /** @defaultValue `'eventsource'` */
+  /** As for runs. @defaultValue `'fetch'` */
   transport?: TransportKind
   /** Send cookies cross-origin. @defaultValue false */
   withCredentials?: boolean

@@ -1,17 +1,23 @@
 import { listenedNames } from './server-contract.ts'
-import type { StreamConnection, StreamHandlers, StreamRequest } from './transport.ts'
+import { checkResponse } from './response-check.ts'
+import type { DropReason, StreamConnection, StreamHandlers, StreamRequest } from './transport.ts'
 
 /**
  * SSE over the native EventSource: GET only, cookies, no custom headers, and it
  * hides comments and the HTTP status. The hub owns reconnects (with its own
  * cursor), so the native auto-reconnect is cut short: on any error the source
  * is closed and the drop reported.
+ *
+ * What it cannot do, and why it is not the default (README, "Transports"): it follows redirects
+ * without telling (the allow-list is checked on the URL asked for, not the one answered), and it
+ * buffers a line without an end natively, beyond `maxEventSize` (only the silence watchdog ends it).
  */
 export function createEventSourceTransport(options: { fetch?: typeof fetch } = {}) {
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis)
   return (request: StreamRequest, handlers: StreamHandlers): StreamConnection => {
     const { spec } = request
-    const source = new EventSource(request.url, { withCredentials: spec.withCredentials ?? false })
+    const withCredentials = spec.withCredentials ?? false
+    const source = new EventSource(request.url, { withCredentials })
     let closed = false
     let opened = false
     const forward = (event: Event) => {
@@ -31,7 +37,7 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
       // that refused it. The status is hidden either way, so a probe finds out what happened.
       closed = true
       source.close()
-      if (!opened) void probe(request.url, fetchImpl).then(handlers.onDrop)
+      if (!opened) void probe(request.url, withCredentials, fetchImpl).then(handlers.onDrop)
       else handlers.onDrop({ kind: 'closed' })
     }
     return {
@@ -43,23 +49,28 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
   }
 }
 
-/** Learns the status a failed EventSource hid, reading only the headers. */
-async function probe(url: string, fetchImpl: typeof fetch) {
+/**
+ * Learns the status a failed EventSource hid, reading only the headers, with the same
+ * credentials as the source (a cookie-authenticated stream answers a probe without them
+ * differently), and classified as the fetch transport classifies a response. It is a second
+ * request per failed attempt: the price of a transport that hides the status.
+ */
+async function probe(url: string, withCredentials: boolean, fetchImpl: typeof fetch): Promise<DropReason> {
   const controller = new AbortController()
   const deadline = setTimeout(() => controller.abort(), PROBE_TIMEOUT_MS) // a server that never answers must not hold the run
   try {
-    const response = await fetchImpl(url, { headers: { Accept: 'text/event-stream', 'X-Run-Relay-Probe': '1' }, cache: 'no-store', redirect: 'manual', signal: controller.signal })
+    const response = await fetchImpl(url, {
+      headers: { Accept: 'text/event-stream', 'X-Run-Relay-Probe': '1' },
+      credentials: withCredentials ? 'include' : 'same-origin',
+      cache: 'no-store',
+      redirect: 'manual',
+      signal: controller.signal,
+    })
     controller.abort()
-    if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
-      return { kind: 'bad_response', message: `${url} redirects elsewhere (a login page?); stream URLs must answer with the stream itself` } as const
-    }
-    if (response.status !== 200) return { kind: 'http', status: response.status, message: `${url} answered ${response.status}` } as const
-    if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
-      return { kind: 'bad_response', message: `${url} answered 200 with ${response.headers.get('content-type') ?? 'no content type'}, not text/event-stream (a login page?)` } as const
-    }
-    return { kind: 'network', message: `${url} failed, then answered a probe normally` } as const
+    const verdict = checkResponse(url, response)
+    return verdict.kind === 'stream' ? { kind: 'network', message: `${url} failed, then answered a probe normally` } : verdict
   } catch (error) {
-    return { kind: 'network', message: String(error) } as const
+    return { kind: 'network', message: String(error) }
   } finally {
     clearTimeout(deadline)
   }

@@ -346,7 +346,9 @@ export class Run {
       return this.#dispatch({ type: 'failed', error: { type: 'error', code: 'retries_exhausted', message } })
     }
     this.#dispatch({ type: 'dropped' })
-    const delay = backoffDelay(this.#attempt++, { ...this.#host.backoff, ...backoff }, this.#host.random, this.#retryMs)
+    const jittered = backoffDelay(this.#attempt++, { ...this.#host.backoff, ...backoff }, this.#host.random, this.#retryMs)
+    // [RFC 9110] A 429 or 503 with Retry-After says when to come back: never sooner (it is capped where parsed).
+    const delay = reason.kind === 'http' && reason.retryAfterMs !== undefined ? Math.max(jittered, reason.retryAfterMs) : jittered
     this.#reconnectTimer = this.#host.setTimeout(() => this.#connect(), delay)
   }
 

@@ -63,7 +63,9 @@ export const PRESETS: Record<ServerPreset | 'auto', Preset> = {
 /** The contract of a spec: its own fields over its preset's. */
 export function contractOf(spec: RunSpec): ServerContract {
   const preset = PRESETS[spec.preset ?? 'auto']
-  const transport = spec.transport ?? preset.transport ?? 'eventsource'
+  // fetch by default: it refuses redirects (the allow-list holds), bounds a line at maxEventSize and sees
+  // the status, heartbeats and every event name. EventSource can do none of these (README, "Transports").
+  const transport = spec.transport ?? preset.transport ?? 'fetch'
   return {
     ids: spec.ids ?? preset.ids ?? 'auto',
     end: { ...preset.end, ...spec.end },

@@ -120,14 +120,14 @@ export class ServerCursor {
         else if (last !== undefined) url.searchParams.set(resume.param, last)
         break
       case 'header':
-        if (last !== undefined) headers['Last-Event-ID'] = last
+        if (last !== undefined) headers['Last-Event-ID'] = headerValue(last)
         break
       case 'auto':
         // Parameters a server does not know are ignored: both the reference server's and the standard header.
         if (last === undefined) url.searchParams.set('after_seq', '0')
         else {
           url.searchParams.set('after_event_id', last)
-          headers['Last-Event-ID'] = last
+          headers['Last-Event-ID'] = headerValue(last)
         }
         break
       case 'replay':
@@ -138,4 +138,18 @@ export class ServerCursor {
     }
     return { url: url.href, headers }
   }
+}
+
+/**
+ * [spec] EventSource sends `Last-Event-ID` as the id's UTF-8 bytes. `fetch` takes header values as
+ * byte strings (each char one byte) and throws on anything above U+00FF, so the id is turned into its
+ * UTF-8 bytes first: the server receives the same bytes a native EventSource would send. (Node reads
+ * them as Latin-1: `Buffer.from(value, 'latin1').toString('utf8')` gives the id back.)
+ */
+function headerValue(id: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(id)) return id
+  let bytes = ''
+  for (const byte of new TextEncoder().encode(id)) bytes += String.fromCharCode(byte)
+  return bytes
 }

@@ -7,8 +7,8 @@ export type DropReason =
   | { kind: 'closed' }
   /** The request failed before or during the response. */
   | { kind: 'network'; message: string }
-  /** The server answered with a status other than 200. */
-  | { kind: 'http'; status: number; message: string }
+  /** The server answered with a status other than 200; `retryAfterMs`: its `Retry-After`, capped (see `response-check.ts`). */
+  | { kind: 'http'; status: number; message: string; retryAfterMs?: number }
   /** The stream broke a rule (a seq jump): reconnecting may help. */
   | { kind: 'protocol'; message: string }
   /** Nothing, not even a heartbeat, arrived for the silence timeout. */
@@ -17,7 +17,7 @@ export type DropReason =
   | { kind: 'oversize'; message: string }
   /** No response headers within the connect timeout. */
   | { kind: 'timeout'; message: string }
-  /** Not an event stream: another content type (a login page), a redirect, a body that is not UTF-8. */
+  /** Not an event stream: another content type or charset (a login page), a redirect, a 304, a body that is not UTF-8. */
   | { kind: 'bad_response'; message: string }
 
 /** What a transport reports about one connection. Nothing fires after `close()`. */

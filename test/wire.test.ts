@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest'
+import type { RunRelay, RunSpec, TransportKind } from '../src/index.ts'
+import { hostileLog, hostileUrl, recorder, uniqueName, useRelays, waitFor } from './helpers.ts'
+
+/**
+ * The wire, against hostile servers (issue 16, part A; `server/hostile.ts`): bounded memory,
+ * CR-only line endings, Retry-After, ids that are not Latin-1, one classification of responses
+ * for both transports and the EventSource probe, the probe's credentials, UTF-8 split across
+ * chunks. Real SharedWorker, real HTTP.
+ */
+const relay = useRelays('wire')
+const fast = { baseMs: 20, maxMs: 100 }
+const transports: TransportKind[] = ['fetch', 'eventsource']
+
+async function follow(spec: RunSpec, hub: RunRelay = relay()) {
+  await hub.open(spec)
+  const seen = recorder()
+  hub.subscribe({ runId: spec.runId }, seen.handlers)
+  await waitFor(() => seen.finished, { timeoutMs: 15_000, what: `run ${spec.runId} to end or fail` })
+  return seen
+}
+
+const hostile = (key: string, params: Record<string, string | number>, extra: Partial<RunSpec> = {}): RunSpec => ({
+  runId: key, sessionId: key, url: hostileUrl({ key, ...params }), reconnect: fast, ...extra,
+})
+const texts = (events: ReadonlyArray<{ type: string; data: string }>) => events.map((event) => (event.type === 'token' ? (JSON.parse(event.data) as { text: string }).text.trim() : event.type))
+const streams = async (key: string) => (await hostileLog(key)).filter((request) => !request.probe)
+
+describe('bounded memory', () => {
+  it('a line without an end costs at most maxEventSize with the default transport: oversize, one connection', async () => {
+    const key = uniqueName('endless')
+    const seen = await follow(hostile(key, { unterminated: 64 * 1024 * 1024 }, { maxEventSize: 256 * 1024 }))
+    expect(seen.statuses.at(-1)).toBe('failed')
+    expect(seen.errors.at(-1)).toMatchObject({ code: 'oversize' })
+    expect(await streams(key)).toHaveLength(1)
+  })
+})
+
+describe.each(transports)('with the %s transport', (transport) => {
+  for (const hold of [false, true]) {
+    it(`CR-only line endings: every event at once, the end event too${hold ? ' while the server holds the response open' : ''}`, async () => {
+      const key = uniqueName('cr')
+      const seen = await follow(hostile(key, { ids: '1,2,3,4', endId: 5, eol: 'cr', gapMs: 30, hold: hold ? 1 : 0 }, { transport, preset: 'reference' }))
+      expect(seen.statuses.at(-1)).toBe('ended')
+      expect(texts(seen.events)).toEqual(['1', '2', '3', '4', 'stream_end'])
+      expect(await streams(key)).toHaveLength(1)
+    })
+  }
+
+  it('Retry-After on a 503 is honoured: the next request waits for it', async () => {
+    const key = uniqueName('retry-after')
+    const seen = await follow(hostile(key, { ids: '1,2,3', endId: 4, status: 503, times: 2, retryAfter: 1 }, { transport, preset: 'reference' }))
+    expect(seen.statuses.at(-1)).toBe('ended')
+    expect(texts(seen.events)).toEqual(['1', '2', '3', 'stream_end'])
+    const requests = await streams(key)
+    expect(requests).toHaveLength(3)
+    for (let i = 1; i < requests.length; i++) expect(requests[i]!.at - requests[i - 1]!.at, `wait before request ${i + 1}`).toBeGreaterThanOrEqual(950)
+    // EventSource hides the status: each failed attempt costs one probe (README, "Transports").
+    expect((await hostileLog(key)).filter((request) => request.probe)).toHaveLength(transport === 'eventsource' ? 2 : 0)
+  })
+
+  for (const [ctype, accepted] of [
+    ['TEXT/EVENT-STREAM', true],
+    ['text/event-stream; Charset="UTF-8"', true],
+    ['text/event-stream; charset=latin1', false],
+    ['text/event-streamX', false],
+  ] as const) {
+    it(`Content-Type ${ctype}: ${accepted ? 'read' : 'refused as bad_response, not retried'}`, async () => {
+      const key = uniqueName('ctype')
+      const seen = await follow(hostile(key, { ids: '1,2', endId: 3, ctype }, { transport, preset: 'reference' }))
+      if (accepted) {
+        expect(seen.statuses.at(-1)).toBe('ended')
+        expect(texts(seen.events)).toEqual(['1', '2', 'stream_end'])
+      } else {
+        expect(seen.errors.at(-1)).toMatchObject({ code: 'bad_response' })
+        expect(seen.errors.at(-1)?.message).toContain(ctype.includes('latin1') ? 'UTF-8' : 'not text/event-stream')
+        expect(seen.events).toEqual([])
+        expect(await streams(key)).toHaveLength(1)
+      }
+    })
+  }
+
+  it('a 304 is a bad_response with its own message, not "redirects elsewhere"', async () => {
+    const key = uniqueName('304')
+    const seen = await follow(hostile(key, { status: 304 }, { transport, preset: 'reference' }))
+    expect(seen.errors.at(-1)).toMatchObject({ code: 'bad_response' })
+    expect(seen.errors.at(-1)?.message).toContain('304 Not Modified')
+    expect(await streams(key)).toHaveLength(1)
+  })
+})
+
+describe('the fetch transport', () => {
+  for (const preset of ['last-event-id', undefined] as const) {
+    it(`ids that are not Latin-1 resume with Last-Event-ID (${preset ?? 'no preset'}): sent as their UTF-8 bytes, as EventSource does`, async () => {
+      const key = uniqueName('unicode')
+      const ids = ['日本-1', '日本-2', '日本-3', '日本-4']
+      const seen = await follow(hostile(key, { ids: ids.join(','), dropAfter: 2, ...(preset ? { noEnd: 1 } : {}) }, { transport: 'fetch', ...(preset ? { preset } : {}) }))
+      expect(seen.statuses.at(-1)).toBe('ended')
+      expect(texts(seen.events)).toEqual(preset ? ids : [...ids, 'stream_end'])
+      const requests = await streams(key)
+      expect(requests.map((request) => request.lastEventId)).toEqual([undefined, '日本-2'])
+    })
+  }
+
+  it('a UTF-8 sequence split across two chunks, then a bad byte: the events before it are kept whole', async () => {
+    const key = uniqueName('straddle')
+    const seen = await follow(hostile(key, { straddle: 1 }, { transport: 'fetch' }))
+    expect(seen.errors.at(-1)).toMatchObject({ code: 'bad_response' })
+    expect(seen.errors.at(-1)?.message).toContain('UTF-8')
+    expect(texts(seen.events)).toEqual(['café', 'ok'])
+  })
+})
+
+describe('the EventSource status probe', () => {
+  it('honours withCredentials: a cookie-authenticated cross-origin stream is probed with its cookie', async () => {
+    // The peer is another origin of the same site: the cookie set here reaches it, when credentials are included.
+    const { origin: peer } = (await (await fetch('/api/hostile/peer')).json()) as { origin: string }
+    await fetch('/api/hostile/login')
+    const key = uniqueName('cookie')
+    const params = { key, ids: '1,2', endId: 3, needCookie: 1, status: 503, times: 1 }
+    const hub = relay({ hub: { allowedOrigins: [peer] } })
+    const seen = await follow({ runId: key, sessionId: key, url: hostileUrl(params, peer), reconnect: fast, transport: 'eventsource', preset: 'reference', withCredentials: true }, hub)
+    const log = (await (await fetch(`${peer}/api/hostile/log?key=${key}`)).json()) as { requests: Array<{ probe: boolean; cookie: boolean }> }
+    // The stream answered 503 (hidden), the probe saw the same 503 with the cookie, the retry streamed.
+    expect(log.requests.map((request) => [request.probe ? 'probe' : 'stream', request.cookie])).toEqual([['stream', true], ['probe', true], ['stream', true]])
+    expect(seen.statuses.at(-1)).toBe('ended')
+    expect(texts(seen.events)).toEqual(['1', '2', 'stream_end'])
+  })
+})
