@@ -77,78 +77,79 @@ try {
   transportRow(`throughput, ${FLOOD.toLocaleString('en')}-event flood (events/s)`, 'flood', 0)
   console.log(`run-relay bench, the hub's transports: Chromium ${browser.version()}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}; medians of ${ROUNDS} alternating rounds`)
   console.table(transportRows)
+  // BENCH_ONLY=transports stops here.
   others: {
-  if (ONLY === 'transports') break others
+    if (ONLY === 'transports') break others
 
-  // Latency and throughput: hub and own EventSource alternate, the order flipping each round.
-  const latency = { hub: { p50: [], p99: [] }, eventsource: { p50: [], p99: [] } }
-  const throughput = { hub: [], eventsource: [] }
-  let eventsPerDelivery = []
-  progress('latency and throughput')
-  await call(main, 'latency', 'hub', 400, 2000, 100) // warm-up
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const mode of round % 2 ? ['eventsource', 'hub'] : ['hub', 'eventsource']) {
-      const samples = await call(main, 'latency', mode)
-      latency[mode].p50.push(percentile(samples, 0.5))
-      latency[mode].p99.push(percentile(samples, 0.99))
-      const { eventsPerSecond, eventsPerDelivery: perDelivery } = await call(main, 'throughput', mode)
-      throughput[mode].push(eventsPerSecond)
-      if (mode === 'hub') eventsPerDelivery.push(perDelivery)
+    // Latency and throughput: hub and own EventSource alternate, the order flipping each round.
+    const latency = { hub: { p50: [], p99: [] }, eventsource: { p50: [], p99: [] } }
+    const throughput = { hub: [], eventsource: [] }
+    let eventsPerDelivery = []
+    progress('latency and throughput')
+    await call(main, 'latency', 'hub', 400, 2000, 100) // warm-up
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const mode of round % 2 ? ['eventsource', 'hub'] : ['hub', 'eventsource']) {
+        const samples = await call(main, 'latency', mode)
+        latency[mode].p50.push(percentile(samples, 0.5))
+        latency[mode].p99.push(percentile(samples, 0.99))
+        const { eventsPerSecond, eventsPerDelivery: perDelivery } = await call(main, 'throughput', mode)
+        throughput[mode].push(eventsPerSecond)
+        if (mode === 'hub') eventsPerDelivery.push(perDelivery)
+      }
     }
-  }
-  const lat = (mode, p) => median(latency[mode][p])
-  row('latency at 2,000 events/s, p50 (ms)', fixed(lat('hub', 'p50')), fixed(lat('eventsource', 'p50')), `added: ${fixed(lat('hub', 'p50') - lat('eventsource', 'p50'))} ms (target ≤ 0.1)`)
-  row('latency at 2,000 events/s, p99 (ms)', fixed(lat('hub', 'p99')), fixed(lat('eventsource', 'p99')), `added: ${fixed(lat('hub', 'p99') - lat('eventsource', 'p99'))} ms (target ≤ 0.5)`)
-  row('throughput, 20,000 events (events/s)', Math.round(median(throughput.hub)), Math.round(median(throughput.eventsource)), `target ≥ 4×; hub events per delivery: ${Math.round(median(eventsPerDelivery))}`)
+    const lat = (mode, p) => median(latency[mode][p])
+    row('latency at 2,000 events/s, p50 (ms)', fixed(lat('hub', 'p50')), fixed(lat('eventsource', 'p50')), `added: ${fixed(lat('hub', 'p50') - lat('eventsource', 'p50'))} ms (target ≤ 0.1)`)
+    row('latency at 2,000 events/s, p99 (ms)', fixed(lat('hub', 'p99')), fixed(lat('eventsource', 'p99')), `added: ${fixed(lat('hub', 'p99') - lat('eventsource', 'p99'))} ms (target ≤ 0.5)`)
+    row('throughput, 20,000 events (events/s)', Math.round(median(throughput.hub)), Math.round(median(throughput.eventsource)), `target ≥ 4×; hub events per delivery: ${Math.round(median(eventsPerDelivery))}`)
 
-  progress('fan-out')
-  // Fan-out: the same run followed in 1 tab and in 4 tabs (the test page and 3 more), alternating.
-  const tabs = [main, ...(await Promise.all([1, 2, 3].map(() => openTab(context))))]
-  for (const tab of tabs.slice(1)) await call(tab, 'connect', name)
-  const fanOut = { 1: [], 4: [] }
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const count of round % 2 ? [4, 1] : [1, 4]) {
-      const runId = await call(main, 'startRun', 20_000, 10_000_000)
-      const started = await call(main, 'now')
-      const following = tabs.slice(0, count).map((tab) => call(tab, 'followHub', runId))
-      await call(main, 'openRun', runId)
-      const ends = await Promise.all(following)
-      fanOut[count].push(Math.max(...ends.map((end) => end.endedAt)) - started)
+    progress('fan-out')
+    // Fan-out: the same run followed in 1 tab and in 4 tabs (the test page and 3 more), alternating.
+    const tabs = [main, ...(await Promise.all([1, 2, 3].map(() => openTab(context))))]
+    for (const tab of tabs.slice(1)) await call(tab, 'connect', name)
+    const fanOut = { 1: [], 4: [] }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const count of round % 2 ? [4, 1] : [1, 4]) {
+        const runId = await call(main, 'startRun', 20_000, 10_000_000)
+        const started = await call(main, 'now')
+        const following = tabs.slice(0, count).map((tab) => call(tab, 'followHub', runId))
+        await call(main, 'openRun', runId)
+        const ends = await Promise.all(following)
+        fanOut[count].push(Math.max(...ends.map((end) => end.endedAt)) - started)
+      }
     }
-  }
-  row('fan-out: a 20,000-event run in 4 tabs / in 1 tab', fixed(median(fanOut[4]) / median(fanOut[1])), '', `ms: 1 tab ${Math.round(median(fanOut[1]))}, 4 tabs ${Math.round(median(fanOut[4]))} (target ≤ 1.3×)`)
-  for (const tab of tabs.slice(1)) await tab.close()
+    row('fan-out: a 20,000-event run in 4 tabs / in 1 tab', fixed(median(fanOut[4]) / median(fanOut[1])), '', `ms: 1 tab ${Math.round(median(fanOut[1]))}, 4 tabs ${Math.round(median(fanOut[4]))} (target ≤ 1.3×)`)
+    for (const tab of tabs.slice(1)) await tab.close()
 
-  progress('catch-up')
-  // Catch-up of a finished 10,000-event run, and the wire forms it could take.
-  const finished = await call(main, 'finishedRun', 10_000)
-  const catchUps = []
-  for (let round = 0; round < ROUNDS; round++) catchUps.push((await call(main, 'catchUp', finished)).ms)
-  row('catch-up of a finished 10,000-event run, to its last event (ms)', fixed(median(catchUps)), '', 'target ≤ 10 ms')
-  const encodings = await call(main, 'encodings')
-  for (const [form, ms] of Object.entries(encodings)) row(`wire form of a 10,000-event catch-up: ${form} (ms, clone + decode)`, fixed(ms), '', form === 'columns' ? 'chosen' : '')
+    progress('catch-up')
+    // Catch-up of a finished 10,000-event run, and the wire forms it could take.
+    const finished = await call(main, 'finishedRun', 10_000)
+    const catchUps = []
+    for (let round = 0; round < ROUNDS; round++) catchUps.push((await call(main, 'catchUp', finished)).ms)
+    row('catch-up of a finished 10,000-event run, to its last event (ms)', fixed(median(catchUps)), '', 'target ≤ 10 ms')
+    const encodings = await call(main, 'encodings')
+    for (const [form, ms] of Object.entries(encodings)) row(`wire form of a 10,000-event catch-up: ${form} (ms, clone + decode)`, fixed(ms), '', form === 'columns' ? 'chosen' : '')
 
-  progress('memory')
-  // Memory, in a fresh worker: heap per buffered run against its payload, and after 1,000 evictions.
-  const heapName = `${name}-heap`
-  await call(main, 'connect', heapName)
-  const title = `${heapName}@1`
-  const perPayload = []
-  for (let round = 0; round < 3; round++) {
-    const before = await workerHeap(title)
-    const runId = await call(main, 'finishedRun', 20_000)
-    const after = await workerHeap(title)
-    perPayload.push((after - before) / (await call(main, 'payloadBytes', runId)))
-  }
-  row('worker heap per buffered run / its payload bytes', fixed(median(perPayload)), '', 'target ≤ 2×')
-  progress('1,000 evicted runs')
-  const baseline = await workerHeap(title)
-  await call(main, 'evictedRuns', 1000)
-  const afterEviction = await workerHeap(title)
-  row('worker heap after 1,000 runs evicted / before', fixed(afterEviction / baseline, 3), '', `${Math.round(baseline / 1024)} KiB → ${Math.round(afterEviction / 1024)} KiB (target within 10 %)`)
+    progress('memory')
+    // Memory, in a fresh worker: heap per buffered run against its payload, and after 1,000 evictions.
+    const heapName = `${name}-heap`
+    await call(main, 'connect', heapName)
+    const title = `${heapName}@1`
+    const perPayload = []
+    for (let round = 0; round < 3; round++) {
+      const before = await workerHeap(title)
+      const runId = await call(main, 'finishedRun', 20_000)
+      const after = await workerHeap(title)
+      perPayload.push((after - before) / (await call(main, 'payloadBytes', runId)))
+    }
+    row('worker heap per buffered run / its payload bytes', fixed(median(perPayload)), '', 'target ≤ 2×')
+    progress('1,000 evicted runs')
+    const baseline = await workerHeap(title)
+    await call(main, 'evictedRuns', 1000)
+    const afterEviction = await workerHeap(title)
+    row('worker heap after 1,000 runs evicted / before', fixed(afterEviction / baseline, 3), '', `${Math.round(baseline / 1024)} KiB → ${Math.round(afterEviction / 1024)} KiB (target within 10 %)`)
 
-  console.log(`run-relay bench: Chromium ${browser.version()}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; medians of ${ROUNDS} alternating rounds`)
-  console.table(rows)
+    console.log(`run-relay bench: Chromium ${browser.version()}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; medians of ${ROUNDS} alternating rounds`)
+    console.table(rows)
   }
 } finally {
   await browser.close()

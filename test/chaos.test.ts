@@ -71,6 +71,9 @@ const schedule = fc.record({
 
 type Schedule = typeof schedule extends fc.Arbitrary<infer T> ? T : never
 
+/** How many schedules expected each outcome, for the summary line. */
+const outcomes = new Map<string, number>()
+
 async function runSchedule(s: Schedule): Promise<void> {
   const contract = CONTRACTS[s.contract]!
   const transport = contract.transports[s.transport % contract.transports.length]!
@@ -129,6 +132,7 @@ async function runSchedule(s: Schedule): Promise<void> {
     const sent = wireShape(await finishedWire(run.streamId))
     const stats = await serverStats(run.streamId)
     const outcome = expectedOutcome(s, contract, faults)
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
     for (const [who, seen] of [['first', first], ['late', late]] as const) {
       if (who === 'late' && !lateStarted) continue
       const got = wireShape(seen.events)
@@ -202,6 +206,6 @@ describe('chaos: random fault schedules × presets × transports', () => {
       tally.set(key, (tally.get(key) ?? 0) + 1)
       await runSchedule(s)
     }), { numRuns, seed, endOnFailure: true })
-    console.log(`chaos: ${numRuns} schedules, seed ${seed}, 0 violations; by preset / transport: ${JSON.stringify(Object.fromEntries(tally))}`)
+    console.log(`chaos: ${numRuns} schedules, seed ${seed}, 0 violations; by expected outcome: ${JSON.stringify(Object.fromEntries(outcomes))}; by preset / transport: ${JSON.stringify(Object.fromEntries(tally))}`)
   }, 30 * 60_000)
 })
