@@ -310,8 +310,11 @@ export class Run {
       this.#dropped({ kind: 'protocol', message })
       return undefined
     }
-    this.#hole('server_lost_events', `${message} and cannot replay them.`)
-    if (why === 'skipped') return this.#cursor.skipGap(serverSeq, id)
+    if (why === 'skipped') {
+      this.#hole('server_lost_events', `${message} and cannot replay them.`)
+      return this.#cursor.skipGap(serverSeq, id)
+    }
+    this.#hole('server_lost_events', `${message}, again after a reconnect: such events cannot be placed and are dropped.`)
     this.#cursor.loseBackwards()
     return undefined
   }
