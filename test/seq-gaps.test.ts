@@ -42,6 +42,15 @@ describe.each<TransportKind>(['fetch', 'eventsource'])('seq gaps with the %s tra
     expect(summary.incomplete).toBe(true)
   })
 
+  it('a seq server that cannot seek replays from its start after a drop: duplicates, not ids going backwards', async () => {
+    const run = await startRun(uniqueName('s'), 'no seek', { tokens: 30, rate: 100, ignoreCursor: true, faults: { dropAfter: 12 } })
+    const { seen, summary } = await follow(relay(), { runId: run.streamId, sessionId: run.sessionId, url: run.url, preset: 'reference', transport, reconnect: fast })
+    expect(shape(seen.events)).toEqual(shape((await serverTranscript(run.streamId)).events))
+    expect(seen.resyncs).toEqual([])
+    expect(summary.incomplete).toBe(false)
+    expect((await serverStats(run.streamId)).opened).toBe(2)
+  })
+
   it('a first event with id 5: repaired once from the cursor, then a hole', async () => {
     const key = uniqueName('first5')
     const { seen, summary } = await follow(relay(), hostile(key, { ids: '5,6,7', endId: 8 }))
