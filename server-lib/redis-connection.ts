@@ -1,0 +1,94 @@
+/**
+ * What the Redis log needs from a client: raw commands, and the process's one subscriber
+ * connection. Two thin adapters: `fromNodeRedis` (the `redis` package, an optional peer) and
+ * `fromIoredis`. Both are typed structurally, so neither client is imported here.
+ */
+export interface RedisConnection {
+  /** Sends one command and resolves with its raw reply (arrays, strings, numbers, null). */
+  send(args: string[]): Promise<unknown>
+  /** Subscribes the shared subscriber connection to `channel`; resolves once Redis confirmed it. */
+  subscribe(channel: string, listener: (message: string) => void): Promise<void>
+  unsubscribe(channel: string): Promise<void>
+  /** Closes the subscriber connection this adapter opened (the command client stays the caller's). */
+  close(): Promise<void>
+}
+
+/** The part of a node-redis (`redis` 4 to 6) client the adapter uses. */
+export interface NodeRedisClientLike {
+  sendCommand(args: string[]): Promise<unknown>
+  duplicate(): NodeRedisClientLike
+  connect(): Promise<unknown>
+  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>
+  unsubscribe(channel: string): Promise<unknown>
+  quit?(): Promise<unknown>
+  close?(): Promise<unknown>
+  isOpen?: boolean
+}
+
+/**
+ * Adapts a connected node-redis client. The subscriber is `client.duplicate()`, opened on first
+ * use: a connection in subscribe mode cannot send other commands (both clients' rule).
+ */
+export function fromNodeRedis(client: NodeRedisClientLike): RedisConnection {
+  let subscriber: Promise<NodeRedisClientLike> | undefined
+  const subscriberOf = () =>
+    (subscriber ??= (async () => {
+      const sub = client.duplicate()
+      await sub.connect()
+      return sub
+    })())
+  return {
+    send: (args) => client.sendCommand(args),
+    async subscribe(channel, listener) {
+      await (await subscriberOf()).subscribe(channel, (message) => listener(message))
+    },
+    async unsubscribe(channel) {
+      if (subscriber) await (await subscriber).unsubscribe(channel)
+    },
+    async close() {
+      if (!subscriber) return
+      const sub = await subscriber
+      subscriber = undefined
+      // node-redis 5+ names it close(); 4 names it quit().
+      await (sub.close ? sub.close() : sub.quit?.())
+    },
+  }
+}
+
+/** The part of an ioredis client the adapter uses. */
+export interface IoredisLike {
+  call(command: string, ...args: string[]): Promise<unknown>
+  duplicate(): IoredisLike
+  subscribe(channel: string): Promise<unknown>
+  unsubscribe(channel: string): Promise<unknown>
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown
+  quit(): Promise<unknown>
+}
+
+/** Adapts an ioredis client (its subscriber is `client.duplicate()`, opened on first use). */
+export function fromIoredis(client: IoredisLike): RedisConnection {
+  const listeners = new Map<string, (message: string) => void>()
+  let subscriber: IoredisLike | undefined
+  const subscriberOf = () => {
+    if (!subscriber) {
+      subscriber = client.duplicate()
+      subscriber.on('message', (channel, message) => listeners.get(channel)?.(message))
+    }
+    return subscriber
+  }
+  return {
+    send: ([command, ...args]) => client.call(command!, ...args),
+    async subscribe(channel, listener) {
+      listeners.set(channel, listener)
+      await subscriberOf().subscribe(channel)
+    },
+    async unsubscribe(channel) {
+      listeners.delete(channel)
+      await subscriber?.unsubscribe(channel)
+    },
+    async close() {
+      await subscriber?.quit()
+      subscriber = undefined
+    },
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The Redis log's writes, each one Lua script so its fence and its effects are atomic. Keys per
+ * run: a stream (`…:s`, entry ids `<seq>-0`, derived from the seq, never from a clock) and a
+ * hash (`…:m`: session, owner, seq, ended, lease). The session key holds the session's active run.
+ * Every write also PUBLISHes the batch on the run's channel, in the same script, so a follower
+ * hears of entries in log order and never of an entry the fence refused.
+ * Lease times come from Redis's own `TIME`, so instances need no synchronised clocks.
+ */
+
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
+
+/** After the end: the run's keys live `retainMs` more; the session is free again. */
+const END = `redis.call('HSET', KEYS[2], 'ended', '1')
+if redis.call('GET', KEYS[3]) == runId then redis.call('DEL', KEYS[3]) end
+redis.call('PEXPIRE', KEYS[1], retainMs)
+redis.call('PEXPIRE', KEYS[2], retainMs)`
+
+/** While running: the keys outlive the lease by `retainMs`, so a run nobody ends is deleted, never kept for ever. */
+const KEEP = `local keep = leaseMs + retainMs
+redis.call('PEXPIRE', KEYS[1], keep)
+redis.call('PEXPIRE', KEYS[2], keep)
+if redis.call('GET', KEYS[3]) == runId then redis.call('PEXPIRE', KEYS[3], keep) end`
+
+/** KEYS: stream, meta, session. ARGV: runId, sessionId, owner, leaseMs, retainMs. Returns {1, ''} or {0, activeRunId}. */
+export const CREATE = `local runId, leaseMs, retainMs = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
+local active = redis.call('GET', KEYS[3])
+if active then return {0, active} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('ERR run ' .. runId .. ' exists already: give every run a new id') end
+${NOW}
+redis.call('HSET', KEYS[2], 'session', ARGV[2], 'owner', ARGV[3], 'seq', 0, 'ended', '0', 'lease', now + leaseMs)
+redis.call('SET', KEYS[3], runId)
+${KEEP}
+return {1, ''}`
+
+/**
+ * KEYS: stream, meta, session. ARGV: runId, owner, expectedSeq, leaseMs, retainMs, final (0/1),
+ * channel, payload, then event, data pairs. Returns {status, lastSeq}.
+ */
+export const APPEND = `local runId, leaseMs, retainMs = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
+local m = redis.call('HMGET', KEYS[2], 'owner', 'seq', 'ended')
+if not m[2] then return {'unknown', 0} end
+local seq = tonumber(m[2])
+if m[3] == '1' then return {'ended', seq} end
+if m[1] ~= ARGV[2] or seq ~= tonumber(ARGV[3]) then return {'stale', seq} end
+for i = 9, #ARGV, 2 do
+  seq = seq + 1
+  redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[i], 'd', ARGV[i + 1])
+end
+${NOW}
+redis.call('HSET', KEYS[2], 'seq', seq, 'lease', now + leaseMs)
+if ARGV[6] == '1' then
+${END}
+else
+${KEEP}
+end
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+return {'ok', seq}`
+
+/**
+ * KEYS: stream, meta, session. ARGV: runId, when ('running' | 'abandoned'), retainMs, channel,
+ * event, data. Returns {status, lastSeq}.
+ */
+export const END_RUN = `local runId, retainMs = ARGV[1], tonumber(ARGV[3])
+local m = redis.call('HMGET', KEYS[2], 'seq', 'ended', 'lease')
+if not m[1] then return {'unknown', 0} end
+local seq = tonumber(m[1])
+if m[2] == '1' then return {'ended', seq} end
+${NOW}
+if ARGV[2] == 'abandoned' and tonumber(m[3]) > now then return {'stale', seq} end
+seq = seq + 1
+redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[5], 'd', ARGV[6])
+redis.call('HSET', KEYS[2], 'seq', seq)
+${END}
+redis.call('PUBLISH', ARGV[4], cjson.encode({s = seq, e = {{ARGV[5], ARGV[6]}}, f = 1}))
+return {'ok', seq}`
+
+/** KEYS: stream, meta, session. ARGV: runId, owner, leaseMs, retainMs. Returns 1, or 0 when the run ended or is not the owner's. */
+export const RENEW = `local runId, leaseMs, retainMs = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
+local m = redis.call('HMGET', KEYS[2], 'owner', 'ended')
+if m[1] ~= ARGV[2] or m[2] ~= '0' then return 0 end
+${NOW}
+redis.call('HSET', KEYS[2], 'lease', now + leaseMs)
+${KEEP}
+return 1`
+
+/** KEYS: meta. Returns {session, seq, ended, abandoned} or an empty table for an unknown run. */
+export const RECORD = `local m = redis.call('HMGET', KEYS[1], 'session', 'seq', 'ended', 'lease')
+if not m[1] then return {} end
+${NOW}
+local abandoned = 0
+if m[3] ~= '1' and tonumber(m[4]) <= now then abandoned = 1 end
+return {m[1], tonumber(m[2]), tonumber(m[3]), abandoned}`

@@ -1,0 +1,109 @@
+/**
+ * The shared log a run is served from: one ordered, gapless list of entries per run, numbered
+ * by `seq` from 1, that every server instance can read. Two backends implement it
+ * (`memoryRunLog`, `redisRunLog`) and pass one contract suite (`test-node/run-log.contract.ts`).
+ *
+ * Writes are fenced: only the run's owner may append, and only at the seq it expects, so a
+ * retried or stale writer cannot fork the log. A run ends exactly once: by its owner's final
+ * append, by a cancel from anyone (`endRun(..., 'running')`), or, when its owner stopped
+ * renewing its lease, by one `apperror` from whichever instance notices first
+ * (`endRun(..., 'abandoned')`).
+ */
+
+/** One event of a run, as stored. `data` is the event's data, verbatim. */
+export interface LogEntry {
+  seq: number
+  event: string
+  data: string
+}
+
+/** An entry before the log numbers it. */
+export interface NewEntry {
+  event: string
+  data: string
+}
+
+/** What the log knows about a run. */
+export interface RunRecord {
+  runId: string
+  sessionId: string
+  /** The seq of the last entry; 0 before the first. */
+  lastSeq: number
+  /** The run has its final entry (the last one): nothing more will be appended. */
+  ended: boolean
+  /** The owner's lease ran out while the run had not ended: its producer is gone. */
+  abandoned: boolean
+}
+
+export type CreateResult =
+  | { ok: true }
+  /** The session already has a run that has not ended. */
+  | { ok: false; activeRunId: string }
+
+export type AppendResult =
+  | { ok: true; lastSeq: number }
+  /**
+   * `stale`: another owner, or not the seq the writer expected (a retry that already landed);
+   * `ended`: the run has its final entry (a cancel, an abandon); `unknown`: no such run (expired).
+   */
+  | { ok: false; reason: 'stale' | 'ended' | 'unknown'; lastSeq: number }
+
+/** Entries appended to a run, as a live follower hears of them (in seq order, contiguous). */
+export interface LiveBatch {
+  entries: LogEntry[]
+  /** The batch's last entry is the run's final one. */
+  ended: boolean
+}
+
+export interface CreateRun {
+  runId: string
+  sessionId: string
+  /** Who may append (one token per producer). */
+  owner: string
+  /** How long the run counts as alive without an append or a renewal. */
+  leaseMs: number
+}
+
+export interface RunLog {
+  /** Creates a run and makes it its session's active run, unless the session has one that has not ended. */
+  create(run: CreateRun): Promise<CreateResult>
+  /**
+   * Appends entries at `expectedSeq + 1...` if `owner` owns the run and its last seq is
+   * `expectedSeq`; `final` makes the last entry the run's end. Extends the lease by `leaseMs`.
+   */
+  append(runId: string, fence: { owner: string; expectedSeq: number; leaseMs: number }, entries: NewEntry[], final: boolean): Promise<AppendResult>
+  /**
+   * Ends a run on no owner's behalf with one final entry: `'running'` if it has not ended (a
+   * cancel), `'abandoned'` only if its lease ran out too. Atomic: of many callers, one wins.
+   */
+  endRun(runId: string, entry: NewEntry, when: 'running' | 'abandoned'): Promise<AppendResult>
+  /** Extends the owner's lease; false when the run ended or is not `owner`'s. */
+  renew(runId: string, owner: string, leaseMs: number): Promise<boolean>
+  /** Up to `limit` entries after `afterSeq`, in order. */
+  read(runId: string, afterSeq: number, limit: number): Promise<LogEntry[]>
+  record(runId: string): Promise<RunRecord | undefined>
+  /** The session's run that has not ended, if any. */
+  activeRun(sessionId: string): Promise<string | undefined>
+  /**
+   * Hears of every batch appended to the run from now on. Resolves once the follower is in
+   * place, so a reader that follows first and reads the log second misses nothing between the
+   * two. Returns the function that stops following.
+   */
+  follow(runId: string, listener: (batch: LiveBatch) => void): Promise<() => void>
+  /** Releases connections and timers. */
+  close(): Promise<void>
+}
+
+/** The event names that end a run in the reference protocol (PROTOCOL-NOTES section 1). */
+export const FINAL_EVENTS: ReadonlySet<string> = new Set(['stream_end', 'cancel', 'apperror', 'error'])
+
+/** Misuse of the server API: the message says how to fix the call. */
+export class RunServerError extends Error {
+  override name = 'RunServerError'
+  constructor(
+    readonly code: 'invalid_option' | 'redis_reply' | 'closed',
+    message: string,
+  ) {
+    super(message)
+  }
+}

@@ -1,0 +1,26 @@
+import { createClient } from 'redis'
+import { inject } from 'vitest'
+import { fromNodeRedis } from '../server-lib/redis-connection.ts'
+import { redisRunLog } from '../server-lib/redis-log.ts'
+import type { RunLog } from '../server-lib/run-log.ts'
+
+/** The test Redis's URL; throws (the test fails, never skips) when redis-server is missing. */
+export function redisUrl(): string {
+  const url = inject('redisUrl')
+  if (!url) throw new Error(inject('redisMissing'))
+  return url
+}
+
+/** A Redis run log on its own key prefix, over a node-redis 6 client (RESP3, its default). */
+export async function openRedisLog(options: { retainMs?: number; prefix?: string } = {}): Promise<RunLog> {
+  const client = createClient({ url: redisUrl() })
+  await client.connect()
+  const log = redisRunLog({ redis: fromNodeRedis(client as never), prefix: options.prefix ?? `t${Math.random().toString(36).slice(2, 9)}:`, retainMs: options.retainMs })
+  return {
+    ...log,
+    async close() {
+      await log.close()
+      await client.close()
+    },
+  }
+}
