@@ -101,7 +101,7 @@ export const FINAL_EVENTS: ReadonlySet<string> = new Set(['stream_end', 'cancel'
 export class RunServerError extends Error {
   override name = 'RunServerError'
   constructor(
-    readonly code: 'invalid_option' | 'redis_reply' | 'closed',
+    readonly code: 'invalid_option' | 'redis_reply' | 'closed' | 'run_ended',
     message: string,
   ) {
     super(message)

@@ -1,0 +1,99 @@
+import { memoryRunLog } from './memory-log.ts'
+import { RunProducer, PRODUCER_DEFAULTS, type ProducerOptions } from './producer.ts'
+import type { RunLog, RunRecord } from './run-log.ts'
+import { runEventStream, RUN_STREAM_DEFAULTS, type StreamFormat } from './run-stream.ts'
+
+export interface RunHostOptions {
+  /** Where runs live. @defaultValue memoryRunLog() (one process) */
+  log?: RunLog
+  /** A producer's lease: a run whose producer stops renewing for this long is ended with `apperror`. @defaultValue 10_000 */
+  leaseMs?: number
+  /** Heartbeat comment interval on stream responses. @defaultValue 5000 */
+  heartbeatMs?: number
+  /** A silent stream response asks the log after this long whether the run's producer is gone. @defaultValue leaseMs / 2 */
+  abandonCheckMs?: number
+  /** Producer batching (see `RunProducer`). */
+  producer?: Omit<ProducerOptions, 'leaseMs'>
+  /** New run ids. @defaultValue a random id */
+  newRunId?: () => string
+}
+
+export type StartResult = { ok: true; runId: string; producer: RunProducer } | { ok: false; activeRunId: string }
+
+/** What the generator of a run is given. */
+export type Generate = (run: RunProducer) => void | Promise<void>
+
+const APPERROR = (message: string) => ({ event: 'apperror', data: JSON.stringify({ message }) })
+
+/**
+ * The protocol-free core of a run server over a `RunLog`: start a run (its generator runs here;
+ * its events go to the log), stream a run from a cursor, cancel, status. Any instance over the
+ * same log can stream, cancel and report any run.
+ */
+export function createRunHost(options: RunHostOptions = {}) {
+  const log = options.log ?? memoryRunLog()
+  const leaseMs = options.leaseMs ?? PRODUCER_DEFAULTS.leaseMs
+  const heartbeatMs = options.heartbeatMs ?? RUN_STREAM_DEFAULTS.heartbeatMs
+  const abandonCheckMs = options.abandonCheckMs ?? Math.max(10, Math.floor(leaseMs / 2))
+  const newRunId = options.newRunId ?? (() => `r${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`)
+  const producers = new Set<RunProducer>()
+
+  /** The run's record, after ending it with `apperror` if its producer is gone. */
+  async function status(runId: string): Promise<RunRecord | undefined> {
+    const record = await log.record(runId)
+    if (!record?.abandoned) return record
+    await log.endRun(runId, APPERROR('the live worker stopped'), 'abandoned')
+    return log.record(runId)
+  }
+
+  return {
+    log,
+
+    /**
+     * Starts a run in `sessionId` unless one is active there (then `activeRunId`; a run whose
+     * producer is gone is ended first, so a dead run never blocks its session). `generate` runs
+     * in this process; when it returns the run ends with `stream_end`, when it throws with `apperror`.
+     */
+    async start(sessionId: string, generate: Generate): Promise<StartResult> {
+      const runId = newRunId()
+      const owner = `${runId}.${Math.random().toString(36).slice(2, 10)}`
+      let created = await log.create({ runId, sessionId, owner, leaseMs })
+      if (!created.ok && (await status(created.activeRunId))?.ended) created = await log.create({ runId, sessionId, owner, leaseMs })
+      if (!created.ok) return created
+      const producer = new RunProducer(log, { runId, sessionId, owner }, { ...options.producer, leaseMs })
+      producers.add(producer)
+      void Promise.resolve()
+        .then(() => generate(producer))
+        .then(
+          () => producer.end(),
+          (error: unknown) => producer.end('apperror', { message: error instanceof Error ? error.message : String(error) }),
+        )
+        .finally(() => producers.delete(producer))
+      return { ok: true, runId, producer }
+    },
+
+    /** A response body with the run's events after `afterSeq` (or from now on), then live ones, until its end. */
+    stream(runId: string, afterSeq: number | 'live', format: StreamFormat): ReadableStream<Uint8Array> {
+      return runEventStream(log, runId, { afterSeq, format, heartbeatMs, abandonCheckMs, abandonedEntry: APPERROR('the live worker stopped') })
+    },
+
+    /** Ends the run with `cancel`, from any instance; its producer's `signal` aborts. */
+    async cancel(runId: string): Promise<'cancelled' | 'ended' | 'unknown'> {
+      const result = await log.endRun(runId, { event: 'cancel', data: '{}' }, 'running')
+      return result.ok ? 'cancelled' : result.reason === 'unknown' ? 'unknown' : 'ended'
+    },
+
+    status,
+
+    /** Runs this process is producing now. */
+    get producing(): number {
+      return producers.size
+    },
+
+    async close(): Promise<void> {
+      await log.close()
+    },
+  }
+}
+
+export type RunHost = ReturnType<typeof createRunHost>

@@ -1,0 +1,116 @@
+import { referenceFormat } from './formats.ts'
+import type { RunProducer } from './producer.ts'
+import { createRunHost, type RunHost, type RunHostOptions } from './run-host.ts'
+
+/** What a run's generator learns about the turn that started it. */
+export interface StartRequest {
+  sessionId: string
+  message: string
+  /** The whole JSON body of the start request. */
+  body: Record<string, unknown>
+  request: Request
+}
+
+export interface RunServerOptions extends RunHostOptions {
+  /**
+   * Produces one run: emit its events on `run` (`run.emit('token', { text })`), return when it is
+   * done (the server appends `stream_end`), throw to end it with `apperror`. Stop when
+   * `run.signal` aborts (a cancel from any instance).
+   */
+  generate: (run: RunProducer, start: StartRequest) => void | Promise<void>
+  /** Where the routes live. @defaultValue '/api/chat' */
+  basePath?: string
+  /** Checks a request before any route (auth); a Response it returns is sent instead. */
+  authorize?: (request: Request) => Response | undefined | Promise<Response | undefined>
+}
+
+export const RUN_SERVER_DEFAULTS = { basePath: '/api/chat' } as const
+
+/**
+ * The reference chat protocol (PROTOCOL-NOTES section 1) served from a `RunLog`, as one Web
+ * `fetch` handler (Next.js route handlers, Hono, Bun, Deno; Node through `toNodeListener`):
+ * - `POST {base}/start` `{session_id, message}` → `{stream_id, session_id}`, or 409 `{error, active_stream_id}`;
+ * - `GET {base}/stream?stream_id=` → SSE; cursor `after_seq`, `after_event_id`, `replay=1`, else `Last-Event-ID`; none: live only;
+ * - `GET {base}/stream/status?stream_id=` → `{active, replay_available, journal: {last_seq}}`;
+ * - `GET|POST {base}/cancel?stream_id=` → `{ok, cancelled}`.
+ */
+export function createRunServer(options: RunServerOptions): { fetch: (request: Request) => Promise<Response>; host: RunHost } {
+  const host = createRunHost(options)
+  const base = (options.basePath ?? RUN_SERVER_DEFAULTS.basePath).replace(/\/$/, '')
+
+  async function fetch(request: Request): Promise<Response> {
+    const denied = await options.authorize?.(request)
+    if (denied) return denied
+    const url = new URL(request.url)
+    const route = url.pathname.startsWith(`${base}/`) ? url.pathname.slice(base.length) : ''
+    const streamId = url.searchParams.get('stream_id') ?? ''
+    switch (`${request.method} ${route}`) {
+      case 'POST /start': {
+        const body = await jsonBody(request)
+        if (!body || typeof body.session_id !== 'string' || !body.session_id || typeof body.message !== 'string') return json(400, { error: 'POST a JSON body with session_id (a non-empty string) and message (a string)' })
+        const start: StartRequest = { sessionId: body.session_id, message: body.message, body, request }
+        const started = await host.start(start.sessionId, (run) => options.generate(run, start))
+        if (!started.ok) return json(409, { error: 'session already has a running stream', active_stream_id: started.activeRunId })
+        return json(200, { stream_id: started.runId, session_id: start.sessionId })
+      }
+      case 'GET /stream': {
+        const record = await host.status(streamId)
+        if (!record) return json(404, { error: `unknown stream ${streamId}` })
+        const afterSeq = cursorOf(url, request, streamId)
+        return new Response(host.stream(streamId, afterSeq, referenceFormat), { status: 200, headers: referenceFormat.headers })
+      }
+      case 'GET /stream/status': {
+        const record = await host.status(streamId)
+        if (!record) return json(404, { error: `unknown stream ${streamId}` })
+        return json(200, { active: !record.ended, replay_available: true, journal: { last_seq: record.lastSeq } })
+      }
+      case 'GET /cancel':
+      case 'POST /cancel': {
+        const result = await host.cancel(streamId)
+        if (result === 'unknown') return json(404, { error: `unknown stream ${streamId}` })
+        return json(200, { ok: true, cancelled: result === 'cancelled' })
+      }
+      default:
+        return json(404, { error: `no route ${request.method} ${url.pathname} (routes live under ${base}/)` })
+    }
+  }
+
+  return { fetch, host }
+}
+
+/**
+ * [protocol] Query `after_seq`, `after_event_id`, `replay=1` win over `Last-Event-ID`; with no
+ * cursor at all, a fresh subscribe that replays nothing; a malformed or foreign cursor replays
+ * from the start.
+ */
+export function cursorOf(url: URL, request: Request, runId: string): number | 'live' {
+  const parseEventId = (value: string): number => {
+    const at = value.lastIndexOf(':')
+    const seq = Number(value.slice(at + 1))
+    return at > 0 && value.slice(0, at) === runId && Number.isInteger(seq) && seq >= 0 ? seq : 0
+  }
+  const afterSeq = url.searchParams.get('after_seq')
+  if (afterSeq !== null) {
+    const seq = Number(afterSeq)
+    return Number.isInteger(seq) && seq >= 0 ? seq : 0
+  }
+  const afterEventId = url.searchParams.get('after_event_id')
+  if (afterEventId !== null) return parseEventId(afterEventId)
+  if (url.searchParams.get('replay') === '1') return 0
+  const header = request.headers.get('last-event-id')
+  if (header !== null) return parseEventId(header)
+  return 'live'
+}
+
+export function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } })
+}
+
+export async function jsonBody(request: Request): Promise<Record<string, unknown> | undefined> {
+  try {
+    const body: unknown = JSON.parse((await request.text()) || '{}')
+    return body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,169 @@
+import type { LiveBatch, LogEntry, RunLog } from './run-log.ts'
+
+/** How a run's entries become SSE text: the reference protocol, or the AI SDK's UI message stream. */
+export interface StreamFormat {
+  headers: Record<string, string>
+  /** The frames for one entry; `final` marks the run's last one. */
+  frame(runId: string, entry: LogEntry, final: boolean): string
+  /** The frames that end a stream whose run can no longer end in the log (it expired, or lost its tail). */
+  lost(runId: string, message: string): string
+}
+
+export interface RunStreamOptions {
+  /** Entries after this seq, or `'live'`: only what is appended from now on. */
+  afterSeq: number | 'live'
+  format: StreamFormat
+  /** An SSE comment after this much silence. @defaultValue 5000 */
+  heartbeatMs?: number
+  /** After this much silence, ask the log whether the run's producer is gone (and end it if so). @defaultValue 2000 */
+  abandonCheckMs?: number
+  /** Most entries per chunk read from the log (a catch-up is read page by page, as fast as the client takes it). @defaultValue 512 */
+  pageSize?: number
+  /** Live entries held for a reader that is behind; past it, they are dropped and read from the log later. @defaultValue 1024 */
+  liveQueue?: number
+  /** The final entry for a run whose producer is gone. */
+  abandonedEntry?: { event: string; data: string }
+}
+
+export const RUN_STREAM_DEFAULTS = {
+  heartbeatMs: 5000,
+  abandonCheckMs: 2000,
+  pageSize: 512,
+  liveQueue: 1024,
+  abandonedEntry: { event: 'apperror', data: JSON.stringify({ message: 'the live worker stopped' }) },
+} as const
+
+const HEARTBEAT = ': heartbeat\n\n'
+
+/**
+ * One SSE response body for one run, read from the log by cursor. Pull-based: nothing is read
+ * or queued while the client is not reading (backpressure through the response body), and a
+ * catch-up is read in pages. Follows the run before it reads the log, so nothing falls between
+ * the two; live batches are a hint: the log is the truth, read whenever the queue has a gap.
+ * While silent it sends heartbeat comments and checks the run's lease, so readers of a run
+ * whose producer died get one final `apperror` instead of a hang.
+ */
+export function runEventStream(log: RunLog, runId: string, options: RunStreamOptions): ReadableStream<Uint8Array> {
+  const o = { ...RUN_STREAM_DEFAULTS, ...options }
+  const encoder = new TextEncoder()
+  let cursor = 0
+  let knownLast = 0
+  let ended = false
+  let closed = false
+  let queue: LogEntry[] = []
+  let wake: (() => void) | undefined
+  let lastActivity = Date.now()
+  let unfollow: (() => void) | undefined
+
+  const onBatch = (batch: LiveBatch): void => {
+    if (queue.length + batch.entries.length <= o.liveQueue) queue.push(...batch.entries)
+    else queue = [] // too far behind: these are read from the log when the reader gets there
+    knownLast = Math.max(knownLast, batch.entries.at(-1)?.seq ?? 0)
+    if (batch.ended) ended = true
+    wake?.()
+  }
+
+  function stop(): void {
+    closed = true
+    unfollow?.()
+    wake?.()
+  }
+
+  /** Waits for a live batch or `ms`; true when it timed out. */
+  function sleep(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        wake = undefined
+        resolve(true)
+      }, ms)
+      wake = () => {
+        clearTimeout(timer)
+        wake = undefined
+        resolve(false)
+      }
+    })
+  }
+
+  /** The next text to send; undefined when the stream is over. */
+  async function next(): Promise<string | undefined> {
+    for (;;) {
+      if (closed) return undefined
+      while (queue.length > 0 && queue[0]!.seq <= cursor) queue.shift()
+      let batch: LogEntry[] = []
+      if (queue[0]?.seq === cursor + 1) {
+        let count = 1
+        while (count < queue.length && count < o.pageSize && queue[count]!.seq === cursor + 1 + count) count++
+        batch = queue.splice(0, count)
+      } else if (knownLast > cursor) {
+        batch = await log.read(runId, cursor, o.pageSize)
+        if (batch[0]?.seq !== cursor + 1) return o.format.lost(runId, `the log no longer holds this run's events after seq ${cursor}`) + end()
+      }
+      if (batch.length > 0) {
+        cursor = batch.at(-1)!.seq
+        lastActivity = Date.now()
+        // The last entry of an ended run is its final one.
+        const final = ended && cursor >= knownLast
+        const text = batch.map((entry, i) => o.format.frame(runId, entry, final && i === batch.length - 1)).join('')
+        return final ? text + end() : text
+      }
+      if (ended) return end()
+      const timedOut = await sleep(Math.max(1, Math.min(o.heartbeatMs, o.abandonCheckMs)))
+      if (!timedOut || closed) continue
+      const silentMs = Date.now() - lastActivity
+      if (silentMs >= o.abandonCheckMs) {
+        const lost = await checkRun()
+        if (lost !== undefined) return lost
+      }
+      if (silentMs >= o.heartbeatMs) {
+        lastActivity = Date.now()
+        return HEARTBEAT
+      }
+    }
+  }
+
+  /** The log is the truth when live hints go missing (a dropped pub/sub message), and ends an abandoned run. */
+  async function checkRun(): Promise<string | undefined> {
+    const record = await log.record(runId)
+    if (!record) return o.format.lost(runId, 'the run expired from the log') + end()
+    knownLast = Math.max(knownLast, record.lastSeq)
+    if (record.ended) ended = true
+    // Of all the instances that notice, one wins; its entry reaches every reader through the log.
+    if (record.abandoned) await log.endRun(runId, o.abandonedEntry, 'abandoned')
+    return undefined
+  }
+
+  /** Marks the stream over; returns '' so it can end an expression. */
+  function end(): string {
+    stop()
+    return ''
+  }
+
+  return new ReadableStream<Uint8Array>(
+    {
+      async start() {
+        unfollow = await log.follow(runId, onBatch)
+        const record = await log.record(runId)
+        knownLast = Math.max(knownLast, record?.lastSeq ?? 0)
+        if (record?.ended) ended = true
+        cursor = o.afterSeq === 'live' ? (record?.lastSeq ?? 0) : Math.min(o.afterSeq, knownLast)
+      },
+      async pull(controller) {
+        let text: string | undefined
+        try {
+          text = await next()
+        } catch (error) {
+          // The log failed (Redis down): end this response; the client resumes from its cursor.
+          stop()
+          controller.error(error)
+          return
+        }
+        if (text) controller.enqueue(encoder.encode(text))
+        if (closed) controller.close()
+      },
+      cancel() {
+        stop()
+      },
+    },
+    { highWaterMark: 1 },
+  )
+}

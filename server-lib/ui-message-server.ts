@@ -1,0 +1,120 @@
+import { UI_CHUNK_EVENT, uiMessageFormat } from './formats.ts'
+import { createRunHost, type RunHost, type RunHostOptions } from './run-host.ts'
+import { json, jsonBody } from './run-server.ts'
+
+/** A UI message chunk (`{ type: 'text-delta', id, delta }`, ...): typed loosely, so `ai` stays optional. */
+export type UIChunk = { type: string } & Record<string, unknown>
+
+/** What `execute` writes with, shaped like the AI SDK's `UIMessageStreamWriter`. */
+export interface UIChunkWriter {
+  write(chunk: UIChunk): void
+  /** Writes every chunk of a stream (e.g. `streamText(...).toUIMessageStream()`); resolves when it ends. */
+  merge(stream: ReadableStream<UIChunk>): Promise<void>
+}
+
+export interface ExecuteRequest {
+  chatId: string
+  /** The POST body's `messages`, as sent by `useChat`. */
+  messages: unknown[]
+  body: Record<string, unknown>
+  request: Request
+  writer: UIChunkWriter
+  /** Aborts on a stop from any instance: stop generating. */
+  signal: AbortSignal
+}
+
+export interface UIMessageServerOptions extends RunHostOptions {
+  /** Produces one turn's UI message chunks. Return when done; throw to end with an `error` chunk. */
+  execute: (turn: ExecuteRequest) => void | Promise<void>
+  /** The chat route (`useChat`'s `api`). @defaultValue '/api/chat' */
+  basePath?: string
+  /** Checks a request before any route (auth); a Response it returns is sent instead. */
+  authorize?: (request: Request) => Response | undefined | Promise<Response | undefined>
+}
+
+/**
+ * The AI SDK's resumable chat endpoints, on a `RunLog` instead of `resumable-stream`
+ * (no `ai` import; the UI message stream is written directly):
+ * - `POST {base}` `{id, messages}` starts a turn and answers with its stream (409 while one runs);
+ * - `GET {base}/{id}/stream` replays the chat's active turn from its first chunk, then live; 204 when none runs;
+ * - `DELETE {base}/{id}/stream` stops the active turn, from any instance.
+ * A turn survives its reader (a reload, another instance); a turn whose producer died ends
+ * with an `error` chunk for every reader.
+ */
+export function createUIMessageServer(options: UIMessageServerOptions) {
+  const host = createRunHost(options)
+  const base = (options.basePath ?? '/api/chat').replace(/\/$/, '')
+  const streamResponse = (runId: string) => new Response(host.stream(runId, 0, uiMessageFormat), { status: 200, headers: uiMessageFormat.headers })
+
+  async function POST(request: Request): Promise<Response> {
+    const denied = await options.authorize?.(request)
+    if (denied) return denied
+    const body = await jsonBody(request)
+    if (!body || typeof body.id !== 'string' || !body.id || !Array.isArray(body.messages)) return json(400, { error: 'POST a JSON body with id (the chat id) and messages (an array), as useChat sends' })
+    const chatId = body.id
+    const messages = body.messages as unknown[]
+    const started = await host.start(chatId, async (run) => {
+      const merges: Promise<void>[] = []
+      const writer: UIChunkWriter = {
+        write: (chunk) => run.emit(UI_CHUNK_EVENT, JSON.stringify(chunk)),
+        merge(stream) {
+          const merged = (async () => {
+            const reader = stream.getReader()
+            run.signal.addEventListener('abort', () => void reader.cancel(run.signal.reason).catch(() => {}), { once: true })
+            for (let next = await reader.read(); !next.done; next = await reader.read()) writer.write(next.value)
+          })()
+          merges.push(merged)
+          return merged
+        },
+      }
+      await options.execute({ chatId, messages, body, request, writer, signal: run.signal })
+      await Promise.all(merges)
+    })
+    if (!started.ok) return json(409, { error: 'this chat already has a running turn: resume it with GET, or stop it with DELETE', active_stream_id: started.activeRunId })
+    return streamResponse(started.runId)
+  }
+
+  async function GET(request: Request): Promise<Response> {
+    const denied = await options.authorize?.(request)
+    if (denied) return denied
+    const chatId = chatIdOf(request)
+    if (chatId === undefined) return json(404, { error: `no route GET ${new URL(request.url).pathname} (resume is GET ${base}/{chatId}/stream)` })
+    const runId = await host.log.activeRun(chatId)
+    const record = runId === undefined ? undefined : await host.status(runId)
+    if (!runId || !record || record.ended) return new Response(null, { status: 204 })
+    return streamResponse(runId)
+  }
+
+  async function DELETE(request: Request): Promise<Response> {
+    const denied = await options.authorize?.(request)
+    if (denied) return denied
+    const chatId = chatIdOf(request)
+    if (chatId === undefined) return json(404, { error: `no route DELETE ${new URL(request.url).pathname} (stop is DELETE ${base}/{chatId}/stream)` })
+    const runId = await host.log.activeRun(chatId)
+    const cancelled = runId !== undefined && (await host.cancel(runId)) === 'cancelled'
+    return json(200, { ok: true, cancelled })
+  }
+
+  function chatIdOf(request: Request): string | undefined {
+    const path = new URL(request.url).pathname
+    if (!path.startsWith(`${base}/`) || !path.endsWith('/stream')) return undefined
+    const id = path.slice(base.length + 1, -'/stream'.length)
+    return id && !id.includes('/') ? decodeURIComponent(id) : undefined
+  }
+
+  /** One handler for every method (mount it on `{base}` and `{base}/*`). */
+  async function fetch(request: Request): Promise<Response> {
+    switch (request.method) {
+      case 'POST':
+        return POST(request)
+      case 'GET':
+        return GET(request)
+      case 'DELETE':
+        return DELETE(request)
+      default:
+        return json(405, { error: `method ${request.method} not allowed: POST ${base}, GET or DELETE ${base}/{chatId}/stream` })
+    }
+  }
+
+  return { fetch, POST, GET, DELETE, host: host as RunHost }
+}
