@@ -42,7 +42,8 @@ export default defineConfig(({ mode }) => ({
       ? {
           outDir: 'dist/lib',
           // One file per public entry point; react and ai stay the app's (optional peers).
-          lib: { entry: { 'run-relay': 'src/index.ts', inspector: 'src/inspector.ts', react: 'src/react.ts', 'ai-sdk': 'src/ai-sdk.ts' }, formats: ['es'] },
+          // `server` is run-relay/server (server-lib/): no import at all, so it runs in Node, Bun, Deno and edge runtimes.
+          lib: { entry: { 'run-relay': 'src/index.ts', inspector: 'src/inspector.ts', react: 'src/react.ts', 'ai-sdk': 'src/ai-sdk.ts', server: 'server-lib/index.ts' }, formats: ['es'] },
           sourcemap: true,
           rollupOptions: { external: ['comlink', 'react', 'react/jsx-runtime', 'ai'] },
         }

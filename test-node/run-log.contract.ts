@@ -132,7 +132,7 @@ export function runLogContract(name: string, factory: LogFactory): void {
       let seq = 0
       let writing = true
       const writer = (async () => {
-        while (writing && seq < 2000) {
+        while (writing) {
           const result = await log.append(runId, { owner, expectedSeq: seq, leaseMs: 10_000 }, entries(`t${seq + 1}`), false)
           if (result.ok) seq = result.lastSeq
           // Yield to timers: the memory log resolves in microtasks and would otherwise finish before the reader joins.
