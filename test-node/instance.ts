@@ -12,7 +12,7 @@ import { uiTokenTurn } from './ui-turn.ts'
 const client = createClient({ url: process.env.REDIS_URL })
 await client.connect()
 const leaseMs = Number(process.env.LEASE_MS ?? 10_000)
-const log = redisRunLog({ redis: fromNodeRedis(client as never), prefix: process.env.REDIS_PREFIX })
+const log = redisRunLog({ redis: fromNodeRedis(client), prefix: process.env.REDIS_PREFIX })
 const reference = createRunServer({ log, generate: tokenRun, leaseMs })
 const ui = createUIMessageServer({ log, execute: uiTokenTurn, leaseMs, basePath: '/api/ai/chat' })
 const handle = toNodeListener(async (request) => {

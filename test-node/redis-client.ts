@@ -15,7 +15,7 @@ export function redisUrl(): string {
 export async function openRedisLog(options: { retainMs?: number; prefix?: string } = {}): Promise<RunLog> {
   const client = createClient({ url: redisUrl() })
   await client.connect()
-  const log = redisRunLog({ redis: fromNodeRedis(client as never), prefix: options.prefix ?? `t${Math.random().toString(36).slice(2, 9)}:`, retainMs: options.retainMs })
+  const log = redisRunLog({ redis: fromNodeRedis(client), prefix: options.prefix ?? `t${Math.random().toString(36).slice(2, 9)}:`, retainMs: options.retainMs })
   return {
     ...log,
     async close() {
