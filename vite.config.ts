@@ -4,6 +4,7 @@ import { playwright } from '@vitest/browser-playwright'
 import { chromium } from 'playwright'
 import { defineConfig } from 'vitest/config'
 import { chatServerPlugin } from './server/chat-server.ts'
+import { clusterPlugin } from './test-node/cluster-plugin.ts'
 import { browserCommands } from './test/browser-commands.ts'
 
 /**
@@ -25,7 +26,8 @@ function chromiumPath(): string | undefined {
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 export default defineConfig(({ mode }) => ({
-  plugins: [chatServerPlugin()],
+  // clusterPlugin: two run-relay/server instances on one Redis, started only when a test asks (test/cluster.test.ts).
+  plugins: [chatServerPlugin(), clusterPlugin()],
   // The README's examples import the package by name, as an app would: here it is this source.
   resolve: {
     alias: [

@@ -6,7 +6,7 @@
  */
 import { createClient } from 'redis'
 import { createResumableStreamContext } from 'resumable-stream/redis'
-import { createRunHost, fromNodeRedis, redisRunLog, type RunHost } from '../server-lib/index.ts'
+import { createRunHost, fromNodeRedis, redisRunLog, referenceFormat, type RunHost } from '../server-lib/index.ts'
 import { redisServerPath, startRedis, NO_REDIS_SERVER } from '../test-node/redis-server.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
@@ -72,23 +72,19 @@ const prefix = `bench${Date.now()}:`
 const hostA: RunHost = createRunHost({ log: redisRunLog({ redis: fromNodeRedis(await client()), prefix }), heartbeatMs: 60_000 })
 const hostB: RunHost = createRunHost({ log: redisRunLog({ redis: fromNodeRedis(await client()), prefix }), heartbeatMs: 60_000 })
 let session = 0
-const { referenceFormat } = await import('../server-lib/index.ts')
 
 async function relayLatency(): Promise<number[]> {
   const latencies: number[] = []
-  let started!: Extract<Awaited<ReturnType<RunHost['start']>>, { ok: true }>
-  const ready = new Promise<void>((resolve) => {
-    void hostA.start(`s${session++}`, async (run) => {
-      await new Promise<void>((go) => setTimeout(go, 20)) // the reader attaches first
-      resolve()
-      await paced(LATENCY_EVENTS, RATE, (at) => run.emit('token', { at }))
-    }).then((result) => {
-      if (result.ok) started = result
-    })
+  let go!: () => void
+  const attached = new Promise<void>((resolve) => (go = resolve))
+  const started = await hostA.start(`s${session++}`, async (run) => {
+    await attached // the reader on B attaches first
+    await paced(LATENCY_EVENTS, RATE, (at) => run.emit('token', { at }))
   })
-  await sleep(5)
+  if (!started.ok) throw new Error('not started')
   const reading = readLines(hostB.stream(started.runId, 0, referenceFormat), LATENCY_EVENTS, (line, at) => latencies.push(at - (JSON.parse(line) as { at: number }).at))
-  await ready
+  await sleep(20)
+  go()
   await reading
   return latencies
 }
@@ -99,17 +95,26 @@ const contextOf = async () => createResumableStreamContext({ waitUntil: null, ke
 const rsA = await contextOf()
 const rsB = await contextOf()
 let rsId = 0
+/** Sources still running: resumable-stream writes to Redis after a source closes, so the clients close after them. */
+const sourcesRunning: Promise<void>[] = []
+const tracked = (stream: ReadableStream<string>, done: Promise<void>) => (sourcesRunning.push(done), stream)
 
 /** A source stream the resumable-stream producer runs: `count` chunks, paced or as fast as possible, then closes after `holdMs`. */
 function source(count: number, rate: number | undefined, holdMs: number): ReadableStream<string> {
-  return new ReadableStream<string>({
-    async start(controller) {
-      if (rate) await paced(count, rate, (at) => controller.enqueue(`${JSON.stringify({ at })}\n`))
-      else for (let i = 0; i < count; i++) controller.enqueue(`${JSON.stringify({ at: now() })}\n`)
-      await sleep(holdMs)
-      controller.close()
-    },
-  })
+  let closed!: () => void
+  const done = new Promise<void>((resolve) => (closed = resolve))
+  return tracked(
+    new ReadableStream<string>({
+      async start(controller) {
+        if (rate) await paced(count, rate, (at) => controller.enqueue(`${JSON.stringify({ at })}\n`))
+        else for (let i = 0; i < count; i++) controller.enqueue(`${JSON.stringify({ at: now() })}\n`)
+        await sleep(holdMs)
+        controller.close()
+        closed()
+      },
+    }),
+    done,
+  )
 }
 
 async function rsLatency(): Promise<number[]> {
@@ -138,7 +143,7 @@ async function relayReplay(): Promise<number> {
 /** resumable-stream cannot replay a finished stream (it returns null), so: a running one, from its first chunk. */
 async function rsReplay(): Promise<number> {
   const id = `rs-replay-${rsId++}`
-  const produced = await rsA.resumableStream(id, () => source(REPLAY_EVENTS, undefined, 3000))
+  const produced = await rsA.resumableStream(id, () => source(REPLAY_EVENTS, undefined, 1500))
   const draining = readLines(produced!, REPLAY_EVENTS, () => {})
   await draining
   const began = performance.now()
@@ -169,6 +174,8 @@ async function rsFlood(): Promise<number> {
   const id = `rs-flood-${rsId++}`
   let began = 0
   const produced = await rsA.resumableStream(id, () => {
+    let closed!: () => void
+    const done = new Promise<void>((resolve) => (closed = resolve))
     const stream = new ReadableStream<string>({
       async start(controller) {
         await sleep(20)
@@ -179,9 +186,10 @@ async function rsFlood(): Promise<number> {
         }
         await sleep(500)
         controller.close()
+        closed()
       },
     })
-    return stream
+    return tracked(stream, done)
   })
   const draining = readLines(produced!, FLOOD_EVENTS, () => {})
   const resumed = await rsB.resumeExistingStream(id)
@@ -235,6 +243,8 @@ try {
   console.log(`\nrun-relay/server vs resumable-stream 2.2.13, redis-server on localhost, medians of ${ROUNDS} rounds [range]\n`)
   console.table(rows.map(([what, ours, theirs, note]) => ({ what, 'run-relay/server (Redis Streams)': ours, 'resumable-stream': theirs, note })))
 } finally {
+  await Promise.all(sourcesRunning)
+  await sleep(300) // resumable-stream's own end writes (its DONE sentinel) after the last source closed
   await hostA.close()
   await hostB.close()
   for (const made of clients) await made.close().catch(() => {})

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest'
+import { recorder, shape, uniqueName, useRelays, waitFor } from './helpers.ts'
+
+/**
+ * The hub against two run-relay/server instances on one Redis, behind a round-robin proxy that
+ * cuts every stream response after 25 events (test-node/cluster-plugin.ts): every reconnect
+ * lands on the other instance, and the subscriber's transcript is the log's, whole.
+ */
+const relay = useRelays('cluster')
+
+async function start(sessionId: string, tokens: number, rate: number): Promise<string> {
+  const response = await fetch('/cluster/api/chat/start', { method: 'POST', body: JSON.stringify({ session_id: sessionId, message: 'hi', tokens, rate }) })
+  if (!response.ok) throw new Error(`start failed: ${response.status} ${await response.text()}`)
+  return ((await response.json()) as { stream_id: string }).stream_id
+}
+
+/** The run's whole log in SSE, parsed to events. */
+async function transcript(streamId: string): Promise<Array<{ id: string; event: string; data: string }>> {
+  const text = await (await fetch(`/cluster/transcript?stream_id=${streamId}`)).text()
+  return text
+    .split('\n\n')
+    .filter((frame) => frame.startsWith('id: '))
+    .map((frame) => {
+      const [id, event, data] = frame.split('\n').map((line) => line.slice(line.indexOf(': ') + 2))
+      return { id: id!, event: event!, data: data! }
+    })
+}
+
+describe('the hub against two server instances', () => {
+  it.each(['eventsource', 'fetch'] as const)('with %s: every reconnect lands on the other instance, and the transcript is whole', async (transport) => {
+    const hub = relay()
+    const sessionId = uniqueName('session')
+    const streamId = await start(sessionId, 150, 150)
+    await hub.open({ runId: streamId, sessionId, url: `/cluster/api/chat/stream?stream_id=${streamId}`, preset: 'reference', transport, reconnect: { baseMs: 20, maxMs: 100 } })
+    const seen = recorder()
+    hub.subscribe({ runId: streamId }, seen.handlers)
+    await waitFor(() => seen.ended, { what: 'the run to end', timeoutMs: 20_000 }).catch(async (e) => {
+      throw new Error(`${e} ${JSON.stringify({ statuses: seen.statuses, errors: seen.errors, n: seen.events.length, conns: await (await fetch(`/cluster/connections?stream_id=${streamId}`)).json() })}`)
+    })
+    const sent = await transcript(streamId)
+    expect(sent.at(-1)?.event).toBe('stream_end')
+    expect(shape(seen.events)).toEqual(shape(sent))
+    expect(seen.events.map((e) => e.id)).toEqual(sent.map((e) => e.id))
+    const connections = (await (await fetch(`/cluster/connections?stream_id=${streamId}`)).json()) as Array<{ instance: 'A' | 'B'; cursor: string }>
+    // At least one reconnect per 25 events, each on the other instance than the one before.
+    expect(connections.length).toBeGreaterThanOrEqual(Math.floor(sent.length / 25))
+    for (let i = 1; i < connections.length; i++) expect(connections[i]!.instance).not.toBe(connections[i - 1]!.instance)
+    expect(connections.slice(1).every((c) => c.cursor !== 'none')).toBe(true)
+  })
+})
