@@ -1,6 +1,6 @@
 import { createClient } from 'redis'
 import { inject } from 'vitest'
-import { fromNodeRedis } from '../server-lib/redis-connection.ts'
+import { fromIoredis, fromNodeRedis } from '../server-lib/redis-connection.ts'
 import { redisRunLog } from '../server-lib/redis-log.ts'
 import type { RunLog } from '../server-lib/run-log.ts'
 
@@ -21,6 +21,20 @@ export async function openRedisLog(options: { retainMs?: number; prefix?: string
     async close() {
       await log.close()
       await client.close()
+    },
+  }
+}
+
+/** The same over ioredis 6, through `fromIoredis`. */
+export async function openIoredisLog(options: { retainMs?: number } = {}): Promise<RunLog> {
+  const { Redis } = await import('ioredis')
+  const client = new Redis(redisUrl())
+  const log = redisRunLog({ redis: fromIoredis(client), prefix: `io${Math.random().toString(36).slice(2, 9)}:`, retainMs: options.retainMs })
+  return {
+    ...log,
+    async close() {
+      await log.close()
+      await client.quit()
     },
   }
 }
