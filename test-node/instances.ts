@@ -9,7 +9,8 @@ let bundled: Promise<string> | undefined
 /** test-node/instance.ts bundled once for plain `node` (Node 20 runs no TypeScript); `redis` stays in node_modules. */
 export function instanceScript(): Promise<string> {
   return (bundled ??= (async () => {
-    const outfile = `${root}node_modules/.cache/run-relay/instance.mjs`
+    // One file per test process: test files run in parallel workers.
+    const outfile = `${root}node_modules/.cache/run-relay/instance-${process.pid}.mjs`
     mkdirSync(`${root}node_modules/.cache/run-relay`, { recursive: true })
     await build({ entryPoints: [`${root}test-node/instance.ts`], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile, logLevel: 'error' })
     return outfile
