@@ -37,13 +37,14 @@ export function clusterPlugin(): Plugin {
       answer.on('data', (chunk: Buffer) => {
         res.write(chunk)
         events += (chunk.toString().match(/^id: /gm) ?? []).length
-        if (cut && events >= cutAfter) {
+        if (cut && events >= cutAfter && !res.writableEnded) {
+          // A clean close mid-run, as a load balancer's: end() flushes what was written (destroy() could drop it).
           answer.destroy()
-          res.destroy()
+          res.end()
         }
       })
-      answer.on('end', () => res.end())
-      answer.on('error', () => res.destroy())
+      answer.on('end', () => res.writableEnded || res.end())
+      answer.on('error', () => res.writableEnded || res.destroy())
     })
     upstream.on('error', (error) => {
       if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'application/json' })
