@@ -2,7 +2,7 @@ export type { AppendResult, CreateResult, CreateRun, LiveBatch, LogEntry, NewEnt
 export { FINAL_EVENTS, RunServerError } from './run-log.ts'
 export { memoryRunLog, MEMORY_LOG_DEFAULTS, type MemoryRunLogOptions } from './memory-log.ts'
 export { redisRunLog, REDIS_LOG_DEFAULTS, type RedisRunLogOptions } from './redis-log.ts'
-export { fromIoredis, fromNodeRedis, type IoredisLike, type NodeRedisClientLike, type RedisConnection } from './redis-connection.ts'
+export { fromIoredis, fromNodeRedis, type AdapterOptions, type IoredisLike, type NodeRedisClientLike, type RedisConnection } from './redis-connection.ts'
 export { RunProducer, PRODUCER_DEFAULTS, type ProducerOptions } from './producer.ts'
 export { runEventStream, RUN_STREAM_DEFAULTS, type RunStreamOptions, type StreamFormat } from './run-stream.ts'
 export { referenceFormat, uiMessageFormat, UI_CHUNK_EVENT } from './formats.ts'

@@ -43,7 +43,8 @@ export class RunProducer {
     this.runId = run.runId
     this.sessionId = run.sessionId
     this.#owner = run.owner
-    this.#options = { ...PRODUCER_DEFAULTS, ...options }
+    // An option given as undefined takes its default (a plain spread would keep the undefined).
+    this.#options = { ...PRODUCER_DEFAULTS, ...(Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as ProducerOptions) }
     const every = Math.max(10, Math.floor(this.#options.leaseMs / 3))
     this.#renewTimer = setInterval(() => void this.#renew(every), every)
     // A cancel from another instance ends the run in the log; this is how the generator hears of it at once.

@@ -20,20 +20,31 @@ export interface NodeRedisClientLike {
   connect(): Promise<unknown>
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>
   unsubscribe(channel: string): Promise<unknown>
+  on?(event: 'error', listener: (error: unknown) => void): unknown
   quit?(): Promise<unknown>
   close?(): Promise<unknown>
   isOpen?: boolean
+}
+
+export interface AdapterOptions {
+  /**
+   * Errors of the subscriber connection this adapter opens (it reconnects by itself; live
+   * hints missed meanwhile are read from the log). Without a listener, a client's `error`
+   * event would crash the process. @defaultValue ignore
+   */
+  onSubscriberError?: (error: unknown) => void
 }
 
 /**
  * Adapts a connected node-redis client. The subscriber is `client.duplicate()`, opened on first
  * use: a connection in subscribe mode cannot send other commands (both clients' rule).
  */
-export function fromNodeRedis(client: NodeRedisClientLike): RedisConnection {
+export function fromNodeRedis(client: NodeRedisClientLike, options: AdapterOptions = {}): RedisConnection {
   let subscriber: Promise<NodeRedisClientLike> | undefined
   const subscriberOf = () =>
     (subscriber ??= (async () => {
       const sub = client.duplicate()
+      sub.on?.('error', options.onSubscriberError ?? (() => {}))
       await sub.connect()
       return sub
     })())
@@ -62,17 +73,19 @@ export interface IoredisLike {
   subscribe(channel: string): Promise<unknown>
   unsubscribe(channel: string): Promise<unknown>
   on(event: 'message', listener: (channel: string, message: string) => void): unknown
+  on(event: 'error', listener: (error: unknown) => void): unknown
   quit(): Promise<unknown>
 }
 
 /** Adapts an ioredis client (its subscriber is `client.duplicate()`, opened on first use). */
-export function fromIoredis(client: IoredisLike): RedisConnection {
+export function fromIoredis(client: IoredisLike, options: AdapterOptions = {}): RedisConnection {
   const listeners = new Map<string, (message: string) => void>()
   let subscriber: IoredisLike | undefined
   const subscriberOf = () => {
     if (!subscriber) {
       subscriber = client.duplicate()
       subscriber.on('message', (channel, message) => listeners.get(channel)?.(message))
+      subscriber.on('error', options.onSubscriberError ?? (() => {}))
     }
     return subscriber
   }

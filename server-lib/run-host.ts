@@ -12,6 +12,8 @@ export interface RunHostOptions {
   heartbeatMs?: number
   /** A silent stream response asks the log after this long whether the run's producer is gone. @defaultValue leaseMs / 2 */
   abandonCheckMs?: number
+  /** A stream response whose log call has not answered by then ends (see `RunStreamOptions.logTimeoutMs`). @defaultValue 5000 */
+  logTimeoutMs?: number
   /** Producer batching (see `RunProducer`). */
   producer?: Omit<ProducerOptions, 'leaseMs'>
   /** New run ids. @defaultValue a random id */
@@ -74,7 +76,7 @@ export function createRunHost(options: RunHostOptions = {}) {
 
     /** A response body with the run's events after `afterSeq` (or from now on), then live ones, until its end. */
     stream(runId: string, afterSeq: number | 'live', format: StreamFormat): ReadableStream<Uint8Array> {
-      return runEventStream(log, runId, { afterSeq, format, heartbeatMs, abandonCheckMs, abandonedEntry: APPERROR('the live worker stopped') })
+      return runEventStream(log, runId, { afterSeq, format, heartbeatMs, abandonCheckMs, logTimeoutMs: options.logTimeoutMs, abandonedEntry: APPERROR('the live worker stopped') })
     },
 
     /** Ends the run with `cancel`, from any instance; its producer's `signal` aborts. */

@@ -23,6 +23,13 @@ export interface RunStreamOptions {
   liveQueue?: number
   /** The final entry for a run whose producer is gone. */
   abandonedEntry?: { event: string; data: string }
+  /**
+   * A log call that has not answered by then ends the response (the client resumes from its
+   * cursor, perhaps on another instance) instead of holding it open, silent: node-redis queues
+   * commands while it reconnects, so a call made while Redis is away waits until it is back.
+   * @defaultValue 5000
+   */
+  logTimeoutMs?: number
 }
 
 export const RUN_STREAM_DEFAULTS = {
@@ -31,6 +38,7 @@ export const RUN_STREAM_DEFAULTS = {
   pageSize: 512,
   liveQueue: 1024,
   abandonedEntry: { event: 'apperror', data: JSON.stringify({ message: 'the live worker stopped' }) },
+  logTimeoutMs: 5000,
 } as const
 
 const HEARTBEAT = ': heartbeat\n\n'
@@ -44,7 +52,9 @@ const HEARTBEAT = ': heartbeat\n\n'
  * whose producer died get one final `apperror` instead of a hang.
  */
 export function runEventStream(log: RunLog, runId: string, options: RunStreamOptions): ReadableStream<Uint8Array> {
-  const o = { ...RUN_STREAM_DEFAULTS, ...options }
+  // An option given as undefined takes its default (a plain spread would keep the undefined).
+  const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as RunStreamOptions
+  const o = { ...RUN_STREAM_DEFAULTS, ...given }
   const encoder = new TextEncoder()
   let cursor = 0
   let knownLast = 0
@@ -54,6 +64,15 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
   let wake: (() => void) | undefined
   let lastActivity = Date.now()
   let unfollow: (() => void) | undefined
+
+  /** One log call, bounded by `logTimeoutMs`. */
+  function bounded<T>(call: Promise<T>, what: string): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the run log did not answer ${what} within ${o.logTimeoutMs} ms`)), o.logTimeoutMs)
+    })
+    return Promise.race([call, timeout]).finally(() => clearTimeout(timer))
+  }
 
   const onBatch = (batch: LiveBatch): void => {
     if (queue.length + batch.entries.length <= o.liveQueue) queue.push(...batch.entries)
@@ -95,7 +114,7 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
         while (count < queue.length && count < o.pageSize && queue[count]!.seq === cursor + 1 + count) count++
         batch = queue.splice(0, count)
       } else if (knownLast > cursor) {
-        batch = await log.read(runId, cursor, o.pageSize)
+        batch = await bounded(log.read(runId, cursor, o.pageSize), 'a read')
         if (batch[0]?.seq !== cursor + 1) return o.format.lost(runId, `the log no longer holds this run's events after seq ${cursor}`) + end()
       }
       if (batch.length > 0) {
@@ -123,12 +142,12 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
 
   /** The log is the truth when live hints go missing (a dropped pub/sub message), and ends an abandoned run. */
   async function checkRun(): Promise<string | undefined> {
-    const record = await log.record(runId)
+    const record = await bounded(log.record(runId), 'a status check')
     if (!record) return o.format.lost(runId, 'the run expired from the log') + end()
     knownLast = Math.max(knownLast, record.lastSeq)
     if (record.ended) ended = true
     // Of all the instances that notice, one wins; its entry reaches every reader through the log.
-    if (record.abandoned) await log.endRun(runId, o.abandonedEntry, 'abandoned')
+    if (record.abandoned) await bounded(log.endRun(runId, o.abandonedEntry, 'abandoned'), 'an abandon')
     return undefined
   }
 
@@ -141,8 +160,8 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
   return new ReadableStream<Uint8Array>(
     {
       async start() {
-        unfollow = await log.follow(runId, onBatch)
-        const record = await log.record(runId)
+        unfollow = await bounded(log.follow(runId, onBatch), 'a follow')
+        const record = await bounded(log.record(runId), 'a status check')
         knownLast = Math.max(knownLast, record?.lastSeq ?? 0)
         if (record?.ended) ended = true
         cursor = o.afterSeq === 'live' ? (record?.lastSeq ?? 0) : Math.min(o.afterSeq, knownLast)
