@@ -123,6 +123,16 @@ for (const [name, openLog] of backends) {
       expect(await log.activeRun('s7')).toBeUndefined()
     })
 
+    it('a dead run does not block its session: the next start ends it with apperror and starts', async () => {
+      const { log, start } = await setup({ leaseMs: 200 })
+      await log.create({ runId: 'dead-session-run', sessionId: 's8', owner: 'gone', leaseMs: 200 })
+      expect((await start({ session_id: 's8' })).status).toBe(409) // its lease still runs
+      await waitFor(async () => (await log.record('dead-session-run'))?.abandoned === true, 'the lease to run out')
+      const next = await start({ session_id: 's8', tokens: 1 })
+      expect(next.status).toBe(200)
+      expect((await log.read('dead-session-run', 0, 10)).map((e) => e.event)).toEqual(['apperror'])
+    })
+
     it('answers unknown streams with 404 and a bad start with 400, as JSON', async () => {
       const { url } = await setup()
       const unknown = await fetch(`${url}/api/chat/stream?stream_id=nope`)
