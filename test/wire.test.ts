@@ -94,7 +94,7 @@ describe('the fetch transport', () => {
     it(`ids that are not Latin-1 resume with Last-Event-ID (${preset ?? 'no preset'}): sent as their UTF-8 bytes, as EventSource does`, async () => {
       const key = uniqueName('unicode')
       const ids = ['日本-1', '日本-2', '日本-3', '日本-4']
-      const seen = await follow(hostile(key, { ids: ids.join(','), dropAfter: 2, ...(preset ? { noEnd: 1 } : {}) }, { transport: 'fetch', ...(preset ? { preset } : {}) }))
+      const seen = await follow(hostile(key, { ids: ids.join(','), dropAfter: 2, gapMs: 100, ...(preset ? { noEnd: 1 } : {}) }, { transport: 'fetch', ...(preset ? { preset } : {}) }))
       expect(seen.statuses.at(-1)).toBe('ended')
       expect(texts(seen.events)).toEqual(preset ? ids : [...ids, 'stream_end'])
       const requests = await streams(key)
