@@ -1,6 +1,7 @@
 import { commands } from 'vitest/browser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RelayOptions, RunRelay, RunSummary, TransportKind } from '../src/index.ts'
+import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
 import { tunnelCount } from '../src/shared-tab.ts'
 import { endedInTab, finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, useRelays, waitFor } from './helpers.ts'
 
@@ -188,9 +189,9 @@ describe('across tabs without SharedWorker (a leader tab runs the hub)', () => {
     const tab = await followerTab(name)
     const target = JSON.stringify({ runId: 'not-opened' })
     for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.subscribe('s${i}', ${target})`)
-    expect(tunnelCount(`${name}@1`)).toBe(5)
+    expect(tunnelCount(`${name}@${PROTOCOL_VERSION}`)).toBe(5)
     for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.unsubscribe('s${i}')`)
-    await waitFor(() => tunnelCount(`${name}@1`) === 0, { what: 'the tunnels to close' })
+    await waitFor(() => tunnelCount(`${name}@${PROTOCOL_VERSION}`) === 0, { what: 'the tunnels to close' })
     await commands.closeTab(tab)
   })
 

@@ -139,7 +139,7 @@ describe('a hub that vanished', () => {
     here.watchRuns((runs) => (registry = runs))
     await waitFor(() => byRun.events.length >= 10 && bySession.events.length >= 10)
 
-    await commands.killSharedWorker(`${name}@1`)
+    await commands.killSharedWorker(`${name}@${PROTOCOL_VERSION}`)
     await waitFor(() => byRun.ended && bySession.ended, { timeoutMs: 20_000, what: 'the run to end on the new hub' })
     const sent = shape(await finishedTranscript(run.streamId))
     expect(shape(byRun.events)).toEqual(sent)
