@@ -3,7 +3,7 @@ import { connectorFor, resolveMode, canShareTabs, type HubConnector } from './co
 import { RelayError } from './errors.ts'
 import { checkHubSettings } from './hub-settings.ts'
 import { OpenedRuns } from './opened-runs.ts'
-import type { FeedSpec, FeedSummary, HubApi, HubHello, HubSettings, OpenedRun, RunError, RunSpec, RunSummary, StartAt, SubscriberMessage } from './protocol.ts'
+import type { FeedSpec, FeedSummary, HubApi, HubHello, HubSettings, OpenedRun, RunError, RunSpec, RunSummary, StartAt, SubscriberMessage, SubscriberSink } from './protocol.ts'
 import { PROTOCOL_VERSION } from './protocol-version.ts'
 import { RELAY_DEFAULTS, type RelayOptions, type RunRelay, type Unsubscribe } from './relay-types.ts'
 import { decodeJson, guard, handleMessage, resumeAt, type ClientSubscription } from './subscription.ts'
@@ -107,14 +107,17 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
   let nextSubscription = 1
   /** Registers `sub` with the current hub under a new id of this client's choosing. */
   function register(sub: ClientSubscription, startAt: StartAt): void {
-    const sink = Comlink.proxy({
+    // A channel of our own rather than Comlink.proxy: the hub closes its end when the subscription
+    // ends, which also ends the tunnel of a hub in another tab (shared-tab.ts).
+    const { port1, port2 } = new MessageChannel()
+    Comlink.expose({
       deliver(messages: SubscriberMessage[]) {
         for (const message of messages) handleMessage(message, sub)
       },
-    })
+    } satisfies SubscriberSink, port1)
     const id = `${clientId}/${nextSubscription++}`
     sub.subscriptionId = id
-    sub.registered = afterHello('subscribe', (hub) => hub.subscribe(sub.target, startAt, sink, id))
+    sub.registered = afterHello('subscribe', (hub) => hub.subscribe(sub.target, startAt, Comlink.transfer(port2, [port2]), id))
     sub.registered.catch(() => {})
   }
 

@@ -393,6 +393,8 @@ export type TabWire =
   | { kind: 'to-follower'; to: string; data: unknown }
   /** A message through a tunnelled MessagePort; only the two tabs that know `port` act on it. */
   | { kind: 'port'; port: string; data: unknown }
+  /** The tab that sent it dropped its end of a tunnelled port (its Comlink proxy was released): drop the other end. */
+  | { kind: 'port-closed'; port: string }
 
 /** Counters for tests and the demo's panel. */
 export interface HubDiagnostics {
@@ -431,11 +433,13 @@ export interface HubApi {
   /** This client no longer needs the feed; the hub closes it when no client does. */
   closeFeed(feedId: string): void
   /**
-   * Catch-up and live events go to `sink`. The client chooses `subscriptionId` (unique for the
+   * Catch-up and live events go to `sink`: a port on which the client exposes its
+   * `SubscriberSink` with Comlink (transferred). The hub closes it when the subscription ends.
+   * The client chooses `subscriptionId` (unique for the
    * hub's life, e.g. prefixed with its client id), so it can unsubscribe without waiting for this
    * call's answer, which may come after the client's deadline.
    */
-  subscribe(target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink, subscriptionId: string): void
+  subscribe(target: SubscriptionTarget, startAt: StartAt, sink: MessagePort, subscriptionId: string): void
   /** Ends the subscription; honoured even when it arrives before the `subscribe` it ends (a subscribe still in flight on another port). */
   unsubscribe(subscriptionId: string): void
   /** Stops holding the run's connection before its end; the run fails with `closed` and keeps its log. Opening it again resumes it. */

@@ -195,6 +195,19 @@ describe('across tabs without SharedWorker (a leader tab runs the hub)', () => {
     await commands.closeTab(tab)
   })
 
+  it('ends the tunnelled ports of a follower tab that closes, though it can no longer answer the release', async () => {
+    const name = uniqueName('tunnels-gone')
+    const here = relay(name) // this page leads
+    await here.ready
+    const tab = await followerTab(name)
+    const target = JSON.stringify({ runId: 'not-opened' })
+    for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.subscribe('s${i}', ${target})`)
+    expect(tunnelCount(`${name}@${PROTOCOL_VERSION}`)).toBe(5)
+    await commands.closeTab(tab)
+    await waitFor(() => tunnelCount(`${name}@${PROTOCOL_VERSION}`) === 0, { what: 'the tunnels of the closed tab to end' })
+    expect((await here.diagnostics()).clients).toBe(1)
+  })
+
   it('moves the hub to another tab when the leader tab closes, losing nothing', async () => {
     const name = uniqueName('failover')
     const tab = await followerTab(name) // first: that tab leads

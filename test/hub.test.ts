@@ -465,13 +465,16 @@ describe('hub signals and options', () => {
     expect(fake.open('c')).toHaveLength(1)
   })
 
-  it('releases the Comlink proxy of a subscription when it ends', async () => {
+  it("releases a subscription's channel when it ends: the page's sink is finalized", async () => {
     const hub = new RunHub({ transports: { eventsource: fakeTransport().transport } })
-    let released = 0
-    const sink = { deliver() {}, [Comlink.releaseProxy]: () => released++ }
-    const id = hub.subscribe('c', { runId: 'x' }, 'beginning', sink)
-    hub.unsubscribe(id)
-    expect(released).toBe(1)
+    const api = hub.connect()
+    let finalized = 0
+    const { port1, port2 } = new MessageChannel()
+    Comlink.expose({ deliver() {}, [Comlink.finalizer]: () => finalized++ }, port1)
+    api.subscribe({ runId: 'x' }, 'beginning', port2, 'sub-1')
+    expect(finalized).toBe(0)
+    api.unsubscribe('sub-1')
+    await waitFor(() => finalized === 1, { what: 'the sink to be finalized' })
   })
 })
 

@@ -103,6 +103,8 @@ export class RunHub {
   readonly #subscriptions = new Map<string, HubSubscription>()
   /** Ids unsubscribed before their subscribe arrived (it was in flight on another port); bounded, oldest dropped. */
   readonly #unsubscribedEarly = new Set<string>()
+  /** How to free each subscription's sink channel (`subscribe`'s `release`). */
+  readonly #sinkReleases = new Map<string, () => void>()
   readonly #registry: RegistryWatches
   readonly #evictionTimers = new Map<string, unknown>()
   readonly #clients = new Set<string>()
@@ -174,7 +176,15 @@ export class RunHub {
       open: (spec) => this.open(spec),
       openFeed: (spec) => this.openFeed(clientId, spec),
       closeFeed: (feedId) => this.closeFeed(clientId, feedId),
-      subscribe: (target, startAt, sink, subscriptionId) => void this.subscribe(clientId, target, startAt, sink, subscriptionId),
+      subscribe: (target, startAt, port, subscriptionId) => {
+        const sink = Comlink.wrap<SubscriberSink>(port)
+        // Released with its subscription: Comlink's release lets the page close its end, and closing
+        // ours ends the channel (and, between tabs, its tunnel: see shared-tab.ts).
+        void this.subscribe(clientId, target, startAt, sink, subscriptionId, () => {
+          safeCall(() => sink[Comlink.releaseProxy]())
+          port.close()
+        })
+      },
       unsubscribe: (id) => this.unsubscribe(id),
       close: (runId) => this.#runs.get(runId)?.closeByApp(),
       watchRuns: (sink) => this.watchRuns(clientId, sink),
@@ -279,12 +289,16 @@ export class RunHub {
     this.#rebalance()
   }
 
-  /** Returns the subscription's id: the client's choice, or one the hub picks for a caller in the worker. */
-  subscribe(clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink, subscriptionId = `hub/${this.#nextId++}`): string {
+  /**
+   * Returns the subscription's id: the client's choice, or one the hub picks for a caller in the
+   * worker. `release` frees the sink's channel once the subscription ends.
+   */
+  subscribe(clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink, subscriptionId = `hub/${this.#nextId++}`, release = () => {}): string {
     if (this.#unsubscribedEarly.delete(subscriptionId) || this.#subscriptions.has(subscriptionId)) {
-      releaseSink(sink) // already ended by its client (or a repeat): never registered, nothing to stop later
+      release() // already ended by its client (or a repeat): never registered, nothing to stop later
       return subscriptionId
     }
+    this.#sinkReleases.set(subscriptionId, release)
     const sub = new HubSubscription(subscriptionId, clientId, target, startAt, sink)
     this.#subscriptions.set(sub.id, sub)
     const run = 'runId' in target ? this.#runs.get(target.runId) : this.#latestRunOf(target.sessionId)
@@ -302,7 +316,8 @@ export class RunHub {
     }
     this.#subscriptions.delete(subscriptionId)
     sub.close()
-    releaseSink(sub.sink)
+    this.#sinkReleases.get(subscriptionId)?.()
+    this.#sinkReleases.delete(subscriptionId)
     this.#rebalance()
     this.#registry.changed()
   }
@@ -465,11 +480,6 @@ function joined(run: Run, urls: StreamUrls, openNumber: number): OpenedRun {
  * takes a slot until newer ones push it out.
  */
 const MAX_EARLY_UNSUBSCRIBES = 1024
-
-/** Closes a sink's Comlink proxy (its MessageChannel); a sink in the page has no such method. */
-function releaseSink(sink: SubscriberSink): void {
-  safeCall(() => (sink as Partial<Record<typeof Comlink.releaseProxy, () => void>>)[Comlink.releaseProxy]?.())
-}
 
 /** The browser's own view of the network (a worker has `navigator.onLine` and the events too). */
 const browserNetwork: HubOptions['network'] = {
