@@ -368,7 +368,8 @@ export interface HubHello {
  * Hub-wide settings a page can give (`createRunRelay({ hub })`). One hub serves every tab, so:
  * `allowedOrigins` is the union of what every tab asked for; the other settings are set by the
  * first tab that connects with any, and hold for the hub's life (a tab that asks for others gets
- * a console warning and the settings in force, in `ready`'s `settings`).
+ * a console warning and the settings in force, in `ready`'s `settings`). Checked by
+ * `checkHubSettings` (`hub-settings.ts`) in the page and again in the hub.
  */
 export interface HubSettings {
   /** Origins besides the app's own that stream URLs may point to. @defaultValue `[]` */

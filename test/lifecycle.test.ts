@@ -24,7 +24,7 @@ async function openTab(name: string, options: { extendedLifetime?: boolean } = {
 
 describe('closed and crashed tabs', () => {
   for (const ending of ['closed', 'crashed'] as const) {
-    it(`drops every subscription of a ${ending} tab (its life lock frees); the run and the other tabs go on`, async () => {
+    it(`drops every subscription of a ${ending} tab; the run and the other tabs go on`, async () => {
       const name = uniqueName(ending)
       const here = relay(name)
       const run = await startRun(uniqueName('session'), `tab ${ending}`, { tokens: 60, rate: 40 })
@@ -39,7 +39,7 @@ describe('closed and crashed tabs', () => {
       expect((await here.diagnostics()).subscriptionsByClient[tabClient]).toBe(2)
 
       await (ending === 'closed' ? commands.closeTab(tab) : commands.crashTab(tab))
-      // No wall-clock deadline: the hub has no timer for clients, so only the lock can release the tab at all.
+      // No wall-clock deadline: a closed tab is released by its pagehide, a crashed one only by its life lock (the hub has no timer for clients).
       await waitFor(async () => (await here.diagnostics()).subscriptionsByClient[tabClient] === undefined, { what: 'the tab to be released' })
 
       expect((await here.diagnostics()).connections[run.streamId]).toBe(1)

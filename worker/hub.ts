@@ -39,7 +39,8 @@ export interface HubOptions {
   /**
    * Streams the hub holds at once. Over HTTP/1.1 the browser allows 6 connections per origin for
    * every tab and worker together, so the default leaves 2 for the app's own requests.
-   * Runs someone watches get the slots first; the others are parked and resumed from their cursor.
+   * `allowedConnections` in `budget.ts` decides who gets the slots (feeds never starve a run); the
+   * others are parked and resumed from their cursor.
    * @defaultValue `{ http1: 4, http2: 64 }`
    */
   connectionBudget: ConnectionBudget
