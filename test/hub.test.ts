@@ -96,7 +96,6 @@ describe('hub over a MessageChannel', () => {
     /** A sink whose deliveries settle only when the test says so, recording each batch. */
     function heldSink() {
       const batches: SubscriberMessage[][] = []
-      const releases: Array<() => void> = []
       const held: Array<{ settled: Promise<void>; settle: () => void }> = []
       const sink = {
         deliver(messages: SubscriberMessage[]) {
