@@ -336,7 +336,8 @@ export type SubscriberMessage =
   | { type: 'resync'; runId: string; reason: ResyncReason; message: string }
 
 /**
- * The page-side receiver of one subscription: one Comlink proxy per subscription.
+ * The page-side receiver of one subscription, exposed with Comlink on the port `subscribe` gets:
+ * one MessageChannel per subscription, never one per event.
  * The hub sends the next batch only once `deliver` has settled, so at most one
  * batch per subscription waits in a tab's port, however slow or frozen the tab.
  */
@@ -394,7 +395,7 @@ export type TabWire =
   | { kind: 'to-follower'; to: string; data: unknown }
   /** A message through a tunnelled MessagePort; only the two tabs that know `port` act on it. */
   | { kind: 'port'; port: string; data: unknown }
-  /** The tab that sent it dropped its end of a tunnelled port (its Comlink proxy was released): drop the other end. */
+  /** The tab that sent it closed its end of a tunnelled port (the hub, as a subscription ended): drop the other end. */
   | { kind: 'port-closed'; port: string }
 
 /** Counters for tests and the demo's panel. */

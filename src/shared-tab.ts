@@ -62,7 +62,7 @@ class Channel {
     }
   }
 
-  /** How many ports this tab tunnels now (each ends with its Comlink proxy). */
+  /** How many ports this tab tunnels now (each ends with its subscription, or with its peer tab). */
   get tunnels(): number {
     return this.#tunnels.size
   }
