@@ -1,7 +1,6 @@
 import * as Comlink from 'comlink'
 import { connectorFor, resolveMode, canShareTabs, type HubConnector } from './connectors.ts'
 import { RelayError } from './errors.ts'
-import { checkHubSettings } from './hub-settings.ts'
 import { OpenedRuns } from './opened-runs.ts'
 import type { FeedSpec, FeedSummary, HubApi, HubHello, HubSettings, OpenedRun, RunError, RunSpec, RunSummary, StartAt, SubscriberMessage, SubscriberSink } from './protocol.ts'
 import { PROTOCOL_VERSION } from './protocol-version.ts'
@@ -44,10 +43,6 @@ export function createRunRelay(options: RelayOptions = {}): RunRelay {
  * re-opens the runs it opened and renews its subscriptions from their cursors.
  */
 export function connectRelay(connect: HubConnector, options: RelayOptions = {}, mode: RunRelay['mode'] = 'shared-worker', onDispose = () => {}): RunRelay {
-  // Checked before anything is held (a port, a lock): a refused call leaves nothing behind.
-  const checkedSettings = checkHubSettings(options.hub)
-  if ('type' in checkedSettings) throw new RelayError(checkedSettings.code, checkedSettings.message)
-  const hubSettings: HubSettings = checkedSettings
   const timeoutMs = options.callTimeoutMs ?? RELAY_DEFAULTS.callTimeoutMs
   const livenessMs = options.livenessMs ?? RELAY_DEFAULTS.livenessMs
   const clientId = `${options.clientId ?? RELAY_DEFAULTS.clientId}:${crypto.randomUUID().slice(0, 8)}`
@@ -88,12 +83,13 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
 
   function handshake(): Promise<HubHello> {
     // The lock is held before the hub hears of us, so its wait for the lock cannot win early.
-    const hello = call('hello', (hub) => lifeLock.held.then(() => hub.hello(clientId, PROTOCOL_VERSION, hubSettings))).then((answer) => {
+    const hello = call('hello', (hub) => lifeLock.held.then(() => hub.hello(clientId, PROTOCOL_VERSION, options.hub))).then((answer) => {
       if (answer.protocolVersion !== PROTOCOL_VERSION) {
         throw new RelayError('version_mismatch', `The hub speaks protocol ${answer.protocolVersion}, this page ${PROTOCOL_VERSION}: reload the page.`)
       }
+      // The hub checks the settings (hub-settings.ts): invalid ones fail `ready` and every call, typed.
       if (answer.settingsError) throw new RelayError(answer.settingsError.code, answer.settingsError.message)
-      warnOnSettingsConflict(hubSettings, answer.settings)
+      warnOnSettingsConflict(options.hub, answer.settings)
       return answer
     })
     hello.catch(() => {}) // callers who care await it; an unobserved failure is not an unhandled rejection

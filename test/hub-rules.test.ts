@@ -87,16 +87,14 @@ describe('the connection budget with feeds', () => {
 })
 
 describe('hub settings', () => {
-  const refused = (hub: RelayOptions['hub']) => {
-    try {
-      relay({ hub })
-    } catch (error) {
-      return error as { name: string; code: string; message: string }
-    }
-    throw new Error(`settings ${JSON.stringify(hub)} were accepted`)
+  const refused = async (hub: RelayOptions['hub']) => {
+    const tab = relay({ hub })
+    const error = await tab.ready.then(() => new Error(`settings ${JSON.stringify(hub)} were accepted`), (error: Error) => error)
+    await expect(tab.open({ runId: 'r', sessionId: 's', url: '/x' }), 'a later call').rejects.toMatchObject({ code: 'invalid_spec' })
+    return error as Error & { code: string }
   }
 
-  it('refuses invalid settings with a typed error that says how to fix the call, before connecting', () => {
+  it('refuses invalid settings with a typed error that says how to fix the call, and applies none of them', async () => {
     const cases: Array<[unknown, string]> = [
       [{ allowedOrigins: 'https://api.example.com' }, 'allowedOrigins must be an array of origins'],
       [{ allowedOrigins: ['api.example.com'] }, "e.g. 'https://api.example.com'"],
@@ -109,11 +107,16 @@ describe('hub settings', () => {
       [{ retentionMs: -1 }, 'retentionMs must be a finite number of milliseconds >= 0'],
       [{ allowOrigins: [] }, "unknown setting 'allowOrigins'"],
     ]
+    const name = uniqueName('settings')
     for (const [hub, message] of cases) {
-      const error = refused(hub as RelayOptions['hub'])
+      const error = await refused(hub as RelayOptions['hub'])
       expect(error, JSON.stringify(hub)).toMatchObject({ name: 'RelayError', code: 'invalid_spec' })
       expect(error.message).toContain(message)
     }
+    // A valid part next to an invalid one is not applied either.
+    const mixed = relay({ name, hub: { connectionBudget: { http1: 2 }, retentionMs: -1 } })
+    await expect(mixed.ready).rejects.toMatchObject({ code: 'invalid_spec' })
+    expect((await relay(name).ready).settings.connectionBudget.http1).toBe(4)
   })
 
   it('normalises allowedOrigins: a trailing slash or an uppercase scheme still matches', async () => {
