@@ -1,8 +1,8 @@
 import type { HubSettings, RunError } from './protocol.ts'
 
 /**
- * Checks the hub-wide settings a page gives (`createRunRelay({ hub })`), in the page before they
- * are sent and again in the hub. Every refusal says how to fix the call. Returns the settings
+ * Checks the hub-wide settings a page gives (`createRunRelay({ hub })`), in the hub, which applies
+ * none of an invalid set. Every refusal says how to fix the call. Returns the settings
  * with `allowedOrigins` normalised to origins (`HTTPS://Api.example.com/` becomes
  * `https://api.example.com`), the form the hub compares stream URLs' origins with.
  */
