@@ -87,7 +87,7 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
       if (answer.protocolVersion !== PROTOCOL_VERSION) {
         throw new RelayError('version_mismatch', `The hub speaks protocol ${answer.protocolVersion}, this page ${PROTOCOL_VERSION}: reload the page.`)
       }
-      // The hub checks the settings (hub-settings.ts): invalid ones fail `ready` and every call, typed.
+      // The hub checks the settings (worker/hub-settings.ts): invalid ones fail `ready` and every call, typed.
       if (answer.settingsError) throw new RelayError(answer.settingsError.code, answer.settingsError.message)
       warnOnSettingsConflict(options.hub, answer.settings)
       return answer

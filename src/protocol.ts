@@ -370,7 +370,7 @@ export interface HubHello {
  * `allowedOrigins` is the union of what every tab asked for; the other settings are set by the
  * first tab that connects with any, and hold for the hub's life (a tab that asks for others gets
  * a console warning and the settings in force, in `ready`'s `settings`). Checked by
- * `checkHubSettings` (`hub-settings.ts`) in the hub; invalid ones fail the handshake (`settingsError`).
+ * `checkHubSettings` (`worker/hub-settings.ts`) in the hub; invalid ones fail the handshake (`settingsError`).
  */
 export interface HubSettings {
   /** Origins besides the app's own that stream URLs may point to. @defaultValue `[]` */

@@ -2,7 +2,7 @@ import type {
   FeedSpec, FeedSummary, HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, RunError, RunSpec, RunSummary, StartAt, SubscriberSink,
   SubscriptionTarget, TransportKind,
 } from '../src/protocol.ts'
-import { checkHubSettings } from '../src/hub-settings.ts'
+import { checkHubSettings } from './hub-settings.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
 import { createEventSourceTransport } from './eventsource-transport.ts'
 import { createFetchTransport } from './fetch-transport.ts'

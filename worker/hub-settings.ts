@@ -1,4 +1,4 @@
-import type { HubSettings, RunError } from './protocol.ts'
+import type { HubSettings, RunError } from '../src/protocol.ts'
 
 /**
  * Checks the hub-wide settings a page gives (`createRunRelay({ hub })`), in the hub, which applies
