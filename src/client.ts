@@ -206,7 +206,7 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
       if ('type' in result) throw new RelayError(result.code, result.message)
       const { conflict, openNumber, ...summary } = result
       if (conflict) console.warn(`run-relay: ${conflict}`)
-      else remember(spec, openNumber) // a conflicting spec is not this tab's to reopen: the held one is
+      remember(spec, openNumber) // on a new hub, whichever tab reopens the run first sets its spec
       return summary
     },
     async openFeed(spec) {
