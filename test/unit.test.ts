@@ -4,6 +4,8 @@ import { EventLog } from '../worker/event-log.ts'
 import { runStatusReducer, type RunState } from '../worker/run-status.ts'
 import { allowedConnections, wireProtocolOf } from '../worker/budget.ts'
 import { serverSeqOf } from '../worker/server-contract.ts'
+import { OpenedRuns } from '../src/opened-runs.ts'
+import type { RunSummary } from '../src/protocol.ts'
 
 describe('EventLog', () => {
   const roomy = { maxEvents: 1000, maxBytes: 1 << 20 }
@@ -157,5 +159,27 @@ describe('connection budget', () => {
 
   it('reads the wire protocol from nextHopProtocol', () => {
     expect(['h2', 'h3', 'http/1.1', 'http/1.0', ''].map(wireProtocolOf)).toEqual(['http2', 'http2', 'http1', 'http1', undefined])
+  })
+})
+
+describe('the runs a client reopens after a hub crash', () => {
+  const spec = (runId: string) => ({ runId, sessionId: 's', url: `/stream?id=${runId}` })
+  const summary = (runId: string, status: RunSummary['status']): RunSummary => ({ runId, sessionId: 's', status, eventCount: 0, subscriberCount: 0, finishedUnwatched: false, incomplete: false })
+
+  it('forgets runs that ended, failed or were evicted, never one listed before the hub handled its open', () => {
+    const opened = new OpenedRuns()
+    for (const [i, runId] of ['live', 'ends', 'fails', 'evicted', 'late'].entries()) opened.add(spec(runId), i + 1)
+    // Listed after 4 opens: 'late' (open 5) may simply not be handled yet; 'evicted' (open 4) is gone.
+    opened.update([summary('live', 'open'), summary('ends', 'ended'), summary('fails', 'failed')], 4)
+    expect(opened.specs().map((s) => s.runId)).toEqual(['live', 'late'])
+    opened.update([summary('live', 'open')], 5)
+    expect(opened.specs().map((s) => s.runId)).toEqual(['live'])
+    // A new hub numbers opens anew: until it answers the reopen, a snapshot of it proves nothing.
+    opened.newHub()
+    opened.update([], 10)
+    expect(opened.specs().map((s) => s.runId)).toEqual(['live'])
+    opened.reopened('live', 1)
+    opened.update([], 1)
+    expect(opened.size).toBe(0)
   })
 })
