@@ -236,8 +236,6 @@ describe('connection budget', () => {
   it('8 concurrent runs across 2 tabs: page requests stay fast, every transcript is whole', async () => {
     const name = uniqueName('budget')
     const hub = relay(name)
-    const runs: StartedRun[] = []
-    for (let i = 0; i < 8; i++) runs.push(await startRun(uniqueName(`s${i}`), `budget run ${i}`, { tokens: 50, rate: 25 }))
     let registry: RunSummary[] = []
     let everParked = 0
     hub.watchRuns((snapshot) => {
@@ -247,6 +245,10 @@ describe('connection budget', () => {
 
     const tab = await commands.openTab('/test/fixtures/tab.html')
     await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)})`)
+    // Started once both tabs are ready: on a loaded machine, setting up can take longer than a run lasts
+    // on the server, and a run replayed after its end streams too briefly to measure anything.
+    const runs: StartedRun[] = []
+    for (let i = 0; i < 8; i++) runs.push(await startRun(uniqueName(`s${i}`), `budget run ${i}`, { tokens: 50, rate: 25 }))
     for (const run of runs.slice(0, 4)) await hub.open(specOf(run))
     for (const run of runs.slice(4)) await commands.evalInTab(tab, `tab.open(${JSON.stringify(specOf(run))})`)
     const watchedHere = recorder()
