@@ -248,7 +248,7 @@ describe('connection budget', () => {
     // Started once both tabs are ready: on a loaded machine, setting up can take longer than a run lasts
     // on the server, and a run replayed after its end streams too briefly to measure anything.
     const runs: StartedRun[] = []
-    for (let i = 0; i < 8; i++) runs.push(await startRun(uniqueName(`s${i}`), `budget run ${i}`, { tokens: 50, rate: 25 }))
+    for (let i = 0; i < 8; i++) runs.push(await startRun(uniqueName(`s${i}`), `budget run ${i}`, { tokens: 100, rate: 25 }))
     for (const run of runs.slice(0, 4)) await hub.open(specOf(run))
     for (const run of runs.slice(4)) await commands.evalInTab(tab, `tab.open(${JSON.stringify(specOf(run))})`)
     const watchedHere = recorder()
