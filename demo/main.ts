@@ -272,7 +272,7 @@ async function startTurn(session: Session, prompt: string, input: HTMLInputEleme
     session.runs.push({ runId, prompt: response.ok ? prompt : '(started elsewhere)' })
     save()
   }
-  await relay.open({ runId, sessionId: session.id, url: `/api/chat/stream?stream_id=${runId}`, preset: 'reference' })
+  await relay.open({ runId, sessionId: session.id, url: `/api/chat/stream?stream_id=${encodeURIComponent(runId)}`, preset: 'reference' })
   await waitForRegistry(runId)
   if (!known) for (const pane of panes) if (pane.sessionId === session.id) pane.addRun(runId, response.ok ? prompt : '(started elsewhere)')
 }

@@ -9,7 +9,7 @@ export async function sendMessage(sessionId: string, message: string, pane: HTML
   const { stream_id, active_stream_id } = await response.json() // 409: the chat already runs; follow that run
   const runId: string = stream_id ?? active_stream_id
   // Opening a run twice, from any tab, joins it: the hub never holds a second connection for it.
-  await relay.open({ runId, sessionId, url: `/api/chat/stream?stream_id=${runId}`, preset: 'reference' })
+  await relay.open({ runId, sessionId, url: `/api/chat/stream?stream_id=${encodeURIComponent(runId)}`, preset: 'reference' })
   return relay.subscribe({ runId }, {
     onEvents: (events) => {
       for (const event of events) if (event.type === 'token') pane.append((event.json as { text: string }).text)

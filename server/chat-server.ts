@@ -156,9 +156,9 @@ export function createChatServer() {
     for (const client of run.clients) client.end()
   }
 
-  function startRun(sessionId: string, prompt: string, settings: RunSettings, faults: RunFaults): ServerRun {
+  function startRun(sessionId: string, prompt: string, settings: RunSettings, faults: RunFaults, idPrefix = ''): ServerRun {
     const run: ServerRun = {
-      streamId: `s${nextId++}-${Math.random().toString(36).slice(2, 8)}`,
+      streamId: `${idPrefix}s${nextId++}-${Math.random().toString(36).slice(2, 8)}`,
       sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, live: 0, maxLive: 0, overlapMs: 0, liveSince: new Set(), probes: 0, cursors: [],
     }
     runs.set(run.streamId, run)
@@ -336,12 +336,13 @@ export function createChatServer() {
       case 'POST /api/chat/start':
       case 'POST /api/chat/server-turn': {
         // server-turn: a run the server starts by itself (cron, self-wake), announced on the session channel.
-        const body = JSON.parse((await readBody(req)) || '{}') as { session_id?: string; message?: string; faults?: RunFaults } & Partial<RunSettings>
+        // stream_id_prefix: a test knob for ids that must be URL-encoded (`#`, `&`).
+        const body = JSON.parse((await readBody(req)) || '{}') as { session_id?: string; message?: string; faults?: RunFaults; stream_id_prefix?: string } & Partial<RunSettings>
         if (!body.session_id || typeof body.message !== 'string') return json(res, 400, { error: 'session_id and message are required' })
         const active = [...runs.values()].find((r) => r.sessionId === body.session_id && !r.finished)
         if (active) return json(res, 409, { error: 'session already has a running stream', active_stream_id: active.streamId })
         const settings = { ...SETTINGS_DEFAULTS, ...pick(body, ['tokens', 'rate', 'heartbeatMs', 'stamp', 'wire', 'end', 'ignoreCursor']) }
-        const started = startRun(body.session_id, body.message, settings, { ...body.faults })
+        const started = startRun(body.session_id, body.message, settings, { ...body.faults }, body.stream_id_prefix)
         if (route === 'POST /api/chat/server-turn') channels.announce(started.sessionId, started.streamId)
         return json(res, 200, { stream_id: started.streamId, session_id: started.sessionId })
       }

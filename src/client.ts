@@ -1,7 +1,8 @@
 import * as Comlink from 'comlink'
 import { connectorFor, resolveMode, canShareTabs, type HubConnector } from './connectors.ts'
 import { RelayError } from './errors.ts'
-import type { FeedSpec, FeedSummary, HubApi, HubHello, HubSettings, RunError, RunSpec, RunSummary, StartAt, SubscriberMessage } from './protocol.ts'
+import { OpenedRuns } from './opened-runs.ts'
+import type { FeedSpec, FeedSummary, HubApi, HubHello, HubSettings, OpenedRun, RunError, RunSpec, RunSummary, StartAt, SubscriberMessage, SubscriberSink } from './protocol.ts'
 import { PROTOCOL_VERSION } from './protocol-version.ts'
 import { RELAY_DEFAULTS, type RelayOptions, type RunRelay, type Unsubscribe } from './relay-types.ts'
 import { decodeJson, guard, handleMessage, resumeAt, type ClientSubscription } from './subscription.ts'
@@ -13,7 +14,7 @@ import { holdLifeLock } from './tab-lock.ts'
  *
  * @example
  * const relay = createRunRelay()
- * await relay.open({ runId: streamId, sessionId, url: `/api/chat/stream?stream_id=${streamId}` })
+ * await relay.open({ runId: streamId, sessionId, url: `/api/chat/stream?stream_id=${encodeURIComponent(streamId)}` })
  * const stop = relay.subscribe({ sessionId }, { onEvents: (events) => render(events) })
  */
 export function createRunRelay(options: RelayOptions = {}): RunRelay {
@@ -47,10 +48,10 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
   const clientId = `${options.clientId ?? RELAY_DEFAULTS.clientId}:${crypto.randomUUID().slice(0, 8)}`
   const lifeLock = holdLifeLock(clientId)
   const pending = new Set<(error: RelayError) => void>()
-  const opened = new Map<string, RunSpec>()
+  const opened = new OpenedRuns()
   const feeds = new Map<string, FeedSpec>()
   const subscriptions = new Set<ClientSubscription>()
-  const watches = new Map<(runs: RunSummary[]) => void, Promise<number>>()
+  const watches = new Map<RegistryListener, Promise<number>>()
   let endpoint = connect()
   let disposed = false
 
@@ -86,6 +87,8 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
       if (answer.protocolVersion !== PROTOCOL_VERSION) {
         throw new RelayError('version_mismatch', `The hub speaks protocol ${answer.protocolVersion}, this page ${PROTOCOL_VERSION}: reload the page.`)
       }
+      // The hub checks the settings (worker/hub-settings.ts): invalid ones fail `ready` and every call, typed.
+      if (answer.settingsError) throw new RelayError(answer.settingsError.code, answer.settingsError.message)
       warnOnSettingsConflict(options.hub, answer.settings)
       return answer
     })
@@ -97,18 +100,56 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
   let current = ready
   const afterHello = <T>(what: string, invoke: (hub: Comlink.Remote<HubApi>) => Promise<T>) => current.then(() => call(what, invoke))
 
+  let nextSubscription = 1
+  /** Registers `sub` with the current hub under a new id of this client's choosing. */
   function register(sub: ClientSubscription, startAt: StartAt): void {
-    const sink = Comlink.proxy({
+    // A channel of our own rather than Comlink.proxy: the hub closes its end when the subscription
+    // ends, which also ends the tunnel of a hub in another tab (shared-tab.ts).
+    const { port1, port2 } = new MessageChannel()
+    Comlink.expose({
       deliver(messages: SubscriberMessage[]) {
         for (const message of messages) handleMessage(message, sub)
       },
-    })
-    sub.subscriptionId = afterHello('subscribe', (hub) => hub.subscribe(sub.target, startAt, sink))
-    sub.subscriptionId.catch(() => {})
+    } satisfies SubscriberSink, port1)
+    const id = `${clientId}/${nextSubscription++}`
+    sub.subscriptionId = id
+    sub.registered = afterHello('subscribe', (hub) => hub.subscribe(sub.target, startAt, Comlink.transfer(port2, [port2]), id))
+    sub.registered.catch(() => {})
   }
 
-  function watch(listener: (runs: RunSummary[]) => void): void {
-    const sink = Comlink.proxy({ update: (runs: RunSummary[]) => watches.has(listener) && guard(() => listener(runs)) })
+  /**
+   * Ends `sub`'s registration without waiting for its subscribe's answer: that answer may come
+   * after the deadline (a hub busy with a flood), or never. Sent after the subscribe on the same
+   * port, so the hub sees them in order; on another port the hub honours it in either order.
+   */
+  function unregister(sub: ClientSubscription): Promise<void> {
+    const id = sub.subscriptionId
+    return afterHello('unsubscribe', (hub) => hub.unsubscribe(id)).catch(() => {})
+  }
+
+  function watchRuns(listener: RegistryListener): () => void {
+    watch(listener)
+    return () => {
+      const id = watches.get(listener)
+      watches.delete(listener)
+      void id?.then((watchId) => call('unwatchRuns', (hub) => hub.unwatchRuns(watchId))).catch(() => {})
+    }
+  }
+
+  /** Follows the registry while this client has opened runs that may still be live, to forget those that are not. */
+  let stopPruning: (() => void) | undefined
+  function remember(spec: RunSpec, openNumber: number): void {
+    opened.add(spec, openNumber)
+    stopPruning ??= watchRuns((runs, opens) => {
+      opened.update(runs, opens)
+      if (opened.size > 0) return
+      stopPruning?.()
+      stopPruning = undefined
+    })
+  }
+
+  function watch(listener: RegistryListener): void {
+    const sink = Comlink.proxy({ update: (runs: RunSummary[], opens: number) => watches.has(listener) && guard(() => listener(runs, opens)) })
     const id = afterHello('watchRuns', (hub) => hub.watchRuns(sink))
     id.catch(() => {})
     watches.set(listener, id)
@@ -128,11 +169,15 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
       const { hubId } = await current
       if (hubId === previous) {
         // The hub was only slow, and is still there: drop the old registrations before renewing them.
-        for (const sub of subscriptions) await sub.subscriptionId.then((id) => call('unsubscribe', (hub) => hub.unsubscribe(id))).catch(() => {})
+        for (const sub of subscriptions) await unregister(sub)
       }
       // Every tab re-opens what it opened; the new hub replays those runs from the server's journal.
       for (const spec of feeds.values()) await call('openFeed', (hub) => hub.openFeed(spec) as Promise<unknown>).catch(() => {})
-      for (const spec of opened.values()) await call('open', (hub) => hub.open(spec) as Promise<unknown>).catch(() => {})
+      opened.newHub()
+      for (const spec of opened.specs()) {
+        const result = await call('open', (hub) => hub.open(spec) as Promise<OpenedRun | RunError>).catch(() => undefined)
+        if (result && !('type' in result)) opened.reopened(spec.runId, result.openNumber)
+      }
       // A new hub numbers events anew: each subscription resumes from its server cursor.
       for (const sub of subscriptions) register(sub, resumeAt(sub))
       for (const listener of watches.keys()) watch(listener)
@@ -157,10 +202,12 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
     mode,
     ready,
     async open(spec) {
-      const result = await afterHello('open', (hub) => hub.open(spec) as Promise<RunSummary | RunError>)
+      const result = await afterHello('open', (hub) => hub.open(spec) as Promise<OpenedRun | RunError>)
       if ('type' in result) throw new RelayError(result.code, result.message)
-      opened.set(spec.runId, spec)
-      return result
+      const { conflict, openNumber, ...summary } = result
+      if (conflict) console.warn(`run-relay: ${conflict}`)
+      remember(spec, openNumber) // on a new hub, whichever tab reopens the run first sets its spec
+      return summary
     },
     async openFeed(spec) {
       const result = await afterHello('openFeed', (hub) => hub.openFeed(spec) as Promise<FeedSummary | RunError>)
@@ -169,6 +216,7 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
       return result
     },
     async close(runId) {
+      opened.delete(runId)
       await afterHello('close', (hub) => hub.close(runId))
     },
     async closeFeed(feedId) {
@@ -181,27 +229,21 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
         target, handlers, startAt,
         decode: subscribeOptions.decode === 'json' ? decodeJson : undefined,
         lastEventIds: new Map(),
-        subscriptionId: Promise.resolve(0),
+        subscriptionId: '',
+        registered: Promise.resolve(),
       }
       subscriptions.add(sub)
       register(sub, startAt)
       const unsubscribe = (() => {
         if (!subscriptions.delete(sub)) return
         sub.handlers = {} // a batch already in flight reaches nobody
-        void sub.subscriptionId.then((id) => call('unsubscribe', (hub) => hub.unsubscribe(id))).catch(() => {})
+        void unregister(sub)
       }) as Unsubscribe
-      unsubscribe.ready = sub.subscriptionId.then(() => {})
+      unsubscribe.ready = sub.registered
       unsubscribe.ready.catch(() => {})
       return unsubscribe
     },
-    watchRuns(listener) {
-      watch(listener)
-      return () => {
-        const id = watches.get(listener)
-        watches.delete(listener)
-        void id?.then((watchId) => call('unwatchRuns', (hub) => hub.unwatchRuns(watchId))).catch(() => {})
-      }
-    },
+    watchRuns,
     diagnostics: () => afterHello('diagnostics', (hub) => hub.diagnostics()),
     dispose() {
       if (disposed) return
@@ -222,6 +264,9 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
     },
   }
 }
+
+/** A registry watcher: the app's gets the runs, the client's own pruning of `opened` also the hub's count of opens. */
+type RegistryListener = (runs: RunSummary[], opens: number) => void
 
 /** Another tab set the hub-wide settings first: say which ones are in force instead. */
 function warnOnSettingsConflict(asked: HubSettings | undefined, inForce: Required<HubSettings>): void {

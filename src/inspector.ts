@@ -14,6 +14,9 @@ import type { RunRelay } from './relay-types.ts'
  * inspector.relay = relay
  * panel.append(inspector)
  */
+/** Events the tail shows. */
+const TAIL_LENGTH = 50
+
 export class RunRelayInspector extends HTMLElement {
   /** The relay to inspect. The inspector starts polling once it has one and is in the document. */
   relay: RunRelay | undefined
@@ -42,14 +45,17 @@ export class RunRelayInspector extends HTMLElement {
     this.#tail = undefined
   }
 
-  /** Follows `runId` in the tail (its last 50 events). */
+  /** Follows `runId` in the tail (its last `TAIL_LENGTH` events). */
   tailRun(runId: string): void {
     this.#tail?.stop()
     this.#tailEvents.length = 0
     const stop = this.relay?.subscribe({ runId }, {
       onEvents: (events) => {
-        this.#tailEvents.push(...events)
-        this.#tailEvents.splice(0, Math.max(0, this.#tailEvents.length - 50))
+        // Only the last TAIL_LENGTH matter; never spread a batch into arguments: a 250k-event
+        // catch-up is one batch, past V8's argument limit (RangeError).
+        const kept = events.slice(-TAIL_LENGTH)
+        this.#tailEvents.splice(0, Math.max(0, this.#tailEvents.length + kept.length - TAIL_LENGTH))
+        for (const event of kept) this.#tailEvents.push(event)
         this.#renderTail()
       },
     })

@@ -295,6 +295,17 @@ export interface RunSummary {
   error?: RunError
 }
 
+/** What `open` answers: the run, and whether this open joined it with another spec. */
+export interface OpenedRun extends RunSummary {
+  /** This open's number in the hub (see `RegistrySink.update`). */
+  openNumber: number
+  /**
+   * Set when this open joined a live run held with a different `url` or `resumeUrl`: the held
+   * spec wins (one connection per run). The page prints it as a console warning.
+   */
+  conflict?: string
+}
+
 /**
  * Consecutive events of one run, in columns. A catch-up of any length is one of these: cloning
  * 10,000 events as columns took 2.7 ms against 9.5 ms as objects and 10 ms as one joined
@@ -325,7 +336,8 @@ export type SubscriberMessage =
   | { type: 'resync'; runId: string; reason: ResyncReason; message: string }
 
 /**
- * The page-side receiver of one subscription: one Comlink proxy per subscription.
+ * The page-side receiver of one subscription, exposed with Comlink on the port `subscribe` gets:
+ * one MessageChannel per subscription, never one per event.
  * The hub sends the next batch only once `deliver` has settled, so at most one
  * batch per subscription waits in a tab's port, however slow or frozen the tab.
  */
@@ -335,7 +347,11 @@ export interface SubscriberSink {
 
 /** The page-side receiver of registry snapshots. */
 export interface RegistrySink {
-  update(runs: RunSummary[]): void
+  /**
+   * `opens`: how many `open` calls the hub had handled when it listed `runs`. A run whose open
+   * answered with an `openNumber` up to it, and that is not listed, was evicted.
+   */
+  update(runs: RunSummary[], opens: number): void
 }
 
 /** What the hub answers to the handshake. */
@@ -345,13 +361,16 @@ export interface HubHello {
   hubId: string
   /** The hub-wide settings in force (see `HubSettings` for who sets them). */
   settings: Required<HubSettings>
+  /** Why the settings this client gave were refused; none of them was applied. */
+  settingsError?: RunError
 }
 
 /**
  * Hub-wide settings a page can give (`createRunRelay({ hub })`). One hub serves every tab, so:
  * `allowedOrigins` is the union of what every tab asked for; the other settings are set by the
  * first tab that connects with any, and hold for the hub's life (a tab that asks for others gets
- * a console warning and the settings in force, in `ready`'s `settings`).
+ * a console warning and the settings in force, in `ready`'s `settings`). Checked by
+ * `checkHubSettings` (`worker/hub-settings.ts`) in the hub; invalid ones fail the handshake (`settingsError`).
  */
 export interface HubSettings {
   /** Origins besides the app's own that stream URLs may point to. @defaultValue `[]` */
@@ -376,6 +395,8 @@ export type TabWire =
   | { kind: 'to-follower'; to: string; data: unknown }
   /** A message through a tunnelled MessagePort; only the two tabs that know `port` act on it. */
   | { kind: 'port'; port: string; data: unknown }
+  /** The tab that sent it closed its end of a tunnelled port (the hub, as a subscription ended): drop the other end. */
+  | { kind: 'port-closed'; port: string }
 
 /** Counters for tests and the demo's panel. */
 export interface HubDiagnostics {
@@ -408,14 +429,21 @@ export interface HubApi {
   /** First call on every connection. Throws nothing; the client compares versions. */
   hello(clientId: string, protocolVersion: number, settings?: HubSettings): HubHello
   /** Opens a run, or joins it when the hub already holds it: never a second connection. Opening a failed run retries it from its cursor. */
-  open(spec: RunSpec): RunSummary | RunError
+  open(spec: RunSpec): OpenedRun | RunError
   /** Opens a feed, or joins it: one connection for every tab. It lives while a client that opened it does, or until `closeFeed`. */
   openFeed(spec: FeedSpec): FeedSummary | RunError
   /** This client no longer needs the feed; the hub closes it when no client does. */
   closeFeed(feedId: string): void
-  /** Returns the subscription id. Catch-up and live events go to `sink`. */
-  subscribe(target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink): number
-  unsubscribe(subscriptionId: number): void
+  /**
+   * Catch-up and live events go to `sink`: a port on which the client exposes its
+   * `SubscriberSink` with Comlink (transferred). The hub closes it when the subscription ends.
+   * The client chooses `subscriptionId` (unique for the
+   * hub's life, e.g. prefixed with its client id), so it can unsubscribe without waiting for this
+   * call's answer, which may come after the client's deadline.
+   */
+  subscribe(target: SubscriptionTarget, startAt: StartAt, sink: MessagePort, subscriptionId: string): void
+  /** Ends the subscription; honoured even when it arrives before the `subscribe` it ends (a subscribe still in flight on another port). */
+  unsubscribe(subscriptionId: string): void
   /** Stops holding the run's connection before its end; the run fails with `closed` and keeps its log. Opening it again resumes it. */
   close(runId: string): void
   /** `sink` gets a snapshot at once and after every change. Returns the watch id. */

@@ -1,5 +1,6 @@
 import * as Comlink from 'comlink'
 import type { HubApi, TabWire as Wire } from './protocol.ts'
+import { holdLifeLock, watchClientLock } from './tab-lock.ts'
 
 /**
  * Sharing one hub across tabs without SharedWorker (Android WebView, in-app browsers):
@@ -21,12 +22,19 @@ interface PortPlaceholder {
 
 type Listener = (event: { data: unknown }) => void
 
-/** One tab's side of the channel: the tunnel ends it owns, and the listeners of its endpoints. */
+/** The peer of every tunnel a follower opens: it talks to whichever tab leads. */
+const LEADER = 'leader'
+
+/**
+ * One tab's side of the channel: the tunnel ends it owns, and the listeners of its endpoints.
+ *
+ * A tunnel ends when the side that received the port closes it (the hub closes a subscription's
+ * port when the subscription ends): this tab then tells the other one, and both drop their ends. A tunnel whose peer tab is gone (closed, crashed) can get no answer, so
+ * the leader also drops every tunnel of a follower once that follower's life lock is free.
+ */
 class Channel {
   readonly #channel: BroadcastChannel
-  readonly #tunnels = new Map<string, MessagePort>()
-  /** Tunnels whose proxy is being released: the id of Comlink's RELEASE message, whose answer ends the tunnel. */
-  readonly #releasing = new Map<string, unknown>()
+  readonly #tunnels = new Map<string, { port: MessagePort; peer: string }>()
   readonly #listeners = new Set<(wire: Wire) => void>()
   #nextPort = 0
 
@@ -37,17 +45,24 @@ class Channel {
 
   /** Handles a message as if it had just arrived (a BroadcastChannel never echoes to its sender). */
   receive(wire: Wire): void {
-    if (wire.kind !== 'port') {
-      for (const listener of [...this.#listeners]) listener(wire)
-      return
+    switch (wire.kind) {
+      case 'to-leader':
+      case 'to-follower':
+        for (const listener of [...this.#listeners]) listener(wire)
+        return
+      case 'port': {
+        const tunnel = this.#tunnels.get(wire.port)
+        tunnel?.port.postMessage(this.decode(wire.data, tunnel.peer))
+        return
+      }
+      case 'port-closed':
+        return this.#drop(wire.port)
+      default:
+        return assertNever(wire)
     }
-    const port = this.#tunnels.get(wire.port)
-    if (!port) return
-    port.postMessage(this.decode(wire.data))
-    this.#track(wire.port, wire.data)
   }
 
-  /** How many ports this tab tunnels now (each ends with its Comlink proxy). */
+  /** How many ports this tab tunnels now (each ends with its subscription, or with its peer tab). */
   get tunnels(): number {
     return this.#tunnels.size
   }
@@ -61,63 +76,72 @@ class Channel {
     return () => this.#listeners.delete(listener)
   }
 
-  /** Replaces each transferred port by a placeholder; the port becomes this tab's end of a tunnel. */
-  encode(data: unknown, transfer: Transferable[] = []): unknown {
+  /** Replaces each transferred port by a placeholder; the port becomes this tab's end of a tunnel to `peer`. */
+  encode(data: unknown, peer: string, transfer: Transferable[] = []): unknown {
     const ports = transfer.filter((item): item is MessagePort => item instanceof MessagePort)
     if (ports.length === 0) return data
     return replace(data, (value) => {
       if (!(value instanceof MessagePort) || !ports.includes(value)) return undefined
       const id = `${crypto.randomUUID()}:${this.#nextPort++}`
-      this.#open(id, value)
+      this.#open(id, value, peer)
       return { tunnelledPort: id } satisfies PortPlaceholder
     })
   }
 
   /** Replaces each placeholder by a fresh port whose other end is this tab's end of the tunnel. */
-  decode(data: unknown): unknown {
+  decode(data: unknown, peer: string): unknown {
     return replace(data, (value) => {
       if (!isPlaceholder(value)) return undefined
       const { port1, port2 } = new MessageChannel()
-      this.#open(value.tunnelledPort, port2)
+      const id = value.tunnelledPort
+      this.#open(id, port2, peer)
+      // The port this tab's side gets: when it closes it (the hub, as a subscription ends), the
+      // tunnel ends on both tabs, one task later so that what was posted before passes first.
+      port1.close = () => {
+        MessagePort.prototype.close.call(port1)
+        setTimeout(() => {
+          if (!this.#tunnels.has(id)) return
+          this.post({ kind: 'port-closed', port: id })
+          this.#drop(id)
+        }, 0)
+      }
       return port1
     })
   }
 
-  #open(id: string, port: MessagePort): void {
-    this.#tunnels.set(id, port)
-    port.onmessage = (event) => {
-      this.post({ kind: 'port', port: id, data: this.encode(event.data, [...event.ports]) })
-      this.#track(id, event.data)
-    }
+  /** Drops every tunnel to `peer`, a tab that is gone. */
+  dropPeer(peer: string): void {
+    for (const [id, tunnel] of [...this.#tunnels]) if (tunnel.peer === peer) this.#drop(id)
   }
 
-  /** A tunnel lives until Comlink releases its proxy: a RELEASE message, then its answer. */
-  #track(id: string, data: unknown): void {
-    const message = data as { type?: string; id?: unknown } | undefined
-    if (message?.type === 'RELEASE') return void this.#releasing.set(id, message.id)
-    if (!this.#releasing.has(id) || this.#releasing.get(id) !== message?.id) return
-    this.#releasing.delete(id)
-    this.#tunnels.get(id)?.close()
+  #open(id: string, port: MessagePort, peer: string): void {
+    this.#tunnels.set(id, { port, peer })
+    port.onmessage = (event) => this.post({ kind: 'port', port: id, data: this.encode(event.data, peer, [...event.ports]) })
+  }
+
+  #drop(id: string): void {
+    this.#tunnels.get(id)?.port.close()
     this.#tunnels.delete(id)
   }
 }
 
-/** A Comlink endpoint made of a send function and a filter on the channel. */
-function endpoint(channel: Channel, send: (data: unknown) => Wire, accept: (wire: Wire) => unknown): Comlink.Endpoint {
+/** A Comlink endpoint made of a send function and a filter on the channel; its tunnels lead to `peer`. */
+function endpoint(channel: Channel, peer: string, send: (data: unknown) => Wire, accept: (wire: Wire) => unknown, onClose = () => {}): Comlink.Endpoint & { close(): void } {
   const listeners = new Map<EventListenerOrEventListenerObject, () => void>()
   return {
-    postMessage: (data: unknown, transfer?: Transferable[]) => channel.post(send(channel.encode(data, transfer))),
+    postMessage: (data: unknown, transfer?: Transferable[]) => channel.post(send(channel.encode(data, peer, transfer))),
     addEventListener(_type: string, listener: EventListenerOrEventListenerObject) {
       const call = listener as unknown as Listener
       listeners.set(listener, channel.listen((wire) => {
         const data = accept(wire)
-        if (data !== undefined) call({ data: channel.decode(data) })
+        if (data !== undefined) call({ data: channel.decode(data, peer) })
       }))
     },
     removeEventListener(_type: string, listener: EventListenerOrEventListenerObject) {
       listeners.get(listener)?.()
       listeners.delete(listener)
     },
+    close: onClose,
   }
 }
 
@@ -150,14 +174,18 @@ export function sharedTabEndpoints(name: string, createHub: () => Promise<{ conn
   }
   const tab = joined
   return () =>
-    tab.decided.then((): Comlink.Endpoint => {
+    tab.decided.then((): Comlink.Endpoint | Promise<Comlink.Endpoint> => {
       if (tab.hub) {
         const { port1, port2 } = new MessageChannel()
         Comlink.expose(tab.hub.connect(), port2)
         return port1
       }
+      // The leader drops this endpoint's tunnels once its lock is free: closed here, or the tab gone.
       const id = crypto.randomUUID()
-      return endpoint(tab.channel, (data) => ({ kind: 'to-leader', from: id, data }), (w) => (w.kind === 'to-follower' && w.to === id ? w.data : undefined))
+      const life = holdLifeLock(followerLockId(id))
+      return life.held.then(() =>
+        endpoint(tab.channel, LEADER, (data) => ({ kind: 'to-leader', from: id, data }), (w) => (w.kind === 'to-follower' && w.to === id ? w.data : undefined), life.release),
+      )
     })
 }
 
@@ -192,9 +220,19 @@ function serveFollowers(channel: Channel, hub: { connect(): HubApi }): void {
     if (wire.kind !== 'to-leader' || followers.has(wire.from)) return
     followers.add(wire.from)
     const from = wire.from
-    Comlink.expose(hub.connect(), endpoint(channel, (data) => ({ kind: 'to-follower', to: from, data }), (w) => (w.kind === 'to-leader' && w.from === from ? w.data : undefined)))
+    watchClientLock(followerLockId(from), () => channel.dropPeer(from))
+    Comlink.expose(hub.connect(), endpoint(channel, from, (data) => ({ kind: 'to-follower', to: from, data }), (w) => (w.kind === 'to-leader' && w.from === from ? w.data : undefined)))
     channel.receive(wire) // the first message arrived before the endpoint listened: hand it over
   })
+}
+
+/** The life lock a follower endpoint holds (see `tab-lock.ts`). */
+function followerLockId(endpointId: string): string {
+  return `shared-tab-follower:${endpointId}`
+}
+
+function assertNever(value: never): never {
+  throw new Error(`Unknown message on the shared-tab channel: ${JSON.stringify(value)}`)
 }
 
 /** Deep-copies plain objects and arrays, replacing values for which `swap` returns something. */

@@ -9,8 +9,14 @@ export interface ClientSubscription {
   decode?: (event: RunEvent) => void
   /** The last server event id delivered per run, most recent run last: the cursor to resume from on a new hub. */
   lastEventIds: Map<string, string>
-  /** Its id in the current hub. */
-  subscriptionId: Promise<number>
+  /**
+   * Its id in the current hub, chosen by this client so that an unsubscribe never waits for the
+   * subscribe's answer: a subscribe that timed out may still arrive, and the hub honours an
+   * unsubscribe of its id in either order.
+   */
+  subscriptionId: string
+  /** Settles when the current hub has answered the subscribe (rejects on a timeout). */
+  registered: Promise<void>
 }
 
 /**

@@ -68,6 +68,19 @@ const setWorkerOffline: BrowserCommand<[workerName: string, offline: boolean]> =
   await worker.detach()
 }
 
+/**
+ * Keeps the SharedWorker named `workerName` busy for `ms`, as a flood of events would: its
+ * thread runs a loop, so every message waits. Returns once the loop is queued, before it ends.
+ */
+const busySharedWorker: BrowserCommand<[workerName: string, ms: number]> = async (ctx, workerName, ms) => {
+  const worker = await attachToSharedWorker((ctx as Ctx).context.browser()!, workerName)
+  try {
+    await worker.send('Runtime.evaluate', { expression: `setTimeout(() => { const until = performance.now() + ${Number(ms)}; while (performance.now() < until); }, 0)` })
+  } finally {
+    await worker.detach()
+  }
+}
+
 /** The V8 heap used by the test page's renderer, after a full garbage collection. */
 const pageHeap: BrowserCommand<[]> = async (ctx) => {
   const { context, page } = ctx as Ctx
@@ -103,7 +116,7 @@ function tabOf(id: string): Page {
 }
 
 export const browserCommands = {
-  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker, setWorkerOffline, env, pageHeap, setViewport, screenshotTab,
+  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker, setWorkerOffline, busySharedWorker, env, pageHeap, setViewport, screenshotTab,
   servePackedConsumer: () => servePackedConsumer(),
   closePackedConsumer: () => closePackedConsumer(),
 }

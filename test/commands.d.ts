@@ -9,6 +9,7 @@ declare module 'vitest/browser' {
     reloadTab(id: string): Promise<void>
     killSharedWorker(workerName: string): Promise<void>
     setWorkerOffline(workerName: string, offline: boolean): Promise<void>
+    busySharedWorker(workerName: string, ms: number): Promise<void>
     env(name: string): Promise<string | undefined>
     pageHeap(): Promise<number>
     setViewport(id: string, width: number, height: number): Promise<void>

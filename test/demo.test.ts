@@ -124,3 +124,25 @@ for (const [width, height] of [[1280, 800], [390, 844]] as const) {
     await commands.closeTab(tab)
   })
 }
+
+it('demo: a run id that a URL must encode (# and &) streams to its end', async () => {
+  const tab = await commands.openTab(`/index.html?relay=${uniqueName('demo-encoded')}&tokens=20&rate=100`)
+  const inTab = <T>(expression: string) => commands.evalInTab<T>(tab, expression)
+  // The dev server names this tab's streams with characters a URL must encode.
+  await inTab(`(() => {
+    const realFetch = window.fetch
+    window.fetch = (input, init) => String(input) === '/api/chat/start'
+      ? realFetch(input, { ...init, body: JSON.stringify({ ...JSON.parse(init.body), stream_id_prefix: 'a#b&c=' }) })
+      : realFetch(input, init)
+  })()`)
+  await inTab(`document.querySelector('[data-testid=new-chat]').click()`)
+  await inTab(`document.querySelector('[data-testid=composer]').value = 'encode me'`)
+  await inTab(`document.querySelector('[data-testid=send]').click()`)
+  const status = () => inTab<string | undefined>(`document.querySelector('[data-testid=message][data-role=assistant]')?.dataset.status`)
+  await waitFor(async () => ['ended', 'failed'].includes((await status()) ?? ''), { what: 'the reply to end' })
+  expect(await status()).toBe('ended')
+  const { streams } = (await (await fetch('/api/chat/stats')).json()) as { streams: Record<string, ServerStreamStats> }
+  const streamId = Object.keys(streams).find((id) => id.startsWith('a#b&c=') && streams[id]!.opened > 0)
+  expect(streamId).toBeDefined()
+  await commands.closeTab(tab)
+})

@@ -1,6 +1,7 @@
 import { commands } from 'vitest/browser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RelayOptions, RunRelay, RunSummary, TransportKind } from '../src/index.ts'
+import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
 import { tunnelCount } from '../src/shared-tab.ts'
 import { endedInTab, finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, useRelays, waitFor } from './helpers.ts'
 
@@ -188,10 +189,23 @@ describe('across tabs without SharedWorker (a leader tab runs the hub)', () => {
     const tab = await followerTab(name)
     const target = JSON.stringify({ runId: 'not-opened' })
     for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.subscribe('s${i}', ${target})`)
-    expect(tunnelCount(`${name}@1`)).toBe(5)
+    expect(tunnelCount(`${name}@${PROTOCOL_VERSION}`)).toBe(5)
     for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.unsubscribe('s${i}')`)
-    await waitFor(() => tunnelCount(`${name}@1`) === 0, { what: 'the tunnels to close' })
+    await waitFor(() => tunnelCount(`${name}@${PROTOCOL_VERSION}`) === 0, { what: 'the tunnels to close' })
     await commands.closeTab(tab)
+  })
+
+  it('ends the tunnelled ports of a follower tab that closes, though it can no longer answer the release', async () => {
+    const name = uniqueName('tunnels-gone')
+    const here = relay(name) // this page leads
+    await here.ready
+    const tab = await followerTab(name)
+    const target = JSON.stringify({ runId: 'not-opened' })
+    for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.subscribe('s${i}', ${target})`)
+    expect(tunnelCount(`${name}@${PROTOCOL_VERSION}`)).toBe(5)
+    await commands.closeTab(tab)
+    await waitFor(() => tunnelCount(`${name}@${PROTOCOL_VERSION}`) === 0, { what: 'the tunnels of the closed tab to end' })
+    expect((await here.diagnostics()).clients).toBe(1)
   })
 
   it('moves the hub to another tab when the leader tab closes, losing nothing', async () => {

@@ -70,7 +70,7 @@ export async function startRun(sessionId: string, message: string, settings: Par
   const response = await fetch('/api/chat/start', { method: 'POST', body: JSON.stringify({ session_id: sessionId, message, ...settings }) })
   if (!response.ok) throw new Error(`start failed: ${response.status} ${await response.text()}`)
   const { stream_id: streamId } = (await response.json()) as { stream_id: string }
-  return { streamId, sessionId, url: `/api/chat/stream?stream_id=${streamId}` }
+  return { streamId, sessionId, url: `/api/chat/stream?stream_id=${encodeURIComponent(streamId)}` }
 }
 
 /** The spec of a run started on the dev chat server, which speaks the reference protocol. */
@@ -91,7 +91,7 @@ export interface ServerEvent {
 
 /** What the server sent for a run: its journal, and what a full replay of it sends in the run's wire mode. */
 export async function serverTranscript(streamId: string): Promise<{ finished: boolean; events: ServerEvent[]; wire: WireEvent[] }> {
-  return (await fetch(`/api/chat/transcript?stream_id=${streamId}`)).json()
+  return (await fetch(`/api/chat/transcript?stream_id=${encodeURIComponent(streamId)}`)).json()
 }
 
 export interface ServerStreamStats {
@@ -109,7 +109,7 @@ export interface ServerStreamStats {
 }
 
 export async function serverStats(streamId: string): Promise<ServerStreamStats> {
-  const { streams } = (await (await fetch(`/api/chat/stats?stream_id=${streamId}`)).json()) as { streams: Record<string, ServerStreamStats> }
+  const { streams } = (await (await fetch(`/api/chat/stats?stream_id=${encodeURIComponent(streamId)}`)).json()) as { streams: Record<string, ServerStreamStats> }
   return streams[streamId]!
 }
 
@@ -194,19 +194,19 @@ export function shape(events: ReadonlyArray<{ event?: string; type?: string; dat
 
 /** Simulates a server restart for one run (see `Restart` in the dev chat server). */
 export async function restartServer(streamId: string, how: { journal: 'keep' | 'trim' | 'lose'; worker: 'continue' | 'stop' }): Promise<void> {
-  const response = await fetch(`/api/chat/restart?stream_id=${streamId}`, { method: 'POST', body: JSON.stringify(how) })
+  const response = await fetch(`/api/chat/restart?stream_id=${encodeURIComponent(streamId)}`, { method: 'POST', body: JSON.stringify(how) })
   if (!response.ok) throw new Error(`restart failed: ${response.status}`)
 }
 
 /** Cuts the network under a run: the dev server destroys every open response of it at once. */
 export async function cutConnections(streamId: string): Promise<void> {
-  const response = await fetch(`/api/chat/cut?stream_id=${streamId}`, { method: 'POST' })
+  const response = await fetch(`/api/chat/cut?stream_id=${encodeURIComponent(streamId)}`, { method: 'POST' })
   if (!response.ok) throw new Error(`cut failed: ${response.status}`)
 }
 
 /** Replaces the faults of a run on the dev chat server (say, to end an injected 401). */
 export async function setFaults(streamId: string, faults: RunFaults): Promise<void> {
-  const response = await fetch(`/api/chat/faults?stream_id=${streamId}`, { method: 'POST', body: JSON.stringify(faults) })
+  const response = await fetch(`/api/chat/faults?stream_id=${encodeURIComponent(streamId)}`, { method: 'POST', body: JSON.stringify(faults) })
   if (!response.ok) throw new Error(`setting faults failed: ${response.status}`)
 }
 

@@ -96,15 +96,27 @@ describe('hub over a MessageChannel', () => {
     /** A sink whose deliveries settle only when the test says so, recording each batch. */
     function heldSink() {
       const batches: SubscriberMessage[][] = []
-      const releases: Array<() => void> = []
+      const held: Array<{ settled: Promise<void>; settle: () => void }> = []
       const sink = {
         deliver(messages: SubscriberMessage[]) {
           batches.push(messages)
-          return new Promise<void>((resolve) => releases.push(resolve))
+          let settle = () => {}
+          const settled = new Promise<void>((resolve) => (settle = resolve))
+          held.push({ settled, settle })
+          return settled
         },
       }
       const events = () => batches.flat().flatMap((m) => (m.type === 'events' ? m.data : []))
-      return { sink, batches, events, release: () => releases.shift()?.() }
+      /**
+       * Settles the oldest held delivery; resolves once the hub has heard it: the hub attached its
+       * reaction to the delivery when it was made, so it runs before the one awaited here.
+       */
+      const release = async () => {
+        const delivery = held.shift()
+        delivery?.settle()
+        await delivery?.settled
+      }
+      return { sink, batches, events, release }
     }
 
     it('sends at once when nothing is in flight, then holds everything until the tab settles it, and sends that as one message', async () => {
@@ -113,16 +125,19 @@ describe('hub over a MessageChannel', () => {
       const tab = heldSink()
       hub.subscribe('tab', { runId: 'r1' }, 'beginning', tab.sink)
       await waitFor(() => tab.batches.length === 1) // the status on subscribing
-      tab.release()
-      await new Promise((resolve) => setTimeout(resolve, 0)) // one task: the hub hears it settled
+      await tab.release()
       const connection = fake.of('r1')[0]!
       connection.emit(...tokens(1, 1))
       await Promise.resolve() // a microtask: no timer, no batch window
       expect(tab.events()).toEqual(['t1'])
       for (let i = 2; i <= 500; i++) connection.emit(...tokens(i, i)) // the tab has not settled t1 yet
-      await new Promise((resolve) => setTimeout(resolve, 0))
+      // A second subscriber that settles at once: once it has all 500, the hub has handled every
+      // event, and would have sent the held tab whatever it was going to.
+      const other = recorder()
+      hub.subscribe('other', { runId: 'r1' }, 'beginning', { deliver: (messages) => messages.forEach((m) => m.type === 'events' && other.events.push(...m.data.map((data) => ({ seq: 0, type: 'token', data })))) })
+      await waitFor(() => other.events.length === 500)
       expect(tab.batches).toHaveLength(2) // nothing piles up in the port of a slow or frozen tab
-      tab.release()
+      await tab.release()
       await waitFor(() => tab.batches.length === 3)
       expect(tab.batches[2]).toHaveLength(1) // t2..t500 in one message
       expect(tab.events()).toEqual(tokens(1, 500).map(([, data]) => data))
@@ -135,7 +150,7 @@ describe('hub over a MessageChannel', () => {
       hub.subscribe('tab', { runId: 'r1' }, 'beginning', tab.sink)
       await waitFor(() => tab.batches.length === 1)
       fake.of('r1')[0]!.emit(...tokens(1, 3), ['stream_end', '{}'])
-      tab.release()
+      await tab.release()
       await waitFor(() => tab.batches.length === 2)
       expect(tab.batches[1]!.map((m) => (m.type === 'status' ? m.status : m.type))).toEqual(['events', 'ended'])
       expect(tab.events()).toEqual(['t1', 't2', 't3', '{}'])
@@ -294,11 +309,23 @@ describe('hub over a MessageChannel', () => {
     await waitFor(() => seen.events.length === 2)
     stop()
     await waitFor(async () => (await relay.diagnostics()).runs[0]!.subscriberCount === 0)
+  })
+
+  it('sends nothing to a subscription after it ends', async () => {
+    // At the hub's own sink: the page also drops a batch in flight after stop(), which would hide a hub that kept sending.
+    const { fake, hub } = setup()
+    hub.open(spec('r1'))
+    const sent: string[] = []
+    const id = hub.subscribe('tab', { runId: 'r1' }, 'beginning', { deliver: (messages) => messages.forEach((m) => m.type === 'events' && sent.push(...m.data)) })
+    fake.of('r1')[0]!.emit(...tokens(1, 2))
+    await waitFor(() => sent.length === 2)
+    hub.unsubscribe(id)
     fake.of('r1')[0]!.emit(...tokens(3, 4))
-    const other = recorder()
-    await relay.subscribe({ runId: 'r1' }, other.handlers).ready
-    await waitFor(() => other.events.length === 4)
-    expect(seen.events).toHaveLength(2)
+    // A later subscriber holding all four: the hub has handled both emits, for every subscriber it had.
+    const later: string[] = []
+    hub.subscribe('tab', { runId: 'r1' }, 'beginning', { deliver: (messages) => messages.forEach((m) => m.type === 'events' && later.push(...m.data)) })
+    await waitFor(() => later.length === 4)
+    expect(sent).toEqual(['t1', 't2'])
   })
 
   it('resumes a dropped connection from its cursor and drops replayed duplicates', async () => {
@@ -465,13 +492,16 @@ describe('hub signals and options', () => {
     expect(fake.open('c')).toHaveLength(1)
   })
 
-  it('releases the Comlink proxy of a subscription when it ends', async () => {
+  it("releases a subscription's channel when it ends: the page's sink is finalized", async () => {
     const hub = new RunHub({ transports: { eventsource: fakeTransport().transport } })
-    let released = 0
-    const sink = { deliver() {}, [Comlink.releaseProxy]: () => released++ }
-    const id = hub.subscribe('c', { runId: 'x' }, 'beginning', sink)
-    hub.unsubscribe(id)
-    expect(released).toBe(1)
+    const api = hub.connect()
+    let finalized = 0
+    const { port1, port2 } = new MessageChannel()
+    Comlink.expose({ deliver() {}, [Comlink.finalizer]: () => finalized++ }, port1)
+    api.subscribe({ runId: 'x' }, 'beginning', port2, 'sub-1')
+    expect(finalized).toBe(0)
+    api.unsubscribe('sub-1')
+    await waitFor(() => finalized === 1, { what: 'the sink to be finalized' })
   })
 })
 

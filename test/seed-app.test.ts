@@ -65,13 +65,15 @@ describe('a hole in a transcript', () => {
 describe('a long outage', () => {
   // `npm run outage` runs this with a 5-minute outage (OUTAGE_MS=300000).
   it('never fails a run by itself: offline waiting spends no retries, and online resumes it from its cursor', async () => {
-    const outageMs = Number(await commands.env('OUTAGE_MS')) || 30_000
+    // Fast retries: without the offline rule, all of them would be spent within (maxRetries + 1) × maxMs
+    // = 1.8 s, so an outage twice as long shows the rule; `npm run outage` checks a long one.
+    const reconnect = { baseMs: 20, maxMs: 200, maxRetries: 8 }
+    const outageMs = Number(await commands.env('OUTAGE_MS')) || 2 * (reconnect.maxRetries + 1) * reconnect.maxMs
     const name = uniqueName('outage')
     const worker = `${name}@${PROTOCOL_VERSION}`
     const hub = relay(name)
     const run = await startRun(uniqueName('s'), 'through a tunnel', { tokens: 60, rate: 10 })
-    // Fast retries: without the offline rule, 8 of them would be spent within about 2 s.
-    await hub.open(specOf(run, { reconnect: { baseMs: 20, maxMs: 200, maxRetries: 8 } }))
+    await hub.open(specOf(run, { reconnect }))
     const seen = recorder()
     hub.subscribe({ runId: run.streamId }, seen.handlers)
     await waitFor(() => seen.events.length >= 5)
@@ -79,10 +81,16 @@ describe('a long outage', () => {
     await waitFor(async () => (await hub.diagnostics()).online === false, { what: 'the worker to be offline' })
     await cutConnections(run.streamId) // emulation alone leaves an open response alone; a real outage does not
     const offlineSince = performance.now()
-    await waitFor(() => performance.now() - offlineSince >= outageMs, { timeoutMs: outageMs + 5000, intervalMs: 1000, what: 'the outage to last' })
+    const { connectionsOpened: openedWhenCut } = await waitFor(async () => {
+      const d = await hub.diagnostics()
+      return d.runs[0]?.status === 'reconnecting' ? d : undefined
+    }, { what: 'the run to notice the cut' })
+    // The outage itself is the scenario: it lasts outageMs, and the hub is watched all along.
+    await waitFor(() => performance.now() - offlineSince >= outageMs || seen.statuses.includes('failed'), { timeoutMs: outageMs + 5000, intervalMs: 200, what: 'the outage to last' })
     expect(seen.statuses).not.toContain('failed')
-    const { runs } = await hub.diagnostics()
+    const { runs, connectionsOpened } = await hub.diagnostics()
     expect(runs[0]?.status).toBe('reconnecting')
+    expect(connectionsOpened[run.streamId]).toBe(openedWhenCut[run.streamId]) // no attempt while offline
     await commands.setWorkerOffline(worker, false)
     await waitFor(() => seen.finished, { timeoutMs: 20_000, what: 'the run to end after the outage' })
     expect(seen.statuses.at(-1)).toBe('ended')

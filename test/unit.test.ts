@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest'
 import { backoffDelay } from '../worker/backoff.ts'
 import { EventLog } from '../worker/event-log.ts'
 import { runStatusReducer, type RunState } from '../worker/run-status.ts'
-import { allowedRuns, wireProtocolOf } from '../worker/budget.ts'
+import { allowedConnections, wireProtocolOf } from '../worker/budget.ts'
 import { serverSeqOf } from '../worker/server-contract.ts'
+import { OpenedRuns } from '../src/opened-runs.ts'
+import type { RunSummary } from '../src/protocol.ts'
 
 describe('EventLog', () => {
   const roomy = { maxEvents: 1000, maxBytes: 1 << 20 }
@@ -133,16 +135,51 @@ describe('EventLog server cursors (a cursor that outlives hubs)', () => {
 })
 
 describe('connection budget', () => {
-  const entry = (runId: string, watched: boolean, openOrder: number) => ({ runId, watched, openOrder })
+  const run = (runId: string, watched: boolean, openOrder: number) => ({ kind: 'run' as const, runId, watched, openOrder })
+  const feed = (feedId: string, openOrder: number) => ({ kind: 'feed' as const, feedId, openOrder })
 
   it('gives slots to watched runs first, then to the oldest', () => {
-    const entries = [entry('old', false, 1), entry('older-watched', true, 2), entry('new', false, 3), entry('new-watched', true, 4)]
-    expect([...allowedRuns(entries, 3)].sort()).toEqual(['new-watched', 'old', 'older-watched'])
-    expect([...allowedRuns(entries, 1)]).toEqual(['older-watched'])
-    expect(allowedRuns(entries, 0).size).toBe(0)
+    const entries = [run('old', false, 1), run('older-watched', true, 2), run('new', false, 3), run('new-watched', true, 4)]
+    expect([...allowedConnections(entries, 3)].sort()).toEqual(['run:new-watched', 'run:old', 'run:older-watched'])
+    expect([...allowedConnections(entries, 1)]).toEqual(['run:older-watched'])
+    expect(allowedConnections(entries, 0).size).toBe(0)
+  })
+
+  it('ranks the oldest feed first, then runs, then the other feeds, and always leaves a run a slot', () => {
+    const feeds = [feed('f2', 2), feed('f1', 1), feed('f3', 3)]
+    expect([...allowedConnections([...feeds, run('w', true, 4), run('u', false, 5)], 3)]).toEqual(['feed:f1', 'run:w', 'run:u'])
+    expect([...allowedConnections([...feeds, run('w', true, 4)], 3)]).toEqual(['feed:f1', 'run:w', 'feed:f2'])
+    expect([...allowedConnections([...feeds, run('u', false, 4)], 1)]).toEqual(['run:u'])
+    expect([...allowedConnections(feeds, 2)]).toEqual(['feed:f1', 'feed:f2'])
+  })
+
+  it('keeps feeds and runs apart: a run named feed:x is not the feed x', () => {
+    expect([...allowedConnections([feed('x', 1), run('feed:x', true, 2)], 2)]).toEqual(['feed:x', 'run:feed:x'])
   })
 
   it('reads the wire protocol from nextHopProtocol', () => {
     expect(['h2', 'h3', 'http/1.1', 'http/1.0', ''].map(wireProtocolOf)).toEqual(['http2', 'http2', 'http1', 'http1', undefined])
+  })
+})
+
+describe('the runs a client reopens after a hub crash', () => {
+  const spec = (runId: string) => ({ runId, sessionId: 's', url: `/stream?id=${runId}` })
+  const summary = (runId: string, status: RunSummary['status']): RunSummary => ({ runId, sessionId: 's', status, eventCount: 0, subscriberCount: 0, finishedUnwatched: false, incomplete: false })
+
+  it('forgets runs that ended, failed or were evicted, never one listed before the hub handled its open', () => {
+    const opened = new OpenedRuns()
+    for (const [i, runId] of ['live', 'ends', 'fails', 'evicted', 'late'].entries()) opened.add(spec(runId), i + 1)
+    // Listed after 4 opens: 'late' (open 5) may simply not be handled yet; 'evicted' (open 4) is gone.
+    opened.update([summary('live', 'open'), summary('ends', 'ended'), summary('fails', 'failed')], 4)
+    expect(opened.specs().map((s) => s.runId)).toEqual(['live', 'late'])
+    opened.update([summary('live', 'open')], 5)
+    expect(opened.specs().map((s) => s.runId)).toEqual(['live'])
+    // A new hub numbers opens anew: until it answers the reopen, a snapshot of it proves nothing.
+    opened.newHub()
+    opened.update([], 10)
+    expect(opened.specs().map((s) => s.runId)).toEqual(['live'])
+    opened.reopened('live', 1)
+    opened.update([], 1)
+    expect(opened.size).toBe(0)
   })
 })

@@ -1,87 +1,25 @@
 import type {
-  FeedSpec, FeedSummary, HubApi, HubSettings, HubDiagnostics, HubHello, RegistrySink, RunError, RunSpec, RunSummary, StartAt, SubscriberSink,
+  FeedSpec, FeedSummary, HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, RunError, RunSpec, RunSummary, StartAt, SubscriberSink,
   SubscriptionTarget, TransportKind,
 } from '../src/protocol.ts'
+import { checkHubSettings } from './hub-settings.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
-import type { BackoffPolicy } from './backoff.ts'
 import { createEventSourceTransport } from './eventsource-transport.ts'
 import { createFetchTransport } from './fetch-transport.ts'
+import { browserNetwork, HUB_DEFAULTS, observedProtocol, type HubOptions } from './hub-options.ts'
 import * as Comlink from 'comlink'
-import { allowedRuns, wireProtocolOf, type ConnectionBudget, type WireProtocol } from './budget.ts'
+import { allowedConnections, budgetKey, type BudgetEntry, type WireProtocol } from './budget.ts'
 import { announcedSpec, Feed, feedConnectionSpec, feedSpecProblem } from './feed.ts'
 import { RegistryWatches } from './registry.ts'
 import { isFinal } from './run-status.ts'
 import { Run, type RunHost } from './run.ts'
 import { listenedNames } from './server-contract.ts'
 import { safeCall } from './safe-call.ts'
-import { checkSpec } from './spec-check.ts'
+import { checkSpec, type StreamUrls } from './spec-check.ts'
 import { HubSubscription, notifySubscribers } from './subscription.ts'
 import type { Transport } from './transport.ts'
 
-/** Options of the hub. Every field has a default in `HUB_DEFAULTS`. */
-export interface HubOptions {
-  /** How long an ended or failed run's transcript stays after its final event. @defaultValue 5 minutes */
-  retentionMs: number
-  /** Registry watchers get at most one snapshot per this interval. @defaultValue 100 */
-  registryThrottleMs: number
-  /** Per-run log caps; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */
-  maxEventsPerRun: number
-  maxBytesPerRun: number
-  /** The largest single event the fetch transport accepts, in characters. @defaultValue 1 MiB */
-  maxEventSize: number
-  /** @defaultValue `{ baseMs: 500, maxMs: 15 000 }` */
-  backoff: BackoffPolicy
-  /** Reconnects without progress before a run fails with `retries_exhausted`. @defaultValue 8 */
-  maxRetries: number
-  /** Reconnect a stream that stays silent this long; per-run `silenceTimeoutMs` overrides. @defaultValue 20 000 (fetch, counting heartbeats), 45 000 (EventSource, counting events) */
-  silenceTimeoutMs: Record<TransportKind, number>
-  /**
-   * Streams the hub holds at once. Over HTTP/1.1 the browser allows 6 connections per origin for
-   * every tab and worker together, so the default leaves 2 for the app's own requests.
-   * Runs someone watches get the slots first; the others are parked and resumed from their cursor.
-   * @defaultValue `{ http1: 4, http2: 64 }`
-   */
-  connectionBudget: ConnectionBudget
-  /** Origins besides the hub's own that stream URLs may point to. @defaultValue `[]` */
-  allowedOrigins: string[]
-  /** Relative stream URLs resolve against this; its origin is the hub's own. @defaultValue `location.href` */
-  baseUrl: string
-  /** Injected transports (tests). @defaultValue EventSource and fetch */
-  transports: Partial<Record<TransportKind, Transport>>
-  /**
-   * Calls `gone` once the client (tab) with this id has gone away, closed or crashed.
-   * The SharedWorker implements it with Web Locks; in the page it is not needed.
-   */
-  watchClient?: (clientId: string, gone: () => void) => void
-  /**
-   * Whether the browser is online, and a way to hear when that changes. While offline, a
-   * dropped run waits for the network without spending its retries; `online` reconnects every
-   * run that waits. @defaultValue `navigator.onLine` and the global `online`/`offline` events
-   */
-  network: { isOnline(): boolean; onChange(callback: (online: boolean) => void): void }
-  /** While runs wait for the network, how often the hub checks it besides listening for `online`. @defaultValue 1000 */
-  networkCheckMs: number
-  /** The protocol of responses from an origin, from Resource Timing. @defaultValue reads `performance` */
-  observedProtocol: (origin: string) => WireProtocol | undefined
-  setTimeout: (callback: () => void, ms: number) => unknown
-  clearTimeout: (handle: unknown) => void
-  now: () => number
-  random: () => number
-}
-
-export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeout' | 'clearTimeout' | 'now' | 'random' | 'network' | 'observedProtocol'> = {
-  retentionMs: 5 * 60_000,
-  registryThrottleMs: 100,
-  maxEventsPerRun: 100_000,
-  maxBytesPerRun: 64 * 1024 * 1024,
-  maxEventSize: 1024 * 1024,
-  backoff: { baseMs: 500, maxMs: 15_000 },
-  maxRetries: 8,
-  silenceTimeoutMs: { fetch: 20_000, eventsource: 45_000 },
-  connectionBudget: { http1: 4, http2: 64 },
-  allowedOrigins: [],
-  networkCheckMs: 1000,
-}
+export { HUB_DEFAULTS, type HubOptions } from './hub-options.ts'
 
 /**
  * The hub: holds runs (one connection each), their logs, and every
@@ -99,11 +37,17 @@ export class RunHub {
   readonly #runs = new Map<string, Run>()
   readonly #feeds = new Map<string, Feed>()
   readonly #runHost: RunHost
-  readonly #subscriptions = new Map<number, HubSubscription>()
+  readonly #subscriptions = new Map<string, HubSubscription>()
+  /** Ids unsubscribed before their subscribe arrived (it was in flight on another port); bounded, oldest dropped. */
+  readonly #unsubscribedEarly = new Set<string>()
+  /** How to free each subscription's sink channel (`subscribe`'s `release`). */
+  readonly #sinkReleases = new Map<string, () => void>()
   readonly #registry: RegistryWatches
   readonly #evictionTimers = new Map<string, unknown>()
   readonly #clients = new Set<string>()
   #nextId = 1
+  /** `open` calls handled: registry watchers compare it with an open's `openNumber` to tell an evicted run from one listed too early. */
+  #opens = 0
   #protocol: WireProtocol = 'http1'
   /** Whether a page has set the hub-wide settings (the first one does). */
   #configured = false
@@ -127,7 +71,7 @@ export class RunHub {
       eventsource: o.transports.eventsource ?? createEventSourceTransport(),
       fetch: o.transports.fetch ?? createFetchTransport({ maxEventSize: o.maxEventSize }),
     }
-    this.#registry = new RegistryWatches(() => this.#snapshot(), o.registryThrottleMs, { set: o.setTimeout })
+    this.#registry = new RegistryWatches(() => ({ runs: this.#snapshot(), opens: this.#opens }), o.registryThrottleMs, { set: o.setTimeout })
     this.#runHost = {
       transport: (request, handlers) => this.#transports[request.contract.transport](request, handlers),
       limits: { maxEvents: o.maxEventsPerRun, maxBytes: o.maxBytesPerRun },
@@ -162,12 +106,22 @@ export class RunHub {
         this.#clients.add(id)
         this.#options.watchClient?.(id, () => this.releaseClient(id))
         void protocolVersion // the client decides about mismatches; the hub just answers
-        return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId, settings: this.configure(settings) }
+        const applied = this.configure(settings)
+        if ('type' in applied) return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId, settings: this.#inForce(), settingsError: applied }
+        return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId, settings: applied }
       },
       open: (spec) => this.open(spec),
       openFeed: (spec) => this.openFeed(clientId, spec),
       closeFeed: (feedId) => this.closeFeed(clientId, feedId),
-      subscribe: (target, startAt, sink) => this.subscribe(clientId, target, startAt, sink),
+      subscribe: (target, startAt, port, subscriptionId) => {
+        const sink = Comlink.wrap<SubscriberSink>(port)
+        // Released with its subscription: Comlink's release lets the page close its end, and closing
+        // ours ends the channel (and, between tabs, its tunnel: see shared-tab.ts).
+        void this.subscribe(clientId, target, startAt, sink, subscriptionId, () => {
+          safeCall(() => sink[Comlink.releaseProxy]())
+          port.close()
+        })
+      },
       unsubscribe: (id) => this.unsubscribe(id),
       close: (runId) => this.#runs.get(runId)?.closeByApp(),
       watchRuns: (sink) => this.watchRuns(clientId, sink),
@@ -178,31 +132,38 @@ export class RunHub {
     }
   }
 
-  open(spec: RunSpec): RunSummary | RunError {
+  open(spec: RunSpec): OpenedRun | RunError {
     const existing = this.#runs.get(spec.runId)
-    const url = checkSpec(spec, this.#options.baseUrl, this.#options.allowedOrigins)
-    if (!(url instanceof URL)) return url
+    const urls = checkSpec(spec, this.#options.baseUrl, this.#options.allowedOrigins)
+    if ('type' in urls) return urls
+    const openNumber = ++this.#opens
     if (existing?.status === 'failed') {
       // Opening a failed run again retries it from its cursor, with this spec: new headers after a
       // re-login, say.
       this.#options.clearTimeout(this.#evictionTimers.get(spec.runId))
       this.#evictionTimers.delete(spec.runId)
-      existing.retry(structuredClone(spec), url)
+      existing.retry(structuredClone(spec), urls)
       this.#rebalance()
+      return { ...existing.summary(), openNumber }
     }
-    if (existing) return existing.summary()
-    const run = new Run(structuredClone(spec), url, this.#runHost, this.#nextId++)
+    if (existing) return joined(existing, urls, openNumber)
+    const run = new Run(structuredClone(spec), urls, this.#runHost, this.#nextId++)
     this.#runs.set(spec.runId, run)
     for (const sub of this.#subscriptions.values()) {
       if (sub.follows(run)) this.#attach(sub, run, 'runId' in sub.target ? sub.startAt : 'beginning')
     }
-    this.#learnProtocol(this.#options.observedProtocol(url.origin))
+    this.#learnProtocol(this.#options.observedProtocol(urls.url.origin))
     this.#rebalance() // starts the run, or parks it when the budget is full
-    return run.summary()
+    return { ...run.summary(), openNumber }
   }
 
-  /** Applies a page's hub-wide settings (see `HubSettings` for the rule when tabs disagree); returns those in force. */
-  configure(settings: HubSettings = {}): Required<HubSettings> {
+  /**
+   * Applies a page's hub-wide settings (see `HubSettings` for the rule when tabs disagree); returns
+   * those in force, or, for invalid settings, why (and applies none of them).
+   */
+  configure(given: HubSettings = {}): Required<HubSettings> | RunError {
+    const settings = checkHubSettings(given)
+    if ('type' in settings) return settings
     const o = this.#options
     for (const origin of settings.allowedOrigins ?? []) if (!o.allowedOrigins.includes(origin)) o.allowedOrigins.push(origin)
     const { allowedOrigins: _, ...rest } = settings
@@ -214,6 +175,11 @@ export class RunHub {
       if (rest.maxBytesPerRun !== undefined) this.#runHost.limits.maxBytes = o.maxBytesPerRun = rest.maxBytesPerRun
       this.#rebalance()
     }
+    return this.#inForce()
+  }
+
+  #inForce(): Required<HubSettings> {
+    const o = this.#options
     return {
       allowedOrigins: [...o.allowedOrigins], connectionBudget: { ...o.connectionBudget }, retentionMs: o.retentionMs,
       maxEventsPerRun: o.maxEventsPerRun, maxBytesPerRun: o.maxBytesPerRun,
@@ -234,8 +200,8 @@ export class RunHub {
     const problem = feedSpecProblem(spec)
     if (problem) return { type: 'error', code: 'invalid_spec', message: problem }
     const connection = feedConnectionSpec(structuredClone(spec))
-    const url = checkSpec(connection, this.#options.baseUrl, this.#options.allowedOrigins)
-    if (!(url instanceof URL)) return url
+    const urls = checkSpec(connection, this.#options.baseUrl, this.#options.allowedOrigins)
+    if ('type' in urls) return urls
     const host: RunHost = {
       ...this.#runHost,
       onEvent: (_run, seq) => this.#announced(feed, seq),
@@ -245,8 +211,7 @@ export class RunHub {
       },
       onResync: () => {}, // a feed's holes are recovered by the server's re-announcements
     }
-    // Feeds rank before every run in the budget: without them, server-started runs go unseen.
-    const feed: Feed = new Feed(structuredClone(spec), new Run(connection, url, host, -this.#nextId++, { progressOnOpen: true }))
+    const feed: Feed = new Feed(structuredClone(spec), new Run(connection, urls, host, this.#nextId++, { progressOnOpen: true }))
     feed.holders.add(clientId)
     this.#feeds.set(spec.feedId, feed)
     this.#rebalance()
@@ -261,8 +226,17 @@ export class RunHub {
     this.#rebalance()
   }
 
-  subscribe(clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink): number {
-    const sub = new HubSubscription(this.#nextId++, clientId, target, startAt, sink)
+  /**
+   * Returns the subscription's id: the client's choice, or one the hub picks for a caller in the
+   * worker. `release` frees the sink's channel once the subscription ends.
+   */
+  subscribe(clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink, subscriptionId = `hub/${this.#nextId++}`, release = () => {}): string {
+    if (this.#unsubscribedEarly.delete(subscriptionId) || this.#subscriptions.has(subscriptionId)) {
+      release() // already ended by its client (or a repeat): never registered, nothing to stop later
+      return subscriptionId
+    }
+    this.#sinkReleases.set(subscriptionId, release)
+    const sub = new HubSubscription(subscriptionId, clientId, target, startAt, sink)
     this.#subscriptions.set(sub.id, sub)
     const run = 'runId' in target ? this.#runs.get(target.runId) : this.#latestRunOf(target.sessionId)
     if (run) this.#attach(sub, run, startAt)
@@ -270,13 +244,17 @@ export class RunHub {
     return sub.id
   }
 
-  unsubscribe(subscriptionId: number): void {
+  unsubscribe(subscriptionId: string): void {
     const sub = this.#subscriptions.get(subscriptionId)
-    if (!sub) return
+    if (!sub) {
+      this.#unsubscribedEarly.add(subscriptionId)
+      if (this.#unsubscribedEarly.size > MAX_EARLY_UNSUBSCRIBES) this.#unsubscribedEarly.delete(this.#unsubscribedEarly.values().next().value!)
+      return
+    }
     this.#subscriptions.delete(subscriptionId)
     sub.close()
-    // Close the Comlink proxy's MessageChannel; a sink in the page has no such method.
-    safeCall(() => (sub.sink as Partial<Record<typeof Comlink.releaseProxy, () => void>>)[Comlink.releaseProxy]?.())
+    this.#sinkReleases.get(subscriptionId)?.()
+    this.#sinkReleases.delete(subscriptionId)
     this.#rebalance()
     this.#registry.changed()
   }
@@ -343,16 +321,25 @@ export class RunHub {
     feed.announced++
   }
 
-  /** Gives the budget's slots to the connections that deserve them: feeds, then watched runs, then oldest. */
+  /** Gives the budget's slots to the connections that deserve them (the rule is in `budget.ts`). */
   #rebalance(): void {
-    const feeds = [...this.#feeds.values()].map((feed) => feed.run)
-    const live = [...feeds, ...this.#runs.values()].filter((run) => !isFinal(run.status))
-    const limit = this.#options.connectionBudget[this.#protocol]
-    const allowed = allowedRuns(live.map((run) => ({ runId: run.spec.runId, watched: run.subscriptions.size > 0 || feeds.includes(run), openOrder: run.openOrder })), limit)
+    const live = new Map<string, Run>()
+    const entries: BudgetEntry[] = []
+    for (const { spec, run } of this.#feeds.values()) {
+      if (isFinal(run.status)) continue
+      entries.push({ kind: 'feed', feedId: spec.feedId, openOrder: run.openOrder })
+      live.set(budgetKey(entries.at(-1)!), run)
+    }
+    for (const run of this.#runs.values()) {
+      if (isFinal(run.status)) continue
+      entries.push({ kind: 'run', runId: run.spec.runId, watched: run.subscriptions.size > 0, openOrder: run.openOrder })
+      live.set(budgetKey(entries.at(-1)!), run)
+    }
+    const allowed = allowedConnections(entries, this.#options.connectionBudget[this.#protocol])
     // Park first, so a resumed run never pushes the total over the limit.
-    for (const run of live) if (!allowed.has(run.spec.runId) && run.status !== 'parked') run.park()
-    for (const run of live) {
-      if (!allowed.has(run.spec.runId)) continue
+    for (const [key, run] of live) if (!allowed.has(key) && run.status !== 'parked') run.park()
+    for (const [key, run] of live) {
+      if (!allowed.has(key)) continue
       if (run.status === 'parked') run.resume()
       else run.start()
     }
@@ -410,22 +397,23 @@ export class RunHub {
   }
 }
 
-/** The browser's own view of the network (a worker has `navigator.onLine` and the events too). */
-const browserNetwork: HubOptions['network'] = {
-  isOnline: () => globalThis.navigator?.onLine ?? true,
-  onChange(callback) {
-    globalThis.addEventListener?.('online', () => callback(true))
-    globalThis.addEventListener?.('offline', () => callback(false))
-  },
-}
-
-/** The protocol seen on completed requests to `origin` (streams show up in Resource Timing when they end). */
-function observedProtocol(origin: string): WireProtocol | undefined {
-  const entries = (globalThis.performance?.getEntriesByType?.('resource') ?? []) as PerformanceResourceTiming[]
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const entry = entries[i]!
-    if (entry.name.startsWith(origin) && entry.nextHopProtocol) return wireProtocolOf(entry.nextHopProtocol)
+/**
+ * The answer to an open that joins a live run. The held spec wins (one connection per run, and
+ * its cursor belongs to that URL); a different URL is said in `conflict`, so the page warns.
+ */
+function joined(run: Run, urls: StreamUrls, openNumber: number): OpenedRun {
+  const summary: OpenedRun = { ...run.summary(), openNumber }
+  const held = run.urls
+  if (held.url.href !== urls.url.href || held.resumeUrl?.href !== urls.resumeUrl?.href) {
+    const differs = held.url.href !== urls.url.href ? `url ${urls.url.href}` : `resumeUrl ${urls.resumeUrl?.href ?? '(none)'}`
+    summary.conflict = `run ${run.spec.runId} is already open with url ${held.url.href}${held.resumeUrl ? ` and resumeUrl ${held.resumeUrl.href}` : ''}; this open (${differs}) joined it and its spec was ignored. The first spec wins while the run is live; give every tab the same URLs.`
   }
-  return undefined
+  return summary
 }
 
+/**
+ * How many unsubscribes of ids the hub has not seen it remembers. Each stands for a subscribe
+ * still in flight (a client recovering onto a new port); a stale one (an id already ended) only
+ * takes a slot until newer ones push it out.
+ */
+const MAX_EARLY_UNSUBSCRIBES = 1024

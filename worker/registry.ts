@@ -1,6 +1,12 @@
 import type { RegistrySink, RunSummary } from '../src/protocol.ts'
 import { safeCall } from './safe-call.ts'
 
+/** The runs, and how many `open` calls the hub had handled when it listed them. */
+export interface RegistrySnapshot {
+  runs: RunSummary[]
+  opens: number
+}
+
 interface Watch {
   clientId: string
   sink: RegistrySink
@@ -12,12 +18,12 @@ interface Watch {
  */
 export class RegistryWatches {
   readonly #watches = new Map<number, Watch>()
-  readonly #snapshot: () => RunSummary[]
+  readonly #snapshot: () => RegistrySnapshot
   readonly #throttleMs: number
   readonly #timers: { set(callback: () => void, ms: number): unknown }
   #timer: unknown
 
-  constructor(snapshot: () => RunSummary[], throttleMs: number, timers: { set(callback: () => void, ms: number): unknown }) {
+  constructor(snapshot: () => RegistrySnapshot, throttleMs: number, timers: { set(callback: () => void, ms: number): unknown }) {
     this.#snapshot = snapshot
     this.#throttleMs = throttleMs
     this.#timers = timers
@@ -25,7 +31,8 @@ export class RegistryWatches {
 
   add(id: number, clientId: string, sink: RegistrySink): void {
     this.#watches.set(id, { clientId, sink })
-    safeCall(() => sink.update(this.#snapshot()))
+    const { runs, opens } = this.#snapshot()
+    safeCall(() => sink.update(runs, opens))
   }
 
   remove(id: number): void {
@@ -40,8 +47,8 @@ export class RegistryWatches {
     if (this.#watches.size === 0) return
     this.#timer ??= this.#timers.set(() => {
       this.#timer = undefined
-      const snapshot = this.#snapshot()
-      for (const watch of [...this.#watches.values()]) safeCall(() => watch.sink.update(snapshot))
+      const { runs, opens } = this.#snapshot()
+      for (const watch of [...this.#watches.values()]) safeCall(() => watch.sink.update(runs, opens))
     }, this.#throttleMs)
   }
 }

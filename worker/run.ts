@@ -2,6 +2,7 @@ import type { ResyncReason, RunError, RunSpec, RunSummary, TransportKind } from 
 import { backoffDelay, type BackoffPolicy } from './backoff.ts'
 import { contractOf, isInterruption, type ServerContract } from './server-contract.ts'
 import { ServerCursor, type Ingest } from './server-cursor.ts'
+import type { StreamUrls } from './spec-check.ts'
 import { EventLog, type EventLogLimits } from './event-log.ts'
 import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
 import type { HubSubscription } from './subscription.ts'
@@ -90,10 +91,10 @@ export class Run {
    */
   readonly #progressOnOpen: boolean
 
-  constructor(spec: RunSpec, url: URL, host: RunHost, openOrder: number, options: { progressOnOpen?: boolean } = {}) {
+  constructor(spec: RunSpec, urls: StreamUrls, host: RunHost, openOrder: number, options: { progressOnOpen?: boolean } = {}) {
     this.#spec = spec
-    this.#url = url
-    this.#resumeUrl = spec.resumeUrl === undefined ? undefined : new URL(spec.resumeUrl, url)
+    this.#url = urls.url
+    this.#resumeUrl = urls.resumeUrl
     this.#host = host
     this.openOrder = openOrder
     this.#progressOnOpen = options.progressOnOpen ?? false
@@ -158,12 +159,17 @@ export class Run {
    * A failed run opened again: reconnect from the cursor with a fresh retry budget, and with the
    * spec it was opened with this time (new headers after a sign-in, a new URL).
    */
-  retry(spec?: RunSpec, url?: URL): void {
+  /** The URLs this run connects to, as checked when it was opened. */
+  get urls(): StreamUrls {
+    return { url: this.#url, resumeUrl: this.#resumeUrl }
+  }
+
+  retry(spec?: RunSpec, urls?: StreamUrls): void {
     if (this.status !== 'failed') return
-    if (spec && url) {
+    if (spec && urls) {
       this.#spec = spec
-      this.#url = url
-      this.#resumeUrl = spec.resumeUrl === undefined ? undefined : new URL(spec.resumeUrl, url)
+      this.#url = urls.url
+      this.#resumeUrl = urls.resumeUrl
       this.#contract = { ...contractOf(spec), ids: this.#contract.ids } // the cursor keeps its scheme
     }
     this.#attempt = 0

@@ -1,12 +1,28 @@
 import type { RunError, RunSpec } from '../src/protocol.ts'
 import { contractOf, PRESETS } from './server-contract.ts'
 
+/** A run's stream URLs, resolved and checked. */
+export interface StreamUrls {
+  url: URL
+  /** Where reconnects go (`RunSpec.resumeUrl`), resolved against the same base as `url` and checked by the same rules. */
+  resumeUrl: URL | undefined
+}
+
 /**
  * Checks a spec from the page before the hub opens anything: every refusal is a typed
  * `RunError` whose message says how to fix the call.
- * Returns the stream URL resolved against `baseUrl`.
+ * Returns the stream URLs resolved against `baseUrl`, the very URLs that were checked.
  */
-export function checkSpec(spec: RunSpec, baseUrl: string, allowedOrigins: readonly string[]): URL | RunError {
+export function checkSpec(spec: RunSpec, baseUrl: string, allowedOrigins: readonly string[]): StreamUrls | RunError {
+  const url = checkSpecFields(spec, baseUrl, allowedOrigins)
+  if (!(url instanceof URL)) return url
+  if (spec.resumeUrl === undefined) return { url, resumeUrl: undefined }
+  const resumeUrl = checkSpecFields({ ...spec, url: spec.resumeUrl, method: undefined, body: undefined }, baseUrl, allowedOrigins)
+  if (!(resumeUrl instanceof URL)) return { ...resumeUrl, message: `RunSpec.resumeUrl: ${resumeUrl.message}` }
+  return { url, resumeUrl }
+}
+
+function checkSpecFields(spec: RunSpec, baseUrl: string, allowedOrigins: readonly string[]): URL | RunError {
   const invalid = (message: string): RunError => ({ type: 'error', code: 'invalid_spec', message })
   if (typeof spec?.runId !== 'string' || !spec.runId) return invalid('RunSpec.runId must be a non-empty string (the server\'s stream id).')
   if (typeof spec.sessionId !== 'string' || !spec.sessionId) return invalid('RunSpec.sessionId must be a non-empty string.')
@@ -31,12 +47,12 @@ export function checkSpec(spec: RunSpec, baseUrl: string, allowedOrigins: readon
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     return { type: 'error', code: 'url_refused', message: `Stream URLs must be http(s); got ${url.protocol}` }
   }
+  if (url.username || url.password) {
+    // The browser would send them as Basic auth to whoever answers, and EventSource refuses such URLs.
+    return { type: 'error', code: 'url_refused', message: `Stream URLs must not carry credentials (user:pass@ in "${url.host}"); send them in \`headers\` (fetch transport) or as cookies with \`withCredentials\`.` }
+  }
   if (url.origin !== own && !allowedOrigins.includes(url.origin)) {
     return { type: 'error', code: 'url_refused', message: `${url.origin} is not this app's origin (${own}); add it to allowedOrigins to stream from it.` }
-  }
-  if (spec.resumeUrl !== undefined) {
-    const resume = checkSpec({ ...spec, url: spec.resumeUrl, resumeUrl: undefined, method: undefined, body: undefined }, baseUrl, allowedOrigins)
-    if (!(resume instanceof URL)) return { ...resume, message: `RunSpec.resumeUrl: ${resume.message}` }
   }
   return url
 }

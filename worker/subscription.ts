@@ -41,7 +41,7 @@ interface Cursor {
  * tab cannot make the hub pile up messages.
  */
 export class HubSubscription {
-  readonly id: number
+  readonly id: string
   readonly clientId: string
   readonly target: SubscriptionTarget
   /** Where it asked to start: a run subscription starts there again if its run is opened later. */
@@ -53,7 +53,7 @@ export class HubSubscription {
   #scheduled = false
   #closed = false
 
-  constructor(id: number, clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink) {
+  constructor(id: string, clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink) {
     this.id = id
     this.clientId = clientId
     this.target = target

@@ -1,0 +1,90 @@
+import type { TransportKind } from '../src/protocol.ts'
+import type { BackoffPolicy } from './backoff.ts'
+import { wireProtocolOf, type ConnectionBudget, type WireProtocol } from './budget.ts'
+import type { Transport } from './transport.ts'
+
+/** Options of the hub. Every field has a default in `HUB_DEFAULTS`. */
+export interface HubOptions {
+  /** How long an ended or failed run's transcript stays after its final event. @defaultValue 5 minutes */
+  retentionMs: number
+  /** Registry watchers get at most one snapshot per this interval. @defaultValue 100 */
+  registryThrottleMs: number
+  /** Per-run log caps; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */
+  maxEventsPerRun: number
+  maxBytesPerRun: number
+  /** The largest single event the fetch transport accepts, in characters. @defaultValue 1 MiB */
+  maxEventSize: number
+  /** @defaultValue `{ baseMs: 500, maxMs: 15 000 }` */
+  backoff: BackoffPolicy
+  /** Reconnects without progress before a run fails with `retries_exhausted`. @defaultValue 8 */
+  maxRetries: number
+  /** Reconnect a stream that stays silent this long; per-run `silenceTimeoutMs` overrides. @defaultValue 20 000 (fetch, counting heartbeats), 45 000 (EventSource, counting events) */
+  silenceTimeoutMs: Record<TransportKind, number>
+  /**
+   * Streams the hub holds at once. Over HTTP/1.1 the browser allows 6 connections per origin for
+   * every tab and worker together, so the default leaves 2 for the app's own requests.
+   * `allowedConnections` in `budget.ts` decides who gets the slots (feeds never starve a run); the
+   * others are parked and resumed from their cursor.
+   * @defaultValue `{ http1: 4, http2: 64 }`
+   */
+  connectionBudget: ConnectionBudget
+  /** Origins besides the hub's own that stream URLs may point to. @defaultValue `[]` */
+  allowedOrigins: string[]
+  /** Relative stream URLs resolve against this; its origin is the hub's own. @defaultValue `location.href` */
+  baseUrl: string
+  /** Injected transports (tests). @defaultValue EventSource and fetch */
+  transports: Partial<Record<TransportKind, Transport>>
+  /**
+   * Calls `gone` once the client (tab) with this id has gone away, closed or crashed.
+   * The SharedWorker implements it with Web Locks; in the page it is not needed.
+   */
+  watchClient?: (clientId: string, gone: () => void) => void
+  /**
+   * Whether the browser is online, and a way to hear when that changes. While offline, a
+   * dropped run waits for the network without spending its retries; `online` reconnects every
+   * run that waits. @defaultValue `navigator.onLine` and the global `online`/`offline` events
+   */
+  network: { isOnline(): boolean; onChange(callback: (online: boolean) => void): void }
+  /** While runs wait for the network, how often the hub checks it besides listening for `online`. @defaultValue 1000 */
+  networkCheckMs: number
+  /** The protocol of responses from an origin, from Resource Timing. @defaultValue reads `performance` */
+  observedProtocol: (origin: string) => WireProtocol | undefined
+  setTimeout: (callback: () => void, ms: number) => unknown
+  clearTimeout: (handle: unknown) => void
+  now: () => number
+  random: () => number
+}
+
+export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeout' | 'clearTimeout' | 'now' | 'random' | 'network' | 'observedProtocol'> = {
+  retentionMs: 5 * 60_000,
+  registryThrottleMs: 100,
+  maxEventsPerRun: 100_000,
+  maxBytesPerRun: 64 * 1024 * 1024,
+  maxEventSize: 1024 * 1024,
+  backoff: { baseMs: 500, maxMs: 15_000 },
+  maxRetries: 8,
+  silenceTimeoutMs: { fetch: 20_000, eventsource: 45_000 },
+  connectionBudget: { http1: 4, http2: 64 },
+  allowedOrigins: [],
+  networkCheckMs: 1000,
+}
+
+/** The browser's own view of the network (a worker has `navigator.onLine` and the events too). */
+export const browserNetwork: HubOptions['network'] = {
+  isOnline: () => globalThis.navigator?.onLine ?? true,
+  onChange(callback) {
+    globalThis.addEventListener?.('online', () => callback(true))
+    globalThis.addEventListener?.('offline', () => callback(false))
+  },
+}
+
+/** The protocol seen on completed requests to `origin` (streams show up in Resource Timing when they end). */
+export function observedProtocol(origin: string): WireProtocol | undefined {
+  const entries = (globalThis.performance?.getEntriesByType?.('resource') ?? []) as PerformanceResourceTiming[]
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const entry = entries[i]!
+    if (entry.name.startsWith(origin) && entry.nextHopProtocol) return wireProtocolOf(entry.nextHopProtocol)
+  }
+  return undefined
+}
+

@@ -1,0 +1,76 @@
+import type { HubSettings, RunError } from '../src/protocol.ts'
+
+/**
+ * Checks the hub-wide settings a page gives (`createRunRelay({ hub })`), in the hub, which applies
+ * none of an invalid set. Every refusal says how to fix the call. Returns the settings
+ * with `allowedOrigins` normalised to origins (`HTTPS://Api.example.com/` becomes
+ * `https://api.example.com`), the form the hub compares stream URLs' origins with.
+ */
+export function checkHubSettings(settings: unknown): HubSettings | RunError {
+  const invalid = (message: string): RunError => ({ type: 'error', code: 'invalid_spec', message: `Hub settings: ${message}` })
+  if (settings === undefined) return {}
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
+    return invalid('`hub` must be an object, e.g. { allowedOrigins: [\'https://api.example.com\'] }.')
+  }
+  const given = settings as Record<string, unknown>
+  for (const key of Object.keys(given)) {
+    if (!(SETTING_NAMES as readonly string[]).includes(key)) return invalid(`unknown setting '${key}'; the settings are ${SETTING_NAMES.join(', ')}.`)
+  }
+  const checked: HubSettings = {}
+  if (given.allowedOrigins !== undefined) {
+    const origins = allowedOriginsOf(given.allowedOrigins)
+    if (typeof origins === 'string') return invalid(origins)
+    checked.allowedOrigins = origins
+  }
+  if (given.connectionBudget !== undefined) {
+    const budget = given.connectionBudget as Record<string, unknown> | null
+    if (typeof budget !== 'object' || budget === null || Array.isArray(budget)) {
+      return invalid('connectionBudget must be an object, e.g. { http1: 4, http2: 64 }.')
+    }
+    checked.connectionBudget = {}
+    for (const [kind, value] of Object.entries(budget)) {
+      if (kind !== 'http1' && kind !== 'http2') return invalid(`connectionBudget has no '${kind}'; give http1 and/or http2.`)
+      if (!Number.isInteger(value) || (value as number) < 1) {
+        return invalid(`connectionBudget.${kind} must be a whole number >= 1 (got ${JSON.stringify(value)}); with 0 every run would stay parked.`)
+      }
+      checked.connectionBudget[kind] = value as number
+    }
+  }
+  if (given.retentionMs !== undefined) {
+    if (typeof given.retentionMs !== 'number' || !Number.isFinite(given.retentionMs) || given.retentionMs < 0) {
+      return invalid(`retentionMs must be a finite number of milliseconds >= 0 (got ${JSON.stringify(given.retentionMs)}).`)
+    }
+    checked.retentionMs = given.retentionMs
+  }
+  for (const key of ['maxEventsPerRun', 'maxBytesPerRun'] as const) {
+    const value = given[key]
+    if (value === undefined) continue
+    if (!Number.isInteger(value) || (value as number) < 1) return invalid(`${key} must be a whole number >= 1 (got ${JSON.stringify(value)}).`)
+    checked[key] = value as number
+  }
+  return checked
+}
+
+const SETTING_NAMES = ['allowedOrigins', 'connectionBudget', 'retentionMs', 'maxEventsPerRun', 'maxBytesPerRun'] as const satisfies ReadonlyArray<keyof HubSettings>
+
+/** The origins of an `allowedOrigins` value, or what is wrong with it. */
+function allowedOriginsOf(value: unknown): string[] | string {
+  if (!Array.isArray(value)) {
+    return `allowedOrigins must be an array of origins, e.g. ['https://api.example.com'] (got ${JSON.stringify(value)}; a string would be read character by character).`
+  }
+  const origins: string[] = []
+  for (const [i, entry] of value.entries()) {
+    const problem = `allowedOrigins[${i}] (${JSON.stringify(entry)}) is not an origin; write scheme, host and port only, e.g. 'https://api.example.com'.`
+    if (typeof entry !== 'string') return problem
+    let url: URL
+    try {
+      url = new URL(entry)
+    } catch {
+      return problem
+    }
+    // An origin has no credentials, path, query or fragment: an entry with one would suggest a rule the hub does not apply.
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.pathname !== '/' || url.search || url.hash) return problem
+    if (!origins.includes(url.origin)) origins.push(url.origin)
+  }
+  return origins
+}
