@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config'
 import { chatServerPlugin } from './server/chat-server.ts'
 import { clusterPlugin } from './test-node/cluster-plugin.ts'
 import { browserCommands } from './test/browser-commands.ts'
+import { publishedForm } from './scripts/published-form.ts'
 
 /**
  * Which Chromium the browser tests drive: $CHROMIUM_PATH, else Debian's system
@@ -27,7 +28,8 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
 
 export default defineConfig(({ mode }) => ({
   // clusterPlugin: two run-relay/server instances on one Redis, started only when a test asks (test/cluster.test.ts).
-  plugins: [chatServerPlugin(), clusterPlugin()],
+  // publishedForm: the lib build's last step (scripts/published-form.ts).
+  plugins: mode === 'lib' ? [chatServerPlugin(), clusterPlugin(), publishedForm()] : [chatServerPlugin(), clusterPlugin()],
   // The README's examples import the package by name, as an app would: here it is this source.
   resolve: {
     alias: [

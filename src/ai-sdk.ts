@@ -1,3 +1,5 @@
+'use client'
+
 import type { ChatRequestOptions, ChatTransport, UIMessage, UIMessageChunk } from 'ai'
 import { RelayError } from './errors.ts'
 import type { RunRelay } from './relay-types.ts'

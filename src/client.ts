@@ -1,5 +1,5 @@
 import * as Comlink from 'comlink'
-import { connectorFor, resolveMode, canShareTabs, type HubConnector } from './connectors.ts'
+import { canShareTabs, connectionFor, type HubConnector, type HubLink } from './connectors.ts'
 import { RelayError } from './errors.ts'
 import { OpenedRuns } from './opened-runs.ts'
 import type { FeedSpec, FeedSummary, HubApi, HubHello, HubSettings, OpenedRun, RunError, RunSpec, RunSummary, StartAt, SubscriberMessage, SubscriberSink } from './protocol.ts'
@@ -20,21 +20,37 @@ import { holdLifeLock } from './tab-lock.ts'
 export function createRunRelay(options: RelayOptions = {}): RunRelay {
   const name = `${options.name ?? RELAY_DEFAULTS.name}@${PROTOCOL_VERSION}`
   const mode = options.mode ?? RELAY_DEFAULTS.mode
+  // Server rendering and prerendering create relays too (a module-level transport, a provider):
+  // there nothing is checked or connected; the relay connects on first use, in a browser.
+  if (inBrowser()) checkMode(mode)
+  const connection = connectionFor(mode, {
+    name, extendedLifetime: options.extendedLifetime ?? RELAY_DEFAULTS.extendedLifetime, workerUrl: options.workerUrl,
+  })
+  const connect: HubConnector = () => {
+    if (!inBrowser()) throw new RelayError('no_browser', 'run-relay connects to its hub in a browser only: call the relay from an effect or an event handler, not during server rendering.')
+    checkMode(mode)
+    return connection.connect()
+  }
+  if (!(options.disposeOnPageHide ?? RELAY_DEFAULTS.disposeOnPageHide)) return connectRelay(connect, options, () => connection.mode)
+  const onPageHide = () => relay.dispose()
+  // Added on first connect, removed by dispose(): a relay per view (React effects) must not leave one per relay behind.
+  const relay = connectRelay(connect, options, () => connection.mode, () => globalThis.removeEventListener?.('pagehide', onPageHide),
+    () => globalThis.addEventListener?.('pagehide', onPageHide, { once: true }))
+  return relay
+}
+
+/** A page or a worker: where a hub can be reached (not Node during server rendering). */
+function inBrowser(): boolean {
+  return typeof window !== 'undefined' || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined'
+}
+
+function checkMode(mode: NonNullable<RelayOptions['mode']>): void {
   if (mode === 'shared-worker' && typeof SharedWorker === 'undefined') {
     throw new RelayError('invalid_spec', "This browser has no SharedWorker; use mode: 'auto' to fall back to a hub in one of the tabs.")
   }
   if (mode === 'shared-tab' && !canShareTabs()) {
     throw new RelayError('invalid_spec', "Sharing a hub across tabs needs Web Locks and BroadcastChannel; use mode: 'auto' or 'in-page'.")
   }
-  const where = resolveMode(mode)
-  const extendedLifetime = options.extendedLifetime ?? RELAY_DEFAULTS.extendedLifetime
-  const connector = connectorFor(where, name, extendedLifetime)
-  if (!(options.disposeOnPageHide ?? RELAY_DEFAULTS.disposeOnPageHide)) return connectRelay(connector, options, where)
-  const onPageHide = () => relay.dispose()
-  // dispose() removes the listener: a relay per view (React effects) must not leave one per relay behind.
-  const relay = connectRelay(connector, options, where, () => globalThis.removeEventListener?.('pagehide', onPageHide))
-  globalThis.addEventListener?.('pagehide', onPageHide, { once: true })
-  return relay
 }
 
 /**
@@ -42,23 +58,40 @@ export function createRunRelay(options: RelayOptions = {}): RunRelay {
  * hub that vanished (a killed worker), and the client then connects a new one,
  * re-opens the runs it opened and renews its subscriptions from their cursors.
  */
-export function connectRelay(connect: HubConnector, options: RelayOptions = {}, mode: RunRelay['mode'] = 'shared-worker', onDispose = () => {}): RunRelay {
+export function connectRelay(
+  connect: HubConnector, options: RelayOptions = {}, mode: RunRelay['mode'] | (() => RunRelay['mode']) = 'shared-worker', onDispose = () => {}, onConnect = () => {},
+): RunRelay {
   const timeoutMs = options.callTimeoutMs ?? RELAY_DEFAULTS.callTimeoutMs
   const livenessMs = options.livenessMs ?? RELAY_DEFAULTS.livenessMs
   const clientId = `${options.clientId ?? RELAY_DEFAULTS.clientId}:${crypto.randomUUID().slice(0, 8)}`
-  const lifeLock = holdLifeLock(clientId)
+  let lifeLock: ReturnType<typeof holdLifeLock> | undefined
   const pending = new Set<(error: RelayError) => void>()
   const opened = new OpenedRuns()
   const feeds = new Map<string, FeedSpec>()
   const subscriptions = new Set<ClientSubscription>()
   const watches = new Map<RegistryListener, Promise<number>>()
-  let endpoint = connect()
   let disposed = false
+  // Connected on first use (a call, a subscription, `ready`): a relay that is created and never
+  // used (server rendering, StrictMode's discarded render) holds no worker, lock or timer.
+  let linked: HubLink | undefined
+  function link(): HubLink {
+    if (linked) return linked
+    try {
+      linked = connect()
+    } catch (error) {
+      linked = failedLink(error instanceof RelayError ? error : new RelayError('hub_error', String(error)))
+      return linked
+    }
+    lifeLock = holdLifeLock(clientId)
+    onConnect()
+    startLiveness()
+    return linked
+  }
 
   /** Comlink calls never settle when the other side is gone: every call gets a deadline. */
   function call<T>(what: string, invoke: (hub: Comlink.Remote<HubApi>) => Promise<T>): Promise<T> {
     if (disposed) return Promise.reject(new RelayError('disposed', `${what}: this relay was disposed; create a new one.`))
-    const { hub } = endpoint
+    const { hub, failed } = link()
     return new Promise<T>((resolve, reject) => {
       const fail = (error: RelayError) => {
         clearTimeout(timer)
@@ -67,6 +100,7 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
       }
       const timer = setTimeout(() => fail(new RelayError('timeout', `${what}: the hub did not answer within ${timeoutMs} ms.`)), timeoutMs)
       pending.add(fail)
+      failed?.catch(fail) // a worker whose script did not load fails every call at once, naming its URL
       // Through `then`, so that a synchronous throw (an argument that cannot be cloned) rejects too.
       Promise.resolve(hub)
         .then(invoke)
@@ -83,7 +117,7 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
 
   function handshake(): Promise<HubHello> {
     // The lock is held before the hub hears of us, so its wait for the lock cannot win early.
-    const hello = call('hello', (hub) => lifeLock.held.then(() => hub.hello(clientId, PROTOCOL_VERSION, options.hub))).then((answer) => {
+    const hello = call('hello', (hub) => (lifeLock?.held ?? Promise.resolve()).then(() => hub.hello(clientId, PROTOCOL_VERSION, options.hub))).then((answer) => {
       if (answer.protocolVersion !== PROTOCOL_VERSION) {
         throw new RelayError('version_mismatch', `The hub speaks protocol ${answer.protocolVersion}, this page ${PROTOCOL_VERSION}: reload the page.`)
       }
@@ -96,9 +130,10 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
     return hello
   }
 
-  const ready = handshake()
-  let current = ready
-  const afterHello = <T>(what: string, invoke: (hub: Comlink.Remote<HubApi>) => Promise<T>) => current.then(() => call(what, invoke))
+  let ready: Promise<HubHello> | undefined
+  let current: Promise<HubHello> | undefined
+  const hello = (): Promise<HubHello> => (current ??= ready ??= handshake())
+  const afterHello = <T>(what: string, invoke: (hub: Comlink.Remote<HubApi>) => Promise<T>) => hello().then(() => call(what, invoke))
 
   let nextSubscription = 1
   /** Registers `sub` with the current hub under a new id of this client's choosing. */
@@ -162,9 +197,9 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
       for (const sub of subscriptions) {
         for (const runId of sub.lastEventIds.keys()) guard(() => sub.handlers.onStatus?.('reconnecting', runId))
       }
-      const previous = await current.then((hello) => hello.hubId, () => undefined)
-      endpoint.close()
-      endpoint = connect()
+      const previous = await hello().then((answer) => answer.hubId, () => undefined)
+      link().close()
+      linked = connect()
       current = handshake()
       const { hubId } = await current
       if (hubId === previous) {
@@ -185,22 +220,28 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
     return recovering
   }
 
-  const liveness = livenessMs > 0
-    ? setInterval(() => {
-        if (recovering || disposed) return
-        const pinged = endpoint
-        call('ping', (hub) => hub.ping()).catch((error: RelayError) => {
-          // Only a ping of the current hub counts: one that was sent to a hub already
-          // replaced must not replace the new one, or every subscription would be renewed twice.
-          if (error.code === 'timeout' && !disposed && endpoint === pinged) void recover().catch(() => {})
-        })
-      }, livenessMs)
-    : undefined
+  let liveness: ReturnType<typeof setInterval> | undefined
+  function startLiveness(): void {
+    if (livenessMs <= 0) return
+    liveness = setInterval(() => {
+      if (recovering || disposed) return
+      const pinged = linked
+      call('ping', (hub) => hub.ping()).catch((error: RelayError) => {
+        // Only a ping of the current hub counts: one that was sent to a hub already
+        // replaced must not replace the new one, or every subscription would be renewed twice.
+        if (error.code === 'timeout' && !disposed && linked === pinged) void recover().catch(() => {})
+      })
+    }, livenessMs)
+  }
 
   return {
     clientId,
-    mode,
-    ready,
+    get mode() {
+      return typeof mode === 'function' ? mode() : mode
+    },
+    get ready() {
+      return hello()
+    },
     async open(spec) {
       const result = await afterHello('open', (hub) => hub.open(spec) as Promise<OpenedRun | RunError>)
       if ('type' in result) throw new RelayError(result.code, result.message)
@@ -250,11 +291,12 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
       disposed = true
       onDispose()
       clearInterval(liveness)
-      lifeLock.release()
+      lifeLock?.release()
       for (const fail of [...pending]) fail(new RelayError('disposed', 'The relay was disposed while this call was pending.'))
+      if (!linked) return // never connected: nothing to release
       // Best effort: a hub that is gone cannot answer, so the port closes after a deadline either way;
       // the deadline's timer goes as soon as the hub answers, so nothing of the relay outlives that.
-      const { hub, close } = endpoint
+      const { hub, close } = linked
       let deadline: ReturnType<typeof setTimeout> | undefined
       const gone = new Promise((resolve) => (deadline = setTimeout(resolve, timeoutMs)))
       void Promise.race([hub.release(), gone]).catch(() => {}).finally(() => {
@@ -267,6 +309,16 @@ export function connectRelay(connect: HubConnector, options: RelayOptions = {}, 
 
 /** A registry watcher: the app's gets the runs, the client's own pruning of `opened` also the hub's count of opens. */
 type RegistryListener = (runs: RunSummary[], opens: number) => void
+
+/** A hub that can never answer: every call fails at once with `error` (no timer, no port left open). */
+function failedLink(error: RelayError): HubLink {
+  const failed = Promise.reject(error) as Promise<never>
+  failed.catch(() => {})
+  const never = () => new Promise<never>(() => {})
+  // `then` is undefined so that `Promise.resolve(hub)` takes it as a value, as with a Comlink remote.
+  const hub = new Proxy({}, { get: (_target, key) => (key === 'then' ? undefined : never) }) as Comlink.Remote<HubApi>
+  return { hub, close: () => {}, failed }
+}
 
 /** Another tab set the hub-wide settings first: say which ones are in force instead. */
 function warnOnSettingsConflict(asked: HubSettings | undefined, inForce: Required<HubSettings>): void {

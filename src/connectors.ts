@@ -1,26 +1,51 @@
 import * as Comlink from 'comlink'
+import type { RelayError } from './errors.ts'
 import type { HubApi } from './protocol.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'
 import { watchClientLock } from './tab-lock.ts'
+import { openSharedWorker } from './worker-link.ts'
 
 /**
- * The three ways to reach a hub (see `RelayOptions.mode`). This is the only file that
- * loads the in-page hub, lazily: pages with SharedWorker never download it.
+ * The three ways to reach a hub (see `RelayOptions.mode`), and `'auto'`'s fallback when the
+ * SharedWorker's script does not load. This is the only file that loads the in-page hub,
+ * lazily: pages with SharedWorker never download it.
  */
 
-/** A way to reach a hub. The client calls it again to replace a hub that stopped answering. */
-export type HubConnector = () => { hub: Comlink.Remote<HubApi>; close(): void }
+/** One connection to a hub. `failed` rejects when this hub can never answer (its worker script did not load). */
+export interface HubLink {
+  hub: Comlink.Remote<HubApi>
+  close(): void
+  failed?: Promise<never>
+}
 
-/** The connector for a mode and the relay's versioned name. */
-export function connectorFor(where: RunRelay['mode'], name: string, extendedLifetime: boolean): HubConnector {
-  switch (where) {
-    case 'shared-worker':
-      return () => sharedWorkerHub(name, extendedLifetime)
-    case 'shared-tab':
-      return sharedTabConnector(name)
-    case 'in-page':
-      return () => inPageHub(name)
-  }
+/** A way to reach a hub. The client calls it again to replace a hub that stopped answering. */
+export type HubConnector = () => HubLink
+
+/** A connector and where its hub runs now (`'auto'` may move off a worker that failed to load). */
+export interface Connection {
+  connect: HubConnector
+  readonly mode: RunRelay['mode']
+}
+
+/** A raw endpoint, before Comlink wraps it. */
+interface RawLink {
+  endpoint: Comlink.Endpoint
+  close(): void
+  failed?: Promise<never>
+}
+
+interface WorkerOptions {
+  name: string
+  extendedLifetime: boolean
+  workerUrl: RelayOptions['workerUrl']
+}
+
+/** The connection for a mode and the relay's versioned name. */
+export function connectionFor(mode: NonNullable<RelayOptions['mode']>, options: WorkerOptions): Connection {
+  const where = resolveMode(mode)
+  if (mode === 'auto' && where === 'shared-worker') return workerOrFallback(options)
+  const raw = rawConnector(where, options)
+  return { mode: where, connect: () => wrap(raw()) }
 }
 
 export function canShareTabs(): boolean {
@@ -30,7 +55,95 @@ export function canShareTabs(): boolean {
 export function resolveMode(mode: NonNullable<RelayOptions['mode']>): RunRelay['mode'] {
   if (mode !== 'auto') return mode
   if (typeof SharedWorker !== 'undefined') return 'shared-worker'
+  return fallbackMode()
+}
+
+function fallbackMode(): RunRelay['mode'] {
   return canShareTabs() ? 'shared-tab' : 'in-page'
+}
+
+function wrap(raw: RawLink): HubLink {
+  return { hub: Comlink.wrap<HubApi>(raw.endpoint), close: raw.close, failed: raw.failed }
+}
+
+function rawConnector(where: RunRelay['mode'], options: WorkerOptions): () => RawLink {
+  switch (where) {
+    case 'shared-worker':
+      return () => {
+        const { port, failed } = openSharedWorker(options.name, options.extendedLifetime, options.workerUrl)
+        return { endpoint: port, close: () => port.close(), failed }
+      }
+    case 'shared-tab':
+      return sharedTabConnector(options.name)
+    case 'in-page':
+      return () => inPageHub(options.name)
+  }
+}
+
+/**
+ * `'auto'` with SharedWorker: the worker, and if its script does not load, the leader-tab or
+ * in-page hub, with one console warning. Until the worker first answers, what the client sent
+ * is kept; on a load failure the client's endpoint moves to the fallback hub and that is sent
+ * again, so the pending `hello` is answered there and nothing the page asked for is lost.
+ */
+function workerOrFallback(options: WorkerOptions): Connection {
+  let fallback: { mode: RunRelay['mode']; connect: () => RawLink } | undefined
+  const fallBack = (error: RelayError) => {
+    if (fallback) return fallback
+    const mode = fallbackMode()
+    console.warn(`${error.message} Falling back to mode '${mode}' for this page.`)
+    fallback = { mode, connect: rawConnector(mode, options) }
+    return fallback
+  }
+  return {
+    get mode() {
+      return fallback?.mode ?? 'shared-worker'
+    },
+    connect() {
+      if (fallback) return wrap(fallback.connect())
+      const worker = openSharedWorker(options.name, options.extendedLifetime, options.workerUrl)
+      const endpoint = movableEndpoint(worker.port)
+      let close = () => worker.port.close()
+      worker.failed.catch((error: RelayError) => {
+        const next = fallBack(error).connect()
+        close = next.close
+        endpoint.moveTo(next.endpoint)
+      })
+      return { hub: Comlink.wrap<HubApi>(endpoint), close: () => close() }
+    },
+  }
+}
+
+/** An endpoint over `first` that can move to another one, re-sending what it sent before `first` answered. */
+function movableEndpoint(first: MessagePort): Comlink.Endpoint & { moveTo(next: Comlink.Endpoint): void } {
+  let current: Comlink.Endpoint = first
+  let answered = false
+  const unanswered: unknown[] = [] // only transfer-free messages (hello, ping) go out before the first answer
+  const listeners: EventListenerOrEventListenerObject[] = []
+  first.addEventListener('message', () => ((answered = true), (unanswered.length = 0)), { once: true })
+  return {
+    postMessage(data: unknown, transfer?: Transferable[]) {
+      if (!answered && !transfer?.length) unanswered.push(data)
+      current.postMessage(data, transfer)
+    },
+    addEventListener(type: string, listener: EventListenerOrEventListenerObject) {
+      listeners.push(listener)
+      current.addEventListener(type, listener)
+    },
+    removeEventListener(type: string, listener: EventListenerOrEventListenerObject) {
+      listeners.splice(listeners.indexOf(listener), 1)
+      current.removeEventListener(type, listener)
+    },
+    start: () => current.start?.(),
+    moveTo(next) {
+      for (const listener of listeners) current.removeEventListener('message', listener)
+      first.close()
+      current = next
+      for (const listener of listeners) next.addEventListener('message', listener)
+      next.start?.()
+      for (const data of unanswered.splice(0)) next.postMessage(data)
+    },
+  }
 }
 
 /** The hub for the page itself, loaded on demand: pages with SharedWorker never download it. */
@@ -39,11 +152,12 @@ function loadHub(options: { watchClient?: (clientId: string, gone: () => void) =
 }
 
 /** The hub in a leader tab, served to the others over a BroadcastChannel; loaded only where needed. */
-function sharedTabConnector(name: string): HubConnector {
-  const endpoints = import('./shared-tab.ts').then(({ sharedTabEndpoints }) => sharedTabEndpoints(name, () => loadHub({ watchClient: watchClientLock })))
+function sharedTabConnector(name: string): () => RawLink {
+  let endpoints: Promise<() => Promise<Comlink.Endpoint>> | undefined
   return () => {
+    endpoints ??= import('./shared-tab.ts').then(({ sharedTabEndpoints }) => sharedTabEndpoints(name, () => loadHub({ watchClient: watchClientLock })))
     const target = endpoints.then((next) => next())
-    return { hub: Comlink.wrap<HubApi>(deferred(target)), close: () => void target.then((endpoint) => (endpoint as Partial<MessagePort>).close?.()) }
+    return { endpoint: deferred(target), close: () => void target.then((endpoint) => (endpoint as Partial<MessagePort>).close?.()) }
   }
 }
 
@@ -64,22 +178,13 @@ function deferred(target: Promise<Comlink.Endpoint>): Comlink.Endpoint {
   }
 }
 
-function sharedWorkerHub(name: string, extendedLifetime: boolean): ReturnType<HubConnector> {
-  // [vite] The worker must be written inline in this form for Vite to bundle it, with a
-  // literal options object (no spread), hence two call sites.
-  const worker = extendedLifetime
-    ? new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name, extendedLifetime: true })
-    : new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name })
-  return { hub: Comlink.wrap<HubApi>(worker.port), close: () => worker.port.close() }
-}
-
 /**
  * Without SharedWorker (Android WebView, in-app browsers): one hub per page and
  * name, loaded on demand, reached over a MessageChannel so that the semantics
  * (cloning, ordering, async calls) are the same as with the worker.
  */
 const inPageHubs = new Map<string, Promise<{ connect(): HubApi }>>()
-function inPageHub(name: string): ReturnType<HubConnector> {
+function inPageHub(name: string): RawLink {
   let hub = inPageHubs.get(name)
   if (!hub) {
     hub = loadHub({})
@@ -88,5 +193,5 @@ function inPageHub(name: string): ReturnType<HubConnector> {
   const { port1, port2 } = new MessageChannel()
   // Messages wait in port2 until the hub module has loaded and starts listening.
   void hub.then((h) => Comlink.expose(h.connect(), port2))
-  return { hub: Comlink.wrap<HubApi>(port1), close: () => port1.close() }
+  return { endpoint: port1, close: () => port1.close() }
 }

@@ -11,6 +11,13 @@ export type RelayErrorCode =
   | 'version_mismatch'
   /** The call threw: an argument that cannot be cloned (a function in a spec, say), or a hub bug. The message says which. */
   | 'hub_error'
+  /**
+   * The SharedWorker's script did not load (a 404, a non-JavaScript MIME type, an invalid or
+   * `file:` URL). The message names the URL and the fix; `mode: 'auto'` falls back instead.
+   */
+  | 'worker_unavailable'
+  /** The relay was used outside a browser (during server rendering). Call it from an effect or an event handler. */
+  | 'no_browser'
 
 /** The one error class the client throws or rejects with. */
 export class RelayError extends Error {

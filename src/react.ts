@@ -1,4 +1,6 @@
-import { createContext, createElement, useContext, useEffect, useMemo, useState, useSyncExternalStore, type ReactNode } from 'react'
+'use client'
+
+import { createContext, createElement, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react'
 import { createRunRelay } from './client.ts'
 import type { RunError, RunEvent, RunStatus, RunSummary, SubscriptionTarget } from './protocol.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'
@@ -12,10 +14,31 @@ import type { RelayOptions, RunRelay } from './relay-types.ts'
 
 const RelayContext = createContext<RunRelay | undefined>(undefined)
 
-/** Gives its children a relay: the one you pass, or one it creates (and disposes on unmount). */
+/** Relays a provider disposed: its effect, run again (shown after `<Activity mode="hidden">`), replaces them. */
+const disposedRelays = new WeakSet<RunRelay>()
+
+/**
+ * Gives its children a relay: the one you pass, or one it creates (and disposes on unmount).
+ * Its own relay survives StrictMode: in development React cleans the effect up and runs it
+ * again at once; the disposal waits a task and that second run cancels it. The relay connects
+ * on first use, so the extra one StrictMode's double render creates holds nothing.
+ */
 export function RunRelayProvider(props: { relay?: RunRelay; options?: RelayOptions; children?: ReactNode }): ReactNode {
-  const [own] = useState(() => (props.relay ? undefined : createRunRelay(props.options)))
-  useEffect(() => () => own?.dispose(), [own])
+  const [own, setOwn] = useState(() => (props.relay ? undefined : createRunRelay(props.options)))
+  const disposal = useRef<{ relay: RunRelay; timer: ReturnType<typeof setTimeout> } | undefined>(undefined)
+  useEffect(() => {
+    if (!own) return
+    if (disposedRelays.has(own)) return void setOwn(createRunRelay(props.options))
+    if (disposal.current?.relay === own) clearTimeout(disposal.current.timer)
+    disposal.current = undefined
+    return () => {
+      const timer = setTimeout(() => {
+        disposedRelays.add(own)
+        own.dispose()
+      })
+      disposal.current = { relay: own, timer }
+    }
+  }, [own]) // eslint-disable-line react-hooks/exhaustive-deps -- the options of the first render are kept
   return createElement(RelayContext.Provider, { value: props.relay ?? own }, props.children)
 }
 

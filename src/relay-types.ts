@@ -26,6 +26,14 @@ export interface RelayOptions {
    * @defaultValue true
    */
   extendedLifetime?: boolean
+  /**
+   * Where the SharedWorker's script is, for a bundler that does not emit it from the package's
+   * `new URL('./assets/shared-worker-….js', import.meta.url)` (esbuild, a classic script): copy
+   * `node_modules/run-relay/dist/lib/assets/` to your static files and give its URL here. A
+   * function is called when the relay first connects (in a browser), never during server rendering.
+   * @defaultValue the package's own file, as your bundler resolves it
+   */
+  workerUrl?: string | URL | (() => string | URL)
   /** Dispose the relay on `pagehide`, releasing this tab's subscriptions at once. @defaultValue true */
   disposeOnPageHide?: boolean
   /**

@@ -1,7 +1,8 @@
 import { Activity, createElement, StrictMode } from 'react'
 import { render } from 'vitest-browser-react'
 import { describe, expect, it } from 'vitest'
-import { RunRelayProvider, useRun, useRuns, useSession } from '../src/react.ts'
+import type { RunRelay } from '../src/index.ts'
+import { RunRelayProvider, useRun, useRunRelay, useRuns, useSession } from '../src/react.ts'
 import { finishedTranscript, specOf, startRun, uniqueName, useRelays, waitFor } from './helpers.ts'
 
 /** The React hooks, rendered in StrictMode in real Chromium against the dev chat server. */
@@ -23,6 +24,43 @@ function Sidebar() {
   const runs = useRuns()
   return createElement('ul', null, runs.map((run) => createElement('li', { key: run.runId, 'data-testid': 'run', 'data-status': run.status }, run.runId)))
 }
+
+function Expose(props: { found: { relay?: RunRelay } }) {
+  props.found.relay = useRunRelay()
+  return null
+}
+
+describe('RunRelayProvider without a relay prop', () => {
+  it('in StrictMode (development: effects run, clean up, run again) keeps a live relay: a run opened after mount streams whole; unmount disposes it', async () => {
+    const sessionId = uniqueName('session')
+    const found: { relay?: RunRelay } = {}
+    const renders = { count: 0 }
+    const app = createElement(StrictMode, null, createElement(RunRelayProvider, { options: { name: uniqueName('provider') } }, createElement(Expose, { found }), createElement(Chat, { sessionId, renders })))
+    const screen = await render(app)
+    const run = await startRun(sessionId, 'provider turn', { tokens: 30, rate: 100 })
+    await found.relay!.open(specOf(run)) // rejected with `disposed` before the fix
+    const chat = () => screen.container.querySelector<HTMLElement>(`[data-testid=chat-${sessionId}]`)!
+    await waitFor(() => chat().dataset.status === 'ended', { what: 'the run to end on screen' })
+    const text = (await finishedTranscript(run.streamId)).filter((e) => e.event === 'token').map((e) => textOf(e.data)).join('')
+    expect(chat().textContent).toBe(text)
+    const relay = found.relay!
+    screen.unmount()
+    await waitFor(() => relay.diagnostics().then(() => false, (error: { code?: string }) => error.code === 'disposed'), { what: 'the unmounted provider to dispose its relay' })
+  })
+
+  it('shown again after <Activity mode="hidden"> (its effects cleaned up) gives a live relay', async () => {
+    const found: { relay?: RunRelay } = {}
+    const app = (mode: 'visible' | 'hidden') => createElement(Activity, { mode, children: createElement(RunRelayProvider, { options: { name: uniqueName('provider') } }, createElement(Expose, { found })) })
+    const screen = await render(app('visible'))
+    const first = found.relay!
+    await screen.rerender(app('hidden'))
+    // Hidden, its effects are cleaned up and its relay disposed: shown again, the provider must give a new one.
+    await waitFor(() => first.diagnostics().then(() => false, (error: { code?: string }) => error.code === 'disposed'), { what: 'the hidden provider to dispose its relay' })
+    await screen.rerender(app('visible'))
+    await waitFor(() => found.relay!.diagnostics().then(() => true), { what: 'a live relay after showing the provider again' })
+    screen.unmount()
+  })
+})
 
 describe('useSession, useRuns', () => {
   it('render the text the server sent, whole, in StrictMode; a new run resets the view; unmount leaves no subscription', async () => {

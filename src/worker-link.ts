@@ -1,0 +1,84 @@
+import { RelayError } from './errors.ts'
+import type { RelayOptions } from './relay-types.ts'
+
+/**
+ * Starts the SharedWorker and tells, fast, when its script cannot run. Browsers report a worker
+ * script that failed to load (a 404, a non-JavaScript MIME type, a cross-origin or `file:` URL)
+ * only as an `error` event on the SharedWorker object [html: "run a worker", step "if fetching
+ * fails, queue a task to fire an event named error"]; without listening for it, the page only
+ * sees a `hello` that never answers.
+ */
+
+/**
+ * The worker's file as the published package names it, relative to the module. The lib build
+ * (scripts/published-form.ts) writes the emitted file name here; in the source it stays as is.
+ */
+const WORKER_ASSET: string = '__RUN_RELAY_WORKER_ASSET__'
+
+export interface WorkerLink {
+  port: MessagePort
+  /** Rejects with a `worker_unavailable` RelayError if the script fails to load; never settles once the worker has answered. */
+  failed: Promise<never>
+  /** What the error messages call the worker's URL. */
+  url: string
+}
+
+export function openSharedWorker(name: string, extendedLifetime: boolean, workerUrl: RelayOptions['workerUrl']): WorkerLink {
+  let worker: SharedWorker
+  const url = describeUrl(workerUrl)
+  try {
+    worker = construct(name, extendedLifetime, workerUrl)
+  } catch (error) {
+    const failed = Promise.reject(loadError(url, `constructing it threw ${String(error)}`))
+    failed.catch(() => {})
+    return { port: new MessageChannel().port1, failed, url }
+  }
+  let alive = false
+  // Any message from the worker (its first answer) proves the script runs: later errors are not load errors.
+  worker.port.addEventListener('message', () => (alive = true), { once: true })
+  const failed = new Promise<never>((_resolve, reject) => {
+    worker.addEventListener('error', () => alive || reject(loadError(url, 'it did not load (a 404, a non-JavaScript MIME type, or a URL this origin may not load)')), { once: true })
+  })
+  failed.catch(() => {})
+  return { port: worker.port, failed, url }
+}
+
+function construct(name: string, extendedLifetime: boolean, workerUrl: RelayOptions['workerUrl']): SharedWorker {
+  if (workerUrl !== undefined) {
+    const url = typeof workerUrl === 'function' ? workerUrl() : workerUrl
+    return new SharedWorker(url, { type: 'module', name, extendedLifetime })
+  }
+  // [bundlers] Written in the one form that Vite, webpack 5, Next.js and Rollup recognise: a literal
+  // `new URL(…, import.meta.url)` passed directly to `new SharedWorker(`, with a literal options
+  // object (Vite reads `type` from it), hence two call sites. The published file keeps this form
+  // with the emitted file's relative name (scripts/published-form.ts).
+  return extendedLifetime
+    ? new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name, extendedLifetime: true })
+    : new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name })
+}
+
+/** The worker's URL, as far as this module can know it (a bundler rewrites the default one). */
+function describeUrl(workerUrl: RelayOptions['workerUrl']): string {
+  if (workerUrl !== undefined) {
+    try {
+      return String(typeof workerUrl === 'function' ? workerUrl() : workerUrl)
+    } catch (error) {
+      return `workerUrl() threw ${String(error)}`
+    }
+  }
+  if (WORKER_ASSET.startsWith('__')) return 'worker/shared-worker.ts (from the source)'
+  const base: string | undefined = import.meta.url // a separate read: bundlers rewrite only the literal `new URL(…, import.meta.url)` above
+  const file = `run-relay/dist/lib/${WORKER_ASSET.replace(/^\.\//, '')}`
+  if (!base) return `${file} (import.meta.url is empty here: a classic script, or esbuild's iife format; pass workerUrl)`
+  if (!/^https?:/.test(base)) return `${file} (as your bundler emitted it)`
+  return `${new URL(WORKER_ASSET, base).href} (${file})`
+}
+
+function loadError(url: string, what: string): RelayError {
+  return new RelayError(
+    'worker_unavailable',
+    `run-relay: the SharedWorker script ${url}: ${what}. Serve that file as JavaScript: if your bundler does not emit it ` +
+      "(esbuild, a classic script), copy node_modules/run-relay/dist/lib/assets/ next to your bundle, or pass " +
+      "createRunRelay({ workerUrl: '/path/to/shared-worker.js' }); mode: 'auto' falls back to a hub in the page.",
+  )
+}
