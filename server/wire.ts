@@ -89,7 +89,8 @@ export function replaysFromStart(mode: WireMode): boolean {
 }
 
 export function responseHeaders(mode: WireMode): Record<string, string> {
-  const headers: Record<string, string> = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close' }
+  // no-transform: a compressing proxy (Next.js rewrites, say) would otherwise gzip and so buffer the stream.
+  const headers: Record<string, string> = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'close' }
   if (mode === 'ai-sdk') headers['x-vercel-ai-ui-message-stream'] = 'v1'
   return headers
 }

@@ -71,7 +71,8 @@ function describeUrl(workerUrl: RelayOptions['workerUrl']): string {
   const file = `run-relay/dist/lib/${WORKER_ASSET.replace(/^\.\//, '')}`
   if (!base) return `${file} (import.meta.url is empty here: a classic script, or esbuild's iife format; pass workerUrl)`
   if (!/^https?:/.test(base)) return `${file} (as your bundler emitted it)`
-  return `${new URL(WORKER_ASSET, base).href} (${file})`
+  // String arithmetic, not `new URL(asset, base)`: Turbopack would take that for a second asset reference.
+  return `${base.slice(0, base.lastIndexOf('/') + 1)}${WORKER_ASSET.replace(/^\.\//, '')} (${file})`
 }
 
 function loadError(url: string, what: string): RelayError {

@@ -1,0 +1,89 @@
+import { join } from 'node:path'
+import type { Browser } from 'playwright'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium, newSession, type Session } from './harness/browser.ts'
+import { startChatBackend, type ChatBackend } from './harness/chat-backend.ts'
+import { chatChecks } from './harness/chat-checks.ts'
+import { freePort, installApps, run, startServer, type AppServer } from './harness/install.ts'
+import { esbuildChecks, serverRenderingChecks, viteChecks } from './harness/other-apps.ts'
+
+/**
+ * Real apps built from the packed tarball with each bundler's defaults (`npm run test:apps`):
+ * Next.js (Turbopack build, webpack build, dev), the Vite React template under `vite dev`, an
+ * esbuild page, and the package imported during server rendering.
+ */
+let dir: string
+let browser: Browser
+const only = process.env.APPS?.split(',') // e.g. APPS=turbopack,vite while working on one
+
+beforeAll(async () => {
+  dir = installApps()
+  browser = await launchChromium()
+}, 300_000)
+afterAll(async () => browser?.close())
+
+/** One chat backend, one app server and one browser session per app. */
+function appSuite(name: string, start: (backend: ChatBackend) => Promise<AppServer>, checks: (session: Session, backend: ChatBackend, server: AppServer) => Promise<void>) {
+  describe.skipIf(only !== undefined && !only.includes(name))(name, () => {
+    let backend: ChatBackend
+    let server: AppServer | undefined
+    let session: Session | undefined
+    afterAll(async () => {
+      await session?.close()
+      await server?.stop()
+      await backend?.close()
+    })
+    it(`${name}: streams as the README promises`, async () => {
+      backend = await startChatBackend()
+      server = await start(backend)
+      session = await newSession(browser)
+      try {
+        await checks(session, backend, server)
+      } catch (error) {
+        // What the pages and the server said, to tell a library failure from a fixture one.
+        const pages = await Promise.all(session.context.pages().map(async (page) => `${page.url()}\n${(await page.locator('body').innerHTML().catch(() => '')).slice(0, 1500)}`))
+        ;(error as Error).message += `\n--- page errors: ${JSON.stringify(session.errors)}\n--- warnings: ${JSON.stringify(session.warnings)}` +
+          `\n--- shared workers: ${JSON.stringify(await session.sharedWorkers())}\n--- pages:\n${pages.join('\n')}\n--- server output (tail):\n${server.output().slice(-3000)}`
+        throw error
+      }
+    }, 400_000)
+  })
+}
+
+async function next(backend: ChatBackend, how: 'turbopack' | 'webpack' | 'dev'): Promise<AppServer> {
+  const app = join(dir, 'next')
+  const port = await freePort()
+  const env = { CHAT_SERVER_PORT: String(backend.port) }
+  const bin = join(dir, 'node_modules', '.bin', 'next')
+  if (how === 'dev') return startServer(bin, ['dev', '--port', String(port), '--hostname', '127.0.0.1'], app, { env, url: `http://127.0.0.1:${port}/`, ready: /Ready in/, timeoutMs: 120_000 })
+  run(bin, how === 'webpack' ? ['build', '--webpack'] : ['build'], app, env)
+  return startServer(bin, ['start', '--port', String(port), '--hostname', '127.0.0.1'], app, { env, url: `http://127.0.0.1:${port}/`, ready: /Ready in/ })
+}
+
+const nextChecks = (label: string) => async (session: Session, backend: ChatBackend, server: AppServer) => {
+  await chatChecks(session, backend, server.url, label)
+  // The same chat through <RunRelayProvider> in the server layout and useRunRelay() in the page.
+  const provider = await newSession(browser)
+  try {
+    await chatChecks(provider, backend, `${server.url}provider`, `${label}, provider`, 'p-')
+  } finally {
+    await provider.close()
+  }
+}
+
+appSuite('turbopack', (backend) => next(backend, 'turbopack'), nextChecks('next build (Turbopack)'))
+appSuite('webpack', (backend) => next(backend, 'webpack'), nextChecks('next build --webpack'))
+appSuite('next-dev', (backend) => next(backend, 'dev'), nextChecks('next dev'))
+appSuite('vite', async (backend) => {
+  const port = await freePort()
+  return startServer(join(dir, 'node_modules', '.bin', 'vite'), ['--port', String(port), '--host', '127.0.0.1', '--strictPort'], join(dir, 'vite-react'), {
+    env: { CHAT_SERVER_PORT: String(backend.port) }, url: `http://127.0.0.1:${port}/`, ready: /ready in/i,
+  })
+}, (session, backend, server) => viteChecks(session, backend, server.url))
+appSuite('esbuild', async (backend) => ({ url: backend.url + '/', output: () => '', stop: async () => {} }), (session, backend) => esbuildChecks(session, backend, dir))
+
+describe.skipIf(only !== undefined && !only.includes('ssr'))('server rendering', () => {
+  it('imports the package and creates relays in every mode without throwing; calls reject with no_browser', async () => {
+    await expect(serverRenderingChecks(dir)).resolves.toBeUndefined()
+  })
+})

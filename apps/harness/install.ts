@@ -1,0 +1,84 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+/**
+ * Installs the fixture apps as a user would: outside this repository (a Next.js or Vite app in
+ * here would pick up the repo's own lockfile, package name and tsconfig paths), from their own
+ * lockfile (apps/package-lock.json, `npm ci`), plus the packed tarball (`npm run build:lib && npm pack`).
+ * The install is kept between local runs while the lockfile is unchanged.
+ */
+export const repo = resolve(import.meta.dirname, '..', '..')
+const apps = join(repo, 'apps')
+
+export function installApps(): string {
+  const lock = readFileSync(join(apps, 'package-lock.json'))
+  const dir = join(tmpdir(), `run-relay-apps-${createHash('sha256').update(lock).digest('hex').slice(0, 12)}`)
+  if (!existsSync(join(dir, 'node_modules', '.package-lock.json'))) {
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    cpSync(join(apps, 'package.json'), join(dir, 'package.json'))
+    cpSync(join(apps, 'package-lock.json'), join(dir, 'package-lock.json'))
+    run('npm', ['ci', '--no-audit', '--no-fund'], dir)
+  }
+  run('npm', ['run', 'build:lib'], repo)
+  const [{ filename }] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: repo, encoding: 'utf8' })) as [{ filename: string }]
+  // --no-save: the fixtures' lockfile stays as committed; the tarball changes with every build.
+  run('npm', ['install', '--no-save', '--no-audit', '--no-fund', join(dir, filename)], dir)
+  for (const app of ['next', 'vite-react', 'esbuild']) {
+    rmSync(join(dir, app), { recursive: true, force: true })
+    cpSync(join(apps, app), join(dir, app), { recursive: true })
+  }
+  return dir
+}
+
+export function run(command: string, args: string[], cwd: string, env: Record<string, string> = {}): string {
+  try {
+    return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', ...env } })
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string }
+    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${stdout ?? ''}\n${stderr ?? ''}`)
+  }
+}
+
+/** A server process of a fixture app, ready once its output matches `ready`. */
+export interface AppServer {
+  url: string
+  output(): string
+  stop(): Promise<void>
+}
+
+export async function startServer(command: string, args: string[], cwd: string, options: { env?: Record<string, string>; url: string; ready: RegExp; timeoutMs?: number }): Promise<AppServer> {
+  const child: ChildProcess = spawn(command, args, { cwd, env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const stop = () => new Promise<void>((resolveStop) => {
+    if (child.exitCode !== null) return resolveStop()
+    child.once('exit', () => resolveStop())
+    child.kill('SIGTERM')
+  })
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000)
+  while (!options.ready.test(output)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop()
+      throw new Error(`${command} ${args.join(' ')} did not start:\n${output}`)
+    }
+    await new Promise((resolveWait) => setTimeout(resolveWait, 100))
+  }
+  return { url: options.url, output: () => output, stop }
+}
+
+/** A free TCP port (listen on 0, close). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net')
+  return new Promise((resolvePort) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolvePort(port))
+    })
+  })
+}

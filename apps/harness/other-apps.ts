@@ -1,0 +1,91 @@
+import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { Page } from 'playwright'
+import { expect } from 'vitest'
+import { until, type Session } from './browser.ts'
+import type { ChatBackend } from './chat-backend.ts'
+import { finishedStream } from './chat-checks.ts'
+
+/** The Vite React template under `vite dev` (StrictMode, the README's provider form), an esbuild page, and server rendering. */
+
+const replyOf = (page: Page) => page.locator('[data-testid=reply], #reply').first()
+
+export async function viteChecks(session: Session, backend: ChatBackend, url: string): Promise<void> {
+  const sessionId = 'vite-strict'
+  const page = await session.open(`${url}?session=${sessionId}`)
+  await page.locator('input[name=message]').fill('hello from vite dev')
+  await page.locator('input[name=message]').press('Enter')
+  const sent = await finishedStream(backend, sessionId)
+  await until(async () => (await page.getByTestId('pane').getAttribute('data-status')) === 'ended' && (await page.getByTestId('reply').textContent()) === sent.text, 'the reply whole on screen')
+  expect(sent.opened).toBe(1)
+  const workers = await session.sharedWorkers()
+  expect(workers.some((worker) => worker.startsWith(url)), `a SharedWorker from the Vite dev server (${workers.join(', ')})`).toBe(true)
+  expect(session.warnings.filter((w) => w.includes('run-relay')), 'no fallback warning').toEqual([])
+  expect(session.errors, 'page errors').toEqual([])
+}
+
+export async function esbuildChecks(session: Session, backend: ChatBackend, dir: string): Promise<void> {
+  const app = join(dir, 'esbuild')
+  const esbuild = (await import(pathToFileURL(join(dir, 'node_modules', 'esbuild', 'lib', 'main.js')).href)) as typeof import('esbuild')
+  const assets = join(dir, 'node_modules', 'run-relay', 'dist', 'lib', 'assets')
+  const worker = readdirSync(assets).find((file) => /^shared-worker-[\w-]+\.js$/.test(file))!
+  const site = join(app, 'site')
+  const bare = join(site, 'bare') // its own path, so its worker URL is not the one already running
+  rmSync(site, { recursive: true, force: true })
+  for (const out of [site, bare]) {
+    mkdirSync(out, { recursive: true })
+    cpSync(join(app, 'index.html'), join(out, 'index.html'))
+    cpSync(join(app, 'classic.html'), join(out, 'classic.html'))
+    await esbuild.build({ entryPoints: [join(app, 'main.js')], bundle: true, format: 'esm', outfile: join(out, 'main.js'), logLevel: 'silent' })
+    await esbuild.build({ entryPoints: [join(app, 'main.js')], bundle: true, format: 'iife', outfile: join(out, 'main.iife.js'), logLevel: 'silent' })
+  }
+  // The README's step for esbuild: copy the worker next to the bundle.
+  cpSync(assets, join(site, 'assets'), { recursive: true })
+
+  const streams = async (path: string, sessionId: string) => {
+    const page = await session.open(`${backend.url}/${path}${path.includes('?') ? '&' : '?'}session=${sessionId}`)
+    await page.getByTestId('send').click()
+    const sent = await finishedStream(backend, sessionId)
+    await until(async () => (await replyOf(page).getAttribute('data-status')) === 'ended' && (await replyOf(page).textContent()) === sent.text, `${sessionId}: the reply whole`)
+    expect(sent.opened).toBe(1)
+    const mode = await page.locator('body').getAttribute('data-mode')
+    await page.close()
+    return mode
+  }
+
+  backend.serveStatic(site)
+  expect(await streams('index.html', 'esm'), 'ESM bundle with the copied assets: a SharedWorker').toBe('shared-worker')
+  expect((await session.sharedWorkers()).some((url) => url === `${backend.url}/assets/${worker}`)).toBe(true)
+  expect(await streams(`classic.html?workerUrl=/assets/${worker}`, 'iife-worker-url'), 'a classic script with workerUrl: a SharedWorker').toBe('shared-worker')
+  expect(session.warnings.filter((w) => w.includes('run-relay'))).toEqual([])
+
+  // Without the step, or in esbuild's default iife format (import.meta.url is empty): one warning, and the fallback streams.
+  expect(await streams('classic.html', 'iife'), 'iife without workerUrl falls back').toBe('shared-tab')
+  expect(session.warnings.filter((w) => w.includes('run-relay'))).toEqual([expect.stringContaining('import.meta.url is empty')])
+  expect(await streams('bare/index.html', 'esm-no-assets'), 'ESM bundle without the assets falls back').toBe('shared-tab')
+  const warnings = session.warnings.filter((w) => w.includes('run-relay'))
+  expect(warnings).toHaveLength(2)
+  expect(warnings[1]).toContain(`${backend.url}/bare/assets/${worker}`)
+  expect(warnings[1]).toContain('workerUrl')
+  expect(session.errors, 'page errors').toEqual([])
+}
+
+/** Importing the package and creating relays during server rendering, in Node: nothing throws, nothing connects, calls fail typed. */
+export async function serverRenderingChecks(dir: string): Promise<void> {
+  const lib = join(dir, 'node_modules', 'run-relay', 'dist', 'lib')
+  const { createRunRelay, startRun } = (await import(pathToFileURL(join(lib, 'run-relay.js')).href)) as typeof import('../../src/index.ts')
+  const { RunRelayProvider } = (await import(pathToFileURL(join(lib, 'react.js')).href)) as typeof import('../../src/react.ts')
+  const { RelayChatTransport } = (await import(pathToFileURL(join(lib, 'ai-sdk.js')).href)) as typeof import('../../src/ai-sdk.ts')
+  expect(typeof RunRelayProvider).toBe('function')
+  for (const mode of ['auto', 'shared-worker', 'shared-tab', 'in-page'] as const) {
+    const relay = createRunRelay({ mode })
+    expect(() => new RelayChatTransport({ relay })).not.toThrow()
+    const stop = relay.subscribe({ sessionId: 's' }, {})
+    await expect(relay.open({ runId: 'r', sessionId: 's', url: '/api/chat/stream?stream_id=r' }), mode).rejects.toMatchObject({ code: 'no_browser' })
+    await expect(relay.ready, mode).rejects.toMatchObject({ code: 'no_browser' })
+    stop()
+    relay.dispose()
+  }
+  expect(typeof startRun).toBe('function')
+}

@@ -1,0 +1,12 @@
+'use client'
+import { useMemo } from 'react'
+import { RelayChatTransport } from 'run-relay/ai-sdk'
+import { useRunRelay } from 'run-relay/react'
+import { Chats } from '../chat.jsx'
+
+// The relay of the layout's <RunRelayProvider> (StrictMode in development).
+export default function ProviderPage() {
+  const relay = useRunRelay()
+  const transport = useMemo(() => new RelayChatTransport({ relay, body: { tokens: 80, rate: 40 } }), [relay])
+  return <Chats transport={transport} />
+}
