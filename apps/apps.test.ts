@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { launchChromium, newSession, type Session } from './harness/browser.ts'
 import { startChatBackend, type ChatBackend } from './harness/chat-backend.ts'
 import { chatChecks } from './harness/chat-checks.ts'
-import { freePort, installApps, run, startServer, type AppServer } from './harness/install.ts'
-import { esbuildChecks, serverRenderingChecks, viteChecks } from './harness/other-apps.ts'
+import { freePort, installApps, repo, run, startServer, type AppServer } from './harness/install.ts'
+import { aiSdkTypeErrors, esbuildChecks, serverRenderingChecks, viteChecks } from './harness/other-apps.ts'
 
 /**
  * Real apps built from the packed tarball with each bundler's defaults (`npm run test:apps`):
@@ -85,5 +85,11 @@ appSuite('esbuild', async (backend) => ({ url: backend.url + '/', output: () => 
 describe.skipIf(only !== undefined && !only.includes('ssr'))('server rendering', () => {
   it('imports the package and creates relays in every mode without throwing; calls reject with no_browser', async () => {
     await expect(serverRenderingChecks(dir)).resolves.toBeUndefined()
+  })
+})
+
+describe.skipIf(only !== undefined && !only.includes('ai-types'))('ai 7 types', () => {
+  it('RelayChatTransport is a ChatTransport of ai 7', () => {
+    expect(aiSdkTypeErrors(dir, join(repo, 'node_modules', '.bin', 'tsc'))).toBe('')
   })
 })

@@ -1,14 +1,30 @@
-import { RunRelayProvider, useRuns, useSession } from 'run-relay/react'
+import { startRun } from 'run-relay'
+import { RunRelayProvider, useRunRelay, useRuns, useSession } from 'run-relay/react'
 
 /** A chat pane: the text of the session's current run, live, with a Stop button. */
 export function ChatPane({ sessionId }: { sessionId: string }) {
-  const { state: text, isStreaming, error, stop } = useSession(sessionId)
+  const { state: text, isStreaming, status, error, stop } = useSession(sessionId)
   return (
-    <section data-testid="pane">
+    <section data-testid="pane" data-status={status ?? ''}>
       <p data-testid="reply">{text}</p>
       {isStreaming && <button onClick={stop}>Stop</button>}
       {error && <p role="alert">{error.message}</p>}
     </section>
+  )
+}
+
+/** Sends a message: the POST that starts the turn, then the run opens in the hub (a 409 joins the running one). */
+export function Composer({ sessionId }: { sessionId: string }) {
+  const relay = useRunRelay()
+  return (
+    <form onSubmit={(event) => {
+      event.preventDefault()
+      const input = event.currentTarget.elements.namedItem('message') as HTMLInputElement
+      void startRun(relay, { sessionId, message: input.value }).catch((error) => alert(error.message))
+      input.value = ''
+    }}>
+      <input name="message" />
+    </form>
   )
 }
 
@@ -23,6 +39,7 @@ export function App({ sessionId }: { sessionId: string }) {
     <RunRelayProvider>
       <RunningChats />
       <ChatPane sessionId={sessionId} />
+      <Composer sessionId={sessionId} />
     </RunRelayProvider>
   )
 }

@@ -1,8 +1,7 @@
-import { createElement } from 'react'
+import { createElement, StrictMode } from 'react'
 import { render } from 'vitest-browser-react'
 import { describe, expect, it } from 'vitest'
-import { createRunRelay } from '../src/index.ts'
-import { finishedTranscript, serverStats, specOf, startRun, uniqueName, waitFor, type ServerStreamStats } from './helpers.ts'
+import { finishedTranscript, serverStats, uniqueName, waitFor, type ServerStreamStats } from './helpers.ts'
 
 /** The README's examples, run as written, and kept equal to the README's copies. */
 const tokensOf = async (streamId: string) =>
@@ -33,19 +32,21 @@ describe('README examples', () => {
     stop()
   })
 
-  it('React: the pane shows the session\'s reply and a Stop button while it streams', async () => {
+  it('React (in StrictMode, as the Vite template renders it): the composer starts a turn; the pane shows the whole reply and a Stop button while it streams', async () => {
     const { App } = await import('../examples/react-chat.tsx')
     const sessionId = uniqueName('react-example')
-    const screen = await render(createElement(App, { sessionId }))
-    const run = await startRun(sessionId, 'README react', { tokens: 40, rate: 60 })
-    const opener = createRunRelay() // the same hub as the example's provider (default name)
-    await opener.open(specOf(run))
+    const screen = await render(createElement(StrictMode, null, createElement(App, { sessionId })))
+    const input = screen.container.querySelector<HTMLInputElement>('input[name=message]')!
+    input.value = 'README react'
+    input.form!.requestSubmit()
     await waitFor(() => screen.container.querySelector('button') !== null, { what: 'Stop while streaming' })
-    const text = await tokensOf(run.streamId)
+    const { streams } = (await (await fetch('/api/chat/stats')).json()) as { streams: Record<string, ServerStreamStats & { sessionId: string }> }
+    const [streamId] = Object.entries(streams).find(([, s]) => s.sessionId === sessionId)!
+    const text = await tokensOf(streamId)
     await waitFor(() => screen.container.querySelector('[data-testid=reply]')?.textContent === text, { what: 'the whole reply' })
     await waitFor(() => screen.container.querySelector('button') === null, { what: 'Stop to go when the run ends' })
+    expect((await serverStats(streamId)).opened).toBe(1)
     screen.unmount()
-    opener.dispose()
   })
 
   it('AI SDK: useChat with the relay transport shows the whole reply, over one connection', async () => {

@@ -18,6 +18,9 @@ let server: PreviewServer | undefined
 export interface PackedConsumer {
   url: string
   webpackUrl: string
+  webpackPublicPathUrl: string
+  /** The first line of the published react.js and ai-sdk.js, and the client chunk's SharedWorker construction. */
+  published: { reactFirstLine: string; aiSdkFirstLine: string; workerConstruction: string[] }
   gzipSizes: Record<string, number>
   budget: Record<string, number>
   /** publint's messages (errors and warnings). */
@@ -66,7 +69,8 @@ export async function servePackedConsumer(): Promise<PackedConsumer> {
   const typecheck = { bundler: typecheckConsumer(app, 'bundler'), node16: typecheckConsumer(app, 'node16') }
 
   await build({ root: app, configFile: false, logLevel: 'silent' })
-  await buildWithWebpack(app)
+  await buildWithWebpack(app, 'webpack')
+  await buildWithWebpack(app, 'webpack-public-path', '/webpack-public-path/')
   server = await preview({ root: app, configFile: false, plugins: [chatServerPlugin()], preview: { port: 0, host: '127.0.0.1' }, logLevel: 'silent' })
   const address = server.httpServer.address()
   if (!address || typeof address === 'string') throw new Error('preview server has no port')
@@ -83,7 +87,11 @@ export async function servePackedConsumer(): Promise<PackedConsumer> {
     gzipSizes[pattern] = gzipSync(readFileSync(join(installed, dir, file))).length
   }
   const url = `http://127.0.0.1:${address.port}/`
-  return { url, webpackUrl: `${url}webpack/index.html`, gzipSizes, budget, publint, attw, typecheck }
+  const lib = join(installed, 'dist', 'lib')
+  const firstLine = (file: string) => readFileSync(join(lib, file), 'utf8').split('\n')[0]!
+  const workerConstruction = readdirSync(lib).filter((file) => file.endsWith('.js')).flatMap((file) => readFileSync(join(lib, file), 'utf8').match(/new SharedWorker\([^{]*/g) ?? [])
+  const published = { reactFirstLine: firstLine('react.js'), aiSdkFirstLine: firstLine('ai-sdk.js'), workerConstruction }
+  return { url, webpackUrl: `${url}webpack/index.html`, webpackPublicPathUrl: `${url}webpack-public-path/index.html`, gzipSizes, budget, publint, attw, typecheck, published }
 }
 
 async function lintPackage(dir: string): Promise<string[]> {
@@ -128,13 +136,18 @@ function typecheckConsumer(app: string, resolution: 'bundler' | 'node16'): strin
   }
 }
 
-/** The same consumer bundled by webpack 5, which emits the SharedWorker file it finds through `new URL(..., import.meta.url)`. */
-async function buildWithWebpack(app: string): Promise<void> {
+/**
+ * The same consumer bundled by webpack 5, which emits the SharedWorker file it finds through
+ * `new URL('./…', import.meta.url)` passed to `new SharedWorker(`: once with webpack's defaults
+ * (no `publicPath`), once with a `publicPath` an app sets to serve its bundle from a path.
+ */
+async function buildWithWebpack(app: string, dir: string, publicPath?: string): Promise<void> {
   const { default: webpack } = await import('webpack')
-  const outDir = join(app, 'dist', 'webpack')
+  const outDir = join(app, 'dist', dir)
   const compiler = webpack({
     mode: 'production', context: app, entry: './main.js', devtool: false,
-    output: { path: outDir, filename: 'main.js', publicPath: 'auto' },
+    output: { path: outDir, filename: 'main.js', ...(publicPath === undefined ? {} : { publicPath }) },
+    // Only so that the consumer finds this project's comlink; no alias, no shim.
     resolve: { modules: [join(app, 'node_modules'), join(root, 'node_modules')] },
   })
   await new Promise<void>((resolveBuild, reject) => compiler.run((error, stats) => {
@@ -142,6 +155,8 @@ async function buildWithWebpack(app: string): Promise<void> {
     else compiler.close(() => resolveBuild())
   }))
   writeFileSync(join(outDir, 'index.html'), '<!doctype html><html><body><script src="./main.js"></script></body></html>')
+  const bundle = readFileSync(join(outDir, 'main.js'), 'utf8')
+  if (bundle.includes('file://')) throw new Error(`webpack (${dir}) embedded a file: URL in the bundle: the worker URL form is not one it recognises`)
 }
 
 export async function closePackedConsumer(): Promise<void> {

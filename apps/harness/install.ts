@@ -31,6 +31,8 @@ export function installApps(): string {
     rmSync(join(dir, app), { recursive: true, force: true })
     cpSync(join(apps, app), join(dir, app), { recursive: true })
   }
+  // The Vite app's App.tsx is the README's React example, as written there.
+  cpSync(join(repo, 'examples', 'react-chat.tsx'), join(dir, 'vite-react', 'src', 'App.tsx'))
   return dir
 }
 

@@ -1,4 +1,5 @@
-import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Page } from 'playwright'
@@ -88,4 +89,29 @@ export async function serverRenderingChecks(dir: string): Promise<void> {
     relay.dispose()
   }
   expect(typeof startRun).toBe('function')
+}
+
+/** `run-relay/ai-sdk` type-checks as a `ChatTransport` of the installed `ai` (7 in the fixtures; 6 in `npm test`'s typed consumer). */
+export function aiSdkTypeErrors(dir: string, tsc: string): string {
+  const consumer = join(dir, 'ai-types')
+  rmSync(consumer, { recursive: true, force: true })
+  mkdirSync(consumer, { recursive: true })
+  writeFileSync(join(consumer, 'consumer.ts'), [
+    "import type { ChatTransport, UIMessage } from 'ai'",
+    "import { createRunRelay } from 'run-relay'",
+    "import { RelayChatTransport } from 'run-relay/ai-sdk'",
+    'export const transport: ChatTransport<UIMessage> = new RelayChatTransport({ relay: createRunRelay() })',
+    '',
+  ].join('\n'))
+  // skipLibCheck: @ai-sdk/provider 4 imports `json-schema` types it does not ship (TS7016 inside that package, not ours).
+  writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { target: 'ES2022', module: 'ESNext', moduleResolution: 'Bundler', lib: ['ES2023', 'DOM', 'DOM.Iterable'], types: [], strict: true, skipLibCheck: true, noEmit: true },
+    files: ['consumer.ts'],
+  }))
+  try {
+    execFileSync(tsc, ['-p', 'tsconfig.json'], { cwd: consumer, encoding: 'utf8' })
+    return ''
+  } catch (error) {
+    return (error as { stdout?: string }).stdout ?? String(error)
+  }
 }
