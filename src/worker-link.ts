@@ -29,7 +29,7 @@ export function openSharedWorker(name: string, extendedLifetime: boolean, worker
   try {
     worker = construct(name, extendedLifetime, workerUrl)
   } catch (error) {
-    const failed = Promise.reject(loadError(url, `constructing it threw ${String(error)}`))
+    const failed = Promise.reject(loadError(url, constructionError(error)))
     failed.catch(() => {})
     return { port: new MessageChannel().port1, failed, url }
   }
@@ -57,7 +57,11 @@ function construct(name: string, extendedLifetime: boolean, workerUrl: RelayOpti
     : new SharedWorker(new URL('../worker/shared-worker.ts', import.meta.url), { type: 'module', name })
 }
 
-/** The worker's URL, as far as this module can know it (a bundler rewrites the default one). */
+/**
+ * The worker's URL, as far as this module can know it. Not by reading `import.meta.url`:
+ * webpack and Next.js replace every such read with the build machine's `file:` path. The
+ * module's own URL comes from the stack, at run time, only when a load failed.
+ */
 function describeUrl(workerUrl: RelayOptions['workerUrl']): string {
   if (workerUrl !== undefined) {
     try {
@@ -67,12 +71,18 @@ function describeUrl(workerUrl: RelayOptions['workerUrl']): string {
     }
   }
   if (WORKER_ASSET.startsWith('__')) return 'worker/shared-worker.ts (from the source)'
-  const base: string | undefined = import.meta.url // a separate read: bundlers rewrite only the literal `new URL(…, import.meta.url)` above
   const file = `run-relay/dist/lib/${WORKER_ASSET.replace(/^\.\//, '')}`
-  if (!base) return `${file} (import.meta.url is empty here: a classic script, or esbuild's iife format; pass workerUrl)`
-  if (!/^https?:/.test(base)) return `${file} (as your bundler emitted it)`
-  // String arithmetic, not `new URL(asset, base)`: Turbopack would take that for a second asset reference.
-  return `${base.slice(0, base.lastIndexOf('/') + 1)}${WORKER_ASSET.replace(/^\.\//, '')} (${file})`
+  const module = /https?:\/\/[^\s)]+?\.m?js/.exec(new Error().stack ?? '')?.[0]
+  // Where `new URL(asset, import.meta.url)` points if the bundler left it as it is (esbuild, Rollup), as string arithmetic:
+  // `new URL(asset, base)` here would be taken by Turbopack for a second asset reference.
+  const unbundled = module ? `${module.slice(0, module.lastIndexOf('/') + 1)}${WORKER_ASSET.replace(/^\.\//, '')}` : undefined
+  return `${file} (referenced as new URL('${WORKER_ASSET}', import.meta.url)${module ? ` from ${module}: ${unbundled} unless your bundler emitted it elsewhere` : ''})`
+}
+
+/** The construction threw: an invalid base URL means `import.meta.url` is empty (a classic script, esbuild's `iife` output). */
+function constructionError(error: unknown): string {
+  const invalidBase = error instanceof TypeError && /URL/.test(error.message)
+  return `constructing it threw ${String(error)}${invalidBase ? " (import.meta.url is empty here: a classic script, or esbuild's iife format; pass workerUrl)" : ''}`
 }
 
 function loadError(url: string, what: string): RelayError {

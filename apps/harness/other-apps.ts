@@ -67,7 +67,7 @@ export async function esbuildChecks(session: Session, backend: ChatBackend, dir:
   expect(await streams('bare/index.html', 'esm-no-assets'), 'ESM bundle without the assets falls back').toBe('shared-tab')
   const warnings = session.warnings.filter((w) => w.includes('run-relay'))
   expect(warnings).toHaveLength(2)
-  expect(warnings[1]).toContain(`${backend.url}/bare/assets/${worker}`)
+  expect(warnings[1]).toContain(`${backend.url}/bare/assets/${worker} unless your bundler emitted it elsewhere`)
   expect(warnings[1]).toContain('workerUrl')
   expect(session.errors, 'page errors').toEqual([])
 }
