@@ -131,7 +131,8 @@ function movableEndpoint(first: MessagePort): Comlink.Endpoint & { moveTo(next: 
       current.addEventListener(type, listener)
     },
     removeEventListener(type: string, listener: EventListenerOrEventListenerObject) {
-      listeners.splice(listeners.indexOf(listener), 1)
+      const index = listeners.indexOf(listener)
+      if (index >= 0) listeners.splice(index, 1)
       current.removeEventListener(type, listener)
     },
     start: () => current.start?.(),

@@ -88,7 +88,7 @@ function constructionError(error: unknown): string {
 function loadError(url: string, what: string): RelayError {
   return new RelayError(
     'worker_unavailable',
-    `run-relay: the SharedWorker script ${url}: ${what}. Serve that file as JavaScript: if your bundler does not emit it ` +
+    `run-relay: the SharedWorker script ${url}: ${what.replace(/\.$/, "")}. Serve that file as JavaScript: if your bundler does not emit it ` +
       "(esbuild, a classic script), copy node_modules/run-relay/dist/lib/assets/ next to your bundle, or pass " +
       "createRunRelay({ workerUrl: '/path/to/shared-worker.js' }); mode: 'auto' falls back to a hub in the page.",
   )
