@@ -48,8 +48,9 @@ function construct(name: string, extendedLifetime: boolean, workerUrl: RelayOpti
     const url = typeof workerUrl === 'function' ? workerUrl() : workerUrl
     return new SharedWorker(url, { type: 'module', name, extendedLifetime })
   }
-  // [bundlers] Written in the one form that Vite, webpack 5, Next.js and Rollup recognise: a literal
-  // `new URL(…, import.meta.url)` passed directly to `new SharedWorker(`, with a literal options
+  // [bundlers] Written in the one form that Vite, webpack 5 and Next.js (Turbopack, webpack) rewrite to
+  // the worker file they emit, and that esbuild and Rollup keep as it is (it then resolves next to
+  // their output): a literal `new URL(…, import.meta.url)` passed directly to `new SharedWorker(`, with a literal options
   // object (Vite reads `type` from it), hence two call sites. The published file keeps this form
   // with the emitted file's relative name (scripts/published-form.ts).
   return extendedLifetime

@@ -8,7 +8,7 @@ import { until, type Session } from './browser.ts'
 import type { ChatBackend } from './chat-backend.ts'
 import { finishedStream } from './chat-checks.ts'
 
-/** The Vite React template under `vite dev` (StrictMode, the README's provider form), an esbuild page, and server rendering. */
+/** The Vite React template under `vite dev` (StrictMode, the README's provider form), an esbuild and a Rollup page, and server rendering. */
 
 const replyOf = (page: Page) => page.locator('[data-testid=reply], #reply').first()
 
@@ -43,6 +43,15 @@ export async function esbuildChecks(session: Session, backend: ChatBackend, dir:
   }
   // The README's step for esbuild: copy the worker next to the bundle.
   cpSync(assets, join(site, 'assets'), { recursive: true })
+  // Rollup (with node-resolve, as any app that bundles npm packages): the same step.
+  const rolled = join(site, 'rollup')
+  const { rollup } = (await import(pathToFileURL(join(dir, 'node_modules', 'rollup', 'dist', 'es', 'rollup.js')).href)) as RollupApi
+  const { nodeResolve } = (await import(pathToFileURL(join(dir, 'node_modules', '@rollup', 'plugin-node-resolve', 'dist', 'es', 'index.js')).href)) as { nodeResolve(options: { browser: boolean }): unknown }
+  const bundle = await rollup({ input: join(app, 'main.js'), plugins: [nodeResolve({ browser: true })], onwarn: () => {} })
+  await bundle.write({ dir: rolled, format: 'es' })
+  await bundle.close()
+  cpSync(join(app, 'index.html'), join(rolled, 'index.html'))
+  cpSync(assets, join(rolled, 'assets'), { recursive: true })
 
   const streams = async (path: string, sessionId: string) => {
     const page = await session.open(`${backend.url}/${path}${path.includes('?') ? '&' : '?'}session=${sessionId}`)
@@ -58,6 +67,8 @@ export async function esbuildChecks(session: Session, backend: ChatBackend, dir:
   backend.serveStatic(site)
   expect(await streams('index.html', 'esm'), 'ESM bundle with the copied assets: a SharedWorker').toBe('shared-worker')
   expect((await session.sharedWorkers()).some((url) => url === `${backend.url}/assets/${worker}`)).toBe(true)
+  expect(await streams('rollup/index.html', 'rollup'), 'Rollup ESM bundle with the copied assets: a SharedWorker').toBe('shared-worker')
+  expect((await session.sharedWorkers()).some((url) => url === `${backend.url}/rollup/assets/${worker}`)).toBe(true)
   expect(await streams(`classic.html?workerUrl=/assets/${worker}`, 'iife-worker-url'), 'a classic script with workerUrl: a SharedWorker').toBe('shared-worker')
   expect(session.warnings.filter((w) => w.includes('run-relay'))).toEqual([])
 
@@ -70,6 +81,11 @@ export async function esbuildChecks(session: Session, backend: ChatBackend, dir:
   expect(warnings[1]).toContain(`${backend.url}/bare/assets/${worker} unless your bundler emitted it elsewhere`)
   expect(warnings[1]).toContain('workerUrl')
   expect(session.errors, 'page errors').toEqual([])
+}
+
+/** The part of Rollup's API used here (its types are installed with the fixtures, not in this project). */
+interface RollupApi {
+  rollup(options: { input: string; plugins: unknown[]; onwarn: () => void }): Promise<{ write(output: { dir: string; format: 'es' }): Promise<unknown>; close(): Promise<void> }>
 }
 
 /** Importing the package and creating relays during server rendering, in Node: nothing throws, nothing connects, calls fail typed. */
