@@ -72,6 +72,7 @@ export async function chatChecks(session: Session, backend: ChatBackend, base: s
   await send(first, `${prefix}C`, `hello C (${label})`)
   await midStream(first, 'chat C in the first tab')
   const second = await session.open(at('C'))
+  await midStream(second, 'chat C in the second tab') // it joined the running stream (a tab that comes after its end has nothing to resume)
   const c = await shownWhole(first, backend, `${prefix}C`)
   await until(async () => (await reply(second)) === c.text, 'chat C whole in the second tab', 15_000)
   expect(c.opened, 'chat C: server connections for two tabs').toBe(1)

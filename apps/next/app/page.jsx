@@ -5,7 +5,7 @@ import { Chats } from './chat.jsx'
 
 // The README's one change to an AI SDK app, at module level: this also runs during prerendering.
 // (`body` only slows the dev chat server's replies down so that tests can act mid-stream.)
-const transport = new RelayChatTransport({ relay: createRunRelay(), body: { tokens: 80, rate: 40 } })
+const transport = new RelayChatTransport({ relay: createRunRelay(), body: { tokens: 160, rate: 40 } })
 
 export default function Page() {
   return <Chats transport={transport} />

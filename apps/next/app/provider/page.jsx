@@ -7,6 +7,6 @@ import { Chats } from '../chat.jsx'
 // The relay of the layout's <RunRelayProvider> (StrictMode in development).
 export default function ProviderPage() {
   const relay = useRunRelay()
-  const transport = useMemo(() => new RelayChatTransport({ relay, body: { tokens: 80, rate: 40 } }), [relay])
+  const transport = useMemo(() => new RelayChatTransport({ relay, body: { tokens: 160, rate: 40 } }), [relay])
   return <Chats transport={transport} />
 }
