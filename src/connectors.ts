@@ -70,8 +70,8 @@ function rawConnector(where: RunRelay['mode'], options: WorkerOptions): () => Ra
   switch (where) {
     case 'shared-worker':
       return () => {
-        const { port, failed } = openSharedWorker(options.name, options.extendedLifetime, options.workerUrl)
-        return { endpoint: port, close: () => port.close(), failed }
+        const { port, failed, close } = openSharedWorker(options.name, options.extendedLifetime, options.workerUrl)
+        return { endpoint: port, close, failed }
       }
     case 'shared-tab':
       return sharedTabConnector(options.name)
@@ -103,8 +103,9 @@ function workerOrFallback(options: WorkerOptions): Connection {
       if (fallback) return wrap(fallback.connect())
       const worker = openSharedWorker(options.name, options.extendedLifetime, options.workerUrl)
       const endpoint = movableEndpoint(worker.port)
-      let close = () => worker.port.close()
+      let close = worker.close
       worker.failed.catch((error: RelayError) => {
+        worker.close()
         const next = fallBack(error).connect()
         close = next.close
         endpoint.moveTo(next.endpoint)
@@ -138,7 +139,6 @@ function movableEndpoint(first: MessagePort): Comlink.Endpoint & { moveTo(next: 
     start: () => current.start?.(),
     moveTo(next) {
       for (const listener of listeners) current.removeEventListener('message', listener)
-      first.close()
       current = next
       for (const listener of listeners) next.addEventListener('message', listener)
       next.start?.()

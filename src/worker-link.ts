@@ -21,6 +21,8 @@ export interface WorkerLink {
   failed: Promise<never>
   /** What the error messages call the worker's URL. */
   url: string
+  /** Closes the port and stops listening for a load error. */
+  close(): void
 }
 
 export function openSharedWorker(name: string, extendedLifetime: boolean, workerUrl: RelayOptions['workerUrl']): WorkerLink {
@@ -31,16 +33,20 @@ export function openSharedWorker(name: string, extendedLifetime: boolean, worker
   } catch (error) {
     const failed = Promise.reject(loadError(url, constructionError(error)))
     failed.catch(() => {})
-    return { port: new MessageChannel().port1, failed, url }
+    const { port1 } = new MessageChannel()
+    return { port: port1, failed, url, close: () => port1.close() }
   }
-  let alive = false
-  // Any message from the worker (its first answer) proves the script runs: later errors are not load errors.
-  worker.port.addEventListener('message', () => (alive = true), { once: true })
+  let onError = () => {}
   const failed = new Promise<never>((_resolve, reject) => {
-    worker.addEventListener('error', () => alive || reject(loadError(url, 'it did not load (a 404, a non-JavaScript MIME type, or a URL this origin may not load)')), { once: true })
+    onError = () => reject(loadError(url, 'it did not load (a 404, a non-JavaScript MIME type, or a URL this origin may not load)'))
   })
   failed.catch(() => {})
-  return { port: worker.port, failed, url }
+  // The listener goes once the worker answers (the script runs: later errors are not load errors) or
+  // the port closes: a SharedWorker with a listener stays reachable, and with it this whole link.
+  const stopListening = () => worker.removeEventListener('error', onError)
+  worker.addEventListener('error', onError, { once: true })
+  worker.port.addEventListener('message', stopListening, { once: true })
+  return { port: worker.port, failed, url, close: () => (stopListening(), worker.port.close()) }
 }
 
 function construct(name: string, extendedLifetime: boolean, workerUrl: RelayOptions['workerUrl']): SharedWorker {
