@@ -1,30 +1,10 @@
-import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { playwright } from '@vitest/browser-playwright'
-import { chromium } from 'playwright'
 import { defineConfig } from 'vitest/config'
 import { chatServerPlugin } from './server/chat-server.ts'
 import { clusterPlugin } from './test-node/cluster-plugin.ts'
 import { browserCommands } from './test/browser-commands.ts'
 import { publishedForm } from './scripts/published-form.ts'
-
-/**
- * Which Chromium the browser tests drive: $CHROMIUM_PATH, else Debian's system
- * Chromium, else Playwright's own download. Says how to get one when none exists.
- */
-function chromiumPath(): string | undefined {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/lib/chromium/chromium', '/usr/bin/chromium', '/usr/bin/chromium-browser']
-  const system = candidates.find((path) => path && existsSync(path))
-  if (system) return system
-  if (existsSync(chromium.executablePath())) return undefined // Playwright finds its own
-  throw new Error(
-    'No Chromium found for the browser tests. Install one: `sudo apt-get install chromium` (Debian/Ubuntu), ' +
-      'or `npx playwright install chromium`, or set CHROMIUM_PATH to a Chromium binary.',
-  )
-}
-
-// Flags for a root user on a closed network (TOOLCHAIN.md): without them Chromium stalls on Google hosts.
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+import { engineInstance, selectedEngines } from './test/engines/instances.ts'
 
 export default defineConfig(({ mode }) => ({
   // clusterPlugin: two run-relay/server instances on one Redis, started only when a test asks (test/cluster.test.ts).
@@ -57,12 +37,14 @@ export default defineConfig(({ mode }) => ({
     testTimeout: 30_000,
     // CI sums the JSON reports in reports/ (scripts/ci-report.mjs) to print its `N passed, N failed` lines.
     reporters: process.env.CI ? ['default', 'json'] : ['default'],
-    outputFile: { json: `reports/${process.env.REPORT_NAME ?? 'chromium'}.json` },
+    outputFile: { json: `reports/${process.env.REPORT_NAME ?? (process.env.ENGINES || 'chromium').replaceAll(',', '+')}.json` },
     browser: {
       enabled: true,
       headless: true,
-      provider: playwright({ launchOptions: { executablePath: mode === 'test' ? chromiumPath() : undefined, args: CHROMIUM_ARGS } }),
-      instances: [{ browser: 'chromium' }],
+      // One instance per engine in $ENGINES (test/engines/instances.ts; default chromium). `npm test`
+      // runs chromium and firefox one after the other, `npm run test:webkit` runs webkit.
+      instances: mode === 'test' ? selectedEngines().map(engineInstance) : [],
+      // One set of commands; each picks the Playwright or the WebDriver way by the session's provider.
       commands: browserCommands,
     },
   },

@@ -58,6 +58,12 @@ export interface RunFaults {
   hang?: boolean
   /** Answer 401 unless the request carries `Authorization: Bearer <this>`. */
   requireAuth?: string
+  /**
+   * The network between browser and server is down: every stream request's socket is destroyed
+   * at once, unanswered (with `POST /api/chat/cut` for the open ones). A server-side outage, for
+   * engines that cannot take a SharedWorker offline.
+   */
+  refuse?: boolean
 }
 
 /** A server restart: what survives it. */
@@ -96,6 +102,8 @@ interface ServerRun {
   /** When each response still open began. */
   liveSince: Set<number>
   probes: number
+  /** Stream requests destroyed unanswered by the `refuse` fault. */
+  refused: number
   cursors: string[]
   timer?: ReturnType<typeof setInterval>
 }
@@ -159,7 +167,7 @@ export function createChatServer() {
   function startRun(sessionId: string, prompt: string, settings: RunSettings, faults: RunFaults, idPrefix = ''): ServerRun {
     const run: ServerRun = {
       streamId: `${idPrefix}s${nextId++}-${Math.random().toString(36).slice(2, 8)}`,
-      sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, live: 0, maxLive: 0, overlapMs: 0, liveSince: new Set(), probes: 0, cursors: [],
+      sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, live: 0, maxLive: 0, overlapMs: 0, liveSince: new Set(), probes: 0, refused: 0, cursors: [],
     }
     runs.set(run.streamId, run)
     // 0 tokens: the whole reply, once.
@@ -211,6 +219,10 @@ export function createChatServer() {
 
   function stream(run: ServerRun, url: URL, req: IncomingMessage, res: ServerResponse): void {
     const { faults } = run
+    if (faults.refuse) {
+      run.refused++
+      return void req.socket.destroy()
+    }
     const injectedStatus = faults.status !== undefined && (faults.statusTimes ?? Infinity) > 0
     // A client's probe for the status a failed EventSource hid: answered like the stream, counted apart.
     if (req.headers['x-run-relay-probe']) {
@@ -292,7 +304,7 @@ export function createChatServer() {
   }
 
   function stats(run: ServerRun) {
-    return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, maxOpen: run.maxLive, overlapMs: Math.round(run.overlapMs), probes: run.probes, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
+    return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, maxOpen: run.maxLive, overlapMs: Math.round(run.overlapMs), probes: run.probes, refused: run.refused, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
   }
 
   /**

@@ -1,122 +1,56 @@
-import type { BrowserCommand } from 'vitest/node'
-import type { Page } from 'playwright'
-import { attachToSharedWorker } from '../scripts/worker-cdp.mjs'
+import type { BrowserCommand, BrowserCommandContext } from 'vitest/node'
+import type { BrowserContext, Page } from 'playwright'
 import { closePackedConsumer, servePackedConsumer } from './packed-consumer.ts'
+import { playwrightTabs } from './engines/playwright-tabs.ts'
+import { ENGINE_ACTIONS, type EngineAction, type TabDriver } from './engines/tab-driver.ts'
+import { webdriverTabs } from './engines/webdriver-tabs.ts'
 
 /**
- * Browser commands: Node-side helpers the tests call to drive real extra tabs
- * of the same browser context (they share the test's SharedWorkers).
+ * Browser commands: Node-side helpers the tests call to drive real extra tabs of the same
+ * browser context, and the engine-internal actions only some engines offer. Each command
+ * goes to the session's tab driver: Playwright's (Chromium, Firefox) or WebDriver's (WebKit).
  */
-const tabs = new Map<string, Page>()
-let nextTab = 1
-
-type Ctx = Parameters<BrowserCommand<[]>>[0] & { context: import('playwright').BrowserContext; page: Page }
-
-/** Opens `path` (relative to the test's origin, or an absolute URL) in a new tab; returns its id. */
-const openTab: BrowserCommand<[path: string]> = async (ctx, path) => {
-  const { context, page } = ctx as Ctx
-  const tab = await context.newPage()
-  // The vitest server rewrites `import()` to go through its runner, which only its own pages define.
-  await tab.addInitScript('globalThis.__vitest_browser_runner__ ??= { wrapDynamicImport: (load) => load() }')
-  tab.on('pageerror', (error) => console.error(`[${path}] uncaught: ${error.message}`))
-  await tab.goto(new URL(path, page.url()).href)
-  const id = `tab-${nextTab++}`
-  tabs.set(id, tab)
-  return id
-}
-
-/** Evaluates `expression` (a string of JS, awaited) in a tab; returns its JSON-able result. */
-const evalInTab: BrowserCommand<[id: string, expression: string]> = async (_ctx, id, expression) => {
-  return tabOf(id).evaluate(`(async () => (${expression}))()`)
-}
-
-const closeTab: BrowserCommand<[id: string]> = async (_ctx, id) => {
-  await tabOf(id).close()
-  tabs.delete(id)
-}
-
-/** Crashes a tab's renderer through the Chrome DevTools Protocol (no unload, no pagehide). */
-const crashTab: BrowserCommand<[id: string]> = async (ctx, id) => {
-  const tab = tabOf(id)
-  const session = await (ctx as Ctx).context.newCDPSession(tab)
-  const crashed = tab.waitForEvent('crash', { timeout: 10_000 })
-  void session.send('Page.crash').catch(() => {}) // its reply never comes: the renderer is gone
-  await crashed
-  tabs.delete(id)
-}
-
-/** Kills the SharedWorker named `workerName` through the Chrome DevTools Protocol, as a crash would. */
-const killSharedWorker: BrowserCommand<[workerName: string]> = async (ctx, workerName) => {
-  const cdp = await (ctx as Ctx).context.browser()!.newBrowserCDPSession()
-  const { targetInfos } = await cdp.send('Target.getTargets')
-  const worker = targetInfos.find((target) => target.type === 'shared_worker' && target.title === workerName)
-  if (!worker) throw new Error(`No SharedWorker named ${workerName}; running: ${targetInfos.map((t) => `${t.type} ${t.title}`).join(', ')}`)
-  await cdp.send('Target.closeTarget', { targetId: worker.targetId })
-  await cdp.detach()
-}
-
-/** Takes the SharedWorker named `workerName` off the network, or back on, as a phone in a tunnel would be. */
-const offlineWorkers = new Map<string, Awaited<ReturnType<typeof attachToSharedWorker>>>()
-const setWorkerOffline: BrowserCommand<[workerName: string, offline: boolean]> = async (ctx, workerName, offline) => {
-  // The emulation lasts as long as the DevTools session: it stays attached while offline.
-  const worker = offlineWorkers.get(workerName) ?? (await attachToSharedWorker((ctx as Ctx).context.browser()!, workerName))
-  offlineWorkers.set(workerName, worker)
-  await worker.send('Network.enable')
-  await worker.send('Network.emulateNetworkConditions', { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
-  if (offline) return
-  offlineWorkers.delete(workerName)
-  await worker.detach()
-}
-
-/**
- * Keeps the SharedWorker named `workerName` busy for `ms`, as a flood of events would: its
- * thread runs a loop, so every message waits. Returns once the loop is queued, before it ends.
- */
-const busySharedWorker: BrowserCommand<[workerName: string, ms: number]> = async (ctx, workerName, ms) => {
-  const worker = await attachToSharedWorker((ctx as Ctx).context.browser()!, workerName)
-  try {
-    await worker.send('Runtime.evaluate', { expression: `setTimeout(() => { const until = performance.now() + ${Number(ms)}; while (performance.now() < until); }, 0)` })
-  } finally {
-    await worker.detach()
+function driverOf(ctx: BrowserCommandContext): TabDriver {
+  const provider = ctx.provider as BrowserCommandContext['provider'] & { name: string }
+  switch (provider.name) {
+    case 'playwright': {
+      const { context, page } = ctx as unknown as { context: BrowserContext; page: Page }
+      return playwrightTabs(context, page)
+    }
+    case 'webdriverio': {
+      const { browser } = ctx as unknown as { browser: WebdriverIO.Browser }
+      return webdriverTabs(browser, provider as unknown as { iframeSwitched: boolean })
+    }
+    default:
+      throw new Error(`No tab driver for the ${provider.name} provider: use playwright or webdriverio (test/engines/instances.ts).`)
   }
 }
 
-/** The V8 heap used by the test page's renderer, after a full garbage collection. */
-const pageHeap: BrowserCommand<[]> = async (ctx) => {
-  const { context, page } = ctx as Ctx
-  const cdp = await context.newCDPSession(page)
-  try {
-    for (let i = 0; i < 3; i++) await cdp.send('HeapProfiler.collectGarbage')
-    return (await cdp.send('Runtime.getHeapUsage')).usedSize
-  } finally {
-    await cdp.detach()
+/** An engine-internal action, or a clear error naming the engine and the equivalent to use. */
+function action<A extends EngineAction>(name: A): BrowserCommand<Parameters<NonNullable<TabDriver[A]>>> {
+  return async (ctx, ...args) => {
+    const run = driverOf(ctx)[name] as ((...a: unknown[]) => Promise<unknown>) | undefined
+    if (!run) throw new Error(`${name} needs the Chrome DevTools Protocol, which ${ctx.project.name} does not offer: check engineCan('${name}') and use the equivalent in test/engine.ts.`)
+    return run(...args)
   }
-}
-
-/** One of the test process's environment variables (a browser test has no `process.env`). */
-const env: BrowserCommand<[name: string]> = async (_ctx, name) => process.env[name]
-
-const setViewport: BrowserCommand<[id: string, width: number, height: number]> = async (_ctx, id, width, height) => {
-  await tabOf(id).setViewportSize({ width, height })
-}
-
-/** Saves a PNG of a tab to `path` (relative to the project), for a person to look at. */
-const screenshotTab: BrowserCommand<[id: string, path: string]> = async (_ctx, id, path) => {
-  await tabOf(id).screenshot({ path })
-}
-
-const reloadTab: BrowserCommand<[id: string]> = async (_ctx, id) => {
-  await tabOf(id).reload()
-}
-
-function tabOf(id: string): Page {
-  const tab = tabs.get(id)
-  if (!tab) throw new Error(`No tab ${id}; open it with openTab first.`)
-  return tab
 }
 
 export const browserCommands = {
-  openTab, evalInTab, closeTab, crashTab, reloadTab, killSharedWorker, setWorkerOffline, busySharedWorker, env, pageHeap, setViewport, screenshotTab,
+  openTab: ((ctx, path) => driverOf(ctx).openTab(path)) as BrowserCommand<[path: string]>,
+  evalInTab: ((ctx, id, expression) => driverOf(ctx).evalInTab(id, expression)) as BrowserCommand<[id: string, expression: string]>,
+  closeTab: ((ctx, id) => driverOf(ctx).closeTab(id)) as BrowserCommand<[id: string]>,
+  reloadTab: ((ctx, id) => driverOf(ctx).reloadTab(id)) as BrowserCommand<[id: string]>,
+  setViewport: ((ctx, id, width, height) => driverOf(ctx).setViewport(id, width, height)) as BrowserCommand<[id: string, width: number, height: number]>,
+  screenshotTab: ((ctx, id, path) => driverOf(ctx).screenshotTab(id, path)) as BrowserCommand<[id: string, path: string]>,
+  crashTab: action('crashTab'),
+  killSharedWorker: action('killSharedWorker'),
+  setWorkerOffline: action('setWorkerOffline'),
+  busySharedWorker: action('busySharedWorker'),
+  pageHeap: action('pageHeap'),
+  /** Which engine-internal actions this session's driver has. */
+  engineActions: ((ctx) => ENGINE_ACTIONS.filter((name) => driverOf(ctx)[name] !== undefined)) as BrowserCommand<[]>,
+  /** One of the test process's environment variables (a browser test has no `process.env`). */
+  env: ((_ctx, name) => process.env[name]) as BrowserCommand<[name: string]>,
   servePackedConsumer: () => servePackedConsumer(),
   closePackedConsumer: () => closePackedConsumer(),
 }

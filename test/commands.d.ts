@@ -11,6 +11,7 @@ declare module 'vitest/browser' {
     setWorkerOffline(workerName: string, offline: boolean): Promise<void>
     busySharedWorker(workerName: string, ms: number): Promise<void>
     env(name: string): Promise<string | undefined>
+    engineActions(): Promise<import('./engines/tab-driver.ts').EngineAction[]>
     pageHeap(): Promise<number>
     setViewport(id: string, width: number, height: number): Promise<void>
     screenshotTab(id: string, path: string): Promise<void>

@@ -47,11 +47,13 @@ it('demo: two chats, switching chats and panes, both replies whole, one connecti
 /** The demo as a person sees it, on a desktop and on a phone. */
 for (const [width, height] of [[1280, 800], [390, 844]] as const) {
   it(`demo at ${width}×${height}: no sideways scroll, the composer in view after long replies, Send reachable, Stop works, the inspector matches the hub`, async () => {
-    const tab = await commands.openTab(`/index.html?relay=${uniqueName('demo-size')}&rate=300`)
+    // Replies of 150 tokens at 300/s: long enough to be seen running in a slower engine, quick to wait for.
+    const tab = await commands.openTab(`/index.html?relay=${uniqueName('demo-size')}&rate=300&tokens=150`)
     await commands.setViewport(tab, width, height)
     const inTab = <T>(expression: string) => commands.evalInTab<T>(tab, expression)
     const click = (selector: string) => inTab(`document.querySelector(${JSON.stringify(selector)}).click()`)
-    const runningFocused = () => inTab<boolean>(`!document.querySelector('[data-testid=stop]').hidden || [...document.querySelectorAll('[data-testid=message][data-role=assistant]')].some((m) => !['ended', 'failed'].includes(m.dataset.status))`)
+    const RUNNING = `(!document.querySelector('[data-testid=stop]').hidden || [...document.querySelectorAll('[data-testid=message][data-role=assistant]')].some((m) => !['ended', 'failed'].includes(m.dataset.status)))`
+    const runningFocused = () => inTab<boolean>(RUNNING)
     const replies = () => inTab<number>(`document.querySelectorAll('[data-testid=message][data-role=assistant]').length`)
     const send = async (text: string) => {
       await waitFor(async () => !(await runningFocused()), { what: 'the composer to be free' })
@@ -94,8 +96,9 @@ for (const [width, height] of [[1280, 800], [390, 844]] as const) {
 
     // Stop: a long reply ends at once, and the composer is free again.
     await send('one more, then stop it')
-    await waitFor(() => runningFocused(), { what: 'the reply to run' })
-    expect(await inTab<boolean>(`document.querySelector('[data-testid=composer]').disabled`)).toBe(true)
+    // Running and the composer's state in one read: two reads could straddle the end of the reply.
+    const whileRunning = await waitFor(() => inTab<{ composerDisabled: boolean } | false>(`${RUNNING} && { composerDisabled: document.querySelector('[data-testid=composer]').disabled }`), { what: 'the reply to run' })
+    expect((whileRunning as { composerDisabled: boolean }).composerDisabled, 'the composer waits while the reply runs').toBe(true)
     await click('[data-testid=stop]')
     await waitFor(async () => !(await runningFocused()), { what: 'Stop to end the run' })
 

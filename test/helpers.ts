@@ -103,6 +103,8 @@ export interface ServerStreamStats {
   overlapMs: number
   /** Probes of a failed EventSource for its hidden status; not counted in `opened`. */
   probes: number
+  /** Stream requests destroyed unanswered by the `refuse` fault (a server-side outage). */
+  refused: number
   cursors: string[]
   lastSeq: number
   finished: boolean

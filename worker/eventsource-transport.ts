@@ -20,9 +20,12 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
     const source = new EventSource(request.url, { withCredentials })
     let closed = false
     let opened = false
+    let previousId = ''
     const forward = (event: Event) => {
       // The protocol's own `event: error` shares its name with the connection error event.
-      if (!closed && event instanceof MessageEvent) handlers.onEvent(event.type, event.data as string, event.lastEventId || undefined)
+      if (closed || !(event instanceof MessageEvent)) return
+      handlers.onEvent(event.type, event.data as string, freshId(event.lastEventId, previousId))
+      previousId = event.lastEventId
     }
     // [spec] EventSource dispatches an event named X only to listeners of X; unnamed events are `message`.
     for (const name of listenedNames(request.contract)) source.addEventListener(name, forward)
@@ -45,8 +48,29 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
         closed = true
         source.close()
       },
+      async explainTimeout(timeout, waitMs) {
+        // [webkit] WebKitGTK's EventSource, redirected to a port that refuses, neither opens nor
+        // fails. Past the connect timeout, the probe tells a redirect or a status it hid; any other
+        // answer is a silent connection like any other, retried as the timeout it is.
+        closed = true
+        source.close()
+        const reason = await probe(request.url, withCredentials, fetchImpl, waitMs)
+        return reason.kind === 'network' ? timeout : reason
+      },
     }
   }
+}
+
+/**
+ * The id an event brings, or `undefined` when it brings none. [spec] An event without an `id`
+ * field carries the previous id on (the last event ID buffer is kept), so the same id twice in a
+ * row on one connection is no new id. [firefox] After a bare `id` line Firefox (ESR 153) keeps
+ * the previous id where the spec resets it to "" ("If the field value is empty, set the last
+ * event ID buffer to the empty string"): read as a repeat, the event would be dropped as a
+ * duplicate of the one before it. Both read here as "no id", in every engine.
+ */
+function freshId(id: string, previousId: string): string | undefined {
+  return id !== '' && id !== previousId ? id : undefined
 }
 
 /**
@@ -55,9 +79,9 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
  * differently), and classified as the fetch transport classifies a response. It is a second
  * request per failed attempt: the price of a transport that hides the status.
  */
-async function probe(url: string, withCredentials: boolean, fetchImpl: typeof fetch): Promise<DropReason> {
+async function probe(url: string, withCredentials: boolean, fetchImpl: typeof fetch, waitMs = PROBE_TIMEOUT_MS): Promise<DropReason> {
   const controller = new AbortController()
-  const deadline = setTimeout(() => controller.abort(), PROBE_TIMEOUT_MS) // a server that never answers must not hold the run
+  const deadline = setTimeout(() => controller.abort(), Math.min(waitMs, PROBE_TIMEOUT_MS)) // a server that never answers must not hold the run
   try {
     const response = await fetchImpl(url, {
       headers: { Accept: 'text/event-stream', 'X-Run-Relay-Probe': '1' },

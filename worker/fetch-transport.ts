@@ -1,5 +1,6 @@
 import { createParser } from 'eventsource-parser'
 import { checkResponse } from './response-check.ts'
+import { cleanEndMayBeACut } from './engine-facts.ts'
 import type { StreamConnection, StreamHandlers, StreamRequest } from './transport.ts'
 
 /** Options of the fetch transport. */
@@ -75,7 +76,7 @@ export function createFetchTransport(options: FetchTransportOptions) {
       }
       // [spec] At the end of the stream an event not yet dispatched (no blank line) is discarded: nothing to flush,
       // since `lineEnds` never leaves a line end held back in the parser.
-      drop({ kind: 'closed' })
+      drop({ kind: 'closed', unverified: cleanEndMayBeACut() })
     })().catch((error: unknown) => drop({ kind: 'network', message: String(error) }))
     return {
       close() {

@@ -84,6 +84,8 @@ export class Run {
   #newOnConnection = 0
   /** The cursor at which a seq jump was last repaired: a second jump there is loss the server cannot fill. */
   #gapRepairedAt: bigint | undefined
+  /** A clean close that may have been a cut (`closed` with `unverified`) is being confirmed by one more connection. */
+  #confirmingEnd = false
 
   /**
    * With `progressOnOpen`, a connection that stays open `HEALTHY_MS` counts as progress (a feed may
@@ -235,7 +237,7 @@ export class Run {
     this.#newOnConnection = 0
     this.#cursor.connected()
     const connectTimeoutMs = this.spec.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
-    this.#connectTimer = this.#host.setTimeout(() => this.#dropped({ kind: 'timeout', message: `No response headers within ${connectTimeoutMs} ms` }), connectTimeoutMs)
+    this.#connectTimer = this.#host.setTimeout(() => this.#connectTimedOut(connectTimeoutMs), connectTimeoutMs)
     this.#connection = this.#host.transport({ url, headers, method, body, spec: this.spec, contract: this.#contract }, {
       onOpen: () => {
         this.#host.clearTimeout(this.#connectTimer)
@@ -254,6 +256,16 @@ export class Run {
       onDrop: (reason) => this.#dropped(reason),
     })
     this.#heard()
+  }
+
+  /** No answer within the connect timeout: a silent connection, retried; its transport may know more (a hidden redirect). */
+  #connectTimedOut(connectTimeoutMs: number): void {
+    const timeout: DropReason = { kind: 'timeout', message: `No response headers within ${connectTimeoutMs} ms` }
+    const connection = this.#connection
+    if (!connection?.explainTimeout) return this.#dropped(timeout)
+    void connection.explainTimeout(timeout, connectTimeoutMs).then((reason) => {
+      if (this.#connection === connection) this.#dropped(reason)
+    }, () => this.#connection === connection && this.#dropped(timeout))
   }
 
   /**
@@ -291,6 +303,7 @@ export class Run {
     // once, or replays what the hub holds, cannot turn into an endless reconnect loop.
     this.#attempt = 0
     this.#newOnConnection++
+    this.#confirmingEnd = false // the run went on: that close was a cut
     if (isInterruption(type, id, this.#cursor.hasIds)) {
       this.#hole('server_lost_events', 'The server lost the live run and cannot replay the rest of it.')
     }
@@ -338,8 +351,17 @@ export class Run {
     this.#stopTimers()
     if (isFinal(this.status) || this.status === 'parked') return
     const error = fatalError(reason)
-    if (error === 'ended' || this.#endsByClose(reason)) return this.#dispatch({ type: 'terminal' })
+    const close = this.#closeMeans(reason)
+    // While confirming an unverified clean end, a refusal (404 for a finished stream) leaves that end standing.
+    if (error === 'ended' || close === 'end' || (error && this.#confirmingEnd)) return this.#dispatch({ type: 'terminal' })
     if (error) return this.#dispatch({ type: 'failed', error })
+    if (close === 'confirm') {
+      // One more connection, at once and not counted as a retry: nothing new and a close is the end; more events, a cut repaired.
+      this.#confirmingEnd = true
+      this.#dispatch({ type: 'dropped' })
+      this.#reconnectTimer = this.#host.setTimeout(() => this.#connect(), 0)
+      return
+    }
     if (this.#contract.resume.kind === 'none' && this.log.lastSeq > 0) {
       const message = `The connection dropped after ${this.log.lastSeq} events and this server cannot resume (resume: none); the rest of the run is lost. Last: ${'message' in reason ? reason.message : 'the server closed the stream'}`
       return this.#dispatch({ type: 'failed', error: { type: 'error', code: 'unresumable', message } })
@@ -361,11 +383,18 @@ export class Run {
     this.#reconnectTimer = this.#host.setTimeout(() => this.#connect(), delay)
   }
 
-  /** [contract] `end.onClose`: a response that ends cleanly after at least one new event is the end. */
-  #endsByClose(reason: DropReason): boolean {
+  /**
+   * [contract] `end.onClose`: a response that ends cleanly after at least one new event is the end.
+   * A clean end the transport could not verify (`unverified`: WebKit's fetch reports a cut socket
+   * as a clean end) is confirmed first by one more connection, unless that would repeat a POST.
+   */
+  #closeMeans(reason: DropReason): 'end' | 'confirm' | 'drop' {
     const { onClose } = this.#contract.end
     const applies = onClose === true || (onClose === 'no-ids' && !this.#cursor.hasIds)
-    return applies && reason.kind === 'closed' && this.#newOnConnection > 0
+    if (!applies || reason.kind !== 'closed') return 'drop'
+    if (this.#newOnConnection === 0) return this.#confirmingEnd ? 'end' : 'drop'
+    const repeatsPost = (this.spec.method ?? 'GET') !== 'GET' && this.#resumeUrl === undefined
+    return reason.unverified && !repeatsPost ? 'confirm' : 'end'
   }
 }
 

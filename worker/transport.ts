@@ -3,8 +3,11 @@ import type { ServerContract } from './server-contract.ts'
 
 /** Why a connection ended without a terminal event. The hub decides what follows. */
 export type DropReason =
-  /** The response ended (server closed, `Connection: close`, proxy timeout). */
-  | { kind: 'closed' }
+  /**
+   * The response ended (server closed, `Connection: close`, proxy timeout). `unverified`: the
+   * engine may report a cut connection this way too (see worker/engine-facts.ts).
+   */
+  | { kind: 'closed'; unverified?: boolean }
   /** The request failed before or during the response. */
   | { kind: 'network'; message: string }
   /** The server answered with a status other than 200; `retryAfterMs`: its `Retry-After`, capped (see `response-check.ts`). */
@@ -45,6 +48,11 @@ export interface StreamRequest {
 
 export interface StreamConnection {
   close(): void
+  /**
+   * The connect timeout passed without `onOpen` or `onDrop`: closes the connection and says why,
+   * if the transport can find out more than the timeout (within `waitMs`). Optional.
+   */
+  explainTimeout?(timeout: DropReason, waitMs: number): Promise<DropReason>
 }
 
 /** Opens one server connection. Injectable, so hub tests need no network. */
