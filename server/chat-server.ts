@@ -64,6 +64,11 @@ export interface RunFaults {
    * engines that cannot take a SharedWorker offline.
    */
   refuse?: boolean
+  /**
+   * Send a bare `id` line alone (a block that dispatches nothing), then this seq's event without
+   * its id: [spec] the id resets to "" and the event has none (Firefox keeps the previous one).
+   */
+  bareIdAt?: number
 }
 
 /** A server restart: what survives it. */
@@ -140,7 +145,9 @@ export function createChatServer() {
       faults.skipSeqAt = undefined
       return
     }
-    for (const event of wireEventsOf(run.settings.wire, run.settings.end, run.streamId, entry)) client.write(frameOf(event))
+    for (const event of wireEventsOf(run.settings.wire, run.settings.end, run.streamId, entry)) {
+      client.write(entry.seq === faults.bareIdAt ? `id\n\n${frameOf({ ...event, id: undefined })}` : frameOf(event))
+    }
     if (entry.seq === faults.malformedAt) {
       faults.malformedAt = undefined
       client.write('this line has no colon\nid\nretry: soon\n\n')

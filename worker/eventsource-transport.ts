@@ -64,10 +64,10 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
 /**
  * The id an event brings, or `undefined` when it brings none. [spec] An event without an `id`
  * field carries the previous id on (the last event ID buffer is kept), so the same id twice in a
- * row on one connection is no new id. [firefox] After a bare `id` line Firefox (ESR 153) keeps
- * the previous id where the spec resets it to "" ("If the field value is empty, set the last
- * event ID buffer to the empty string"): read as a repeat, the event would be dropped as a
- * duplicate of the one before it. Both read here as "no id", in every engine.
+ * row on one connection is no new id. [firefox] After a bare `id` line in a block without data,
+ * Firefox (ESR 153) keeps the previous id where the spec resets it to "" ("If the field value is
+ * empty, set the last event ID buffer to the empty string"): read as a repeat, the next event
+ * would be dropped as a duplicate of the one before it. Both read here as "no id", in every engine.
  */
 function freshId(id: string, previousId: string): string | undefined {
   return id !== '' && id !== previousId ? id : undefined
