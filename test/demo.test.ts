@@ -1,5 +1,4 @@
 import { commands } from 'vitest/browser'
-import { engine } from './engine.ts'
 import { expect, it } from 'vitest'
 import { finishedTranscript, uniqueName, waitFor, type ServerStreamStats } from './helpers.ts'
 
@@ -45,11 +44,7 @@ it('demo: two chats, switching chats and panes, both replies whole, one connecti
   await commands.closeTab(tab)
 })
 
-/**
- * The demo as a person sees it, on a desktop and on a phone. Each step is a tab command; over
- * WebDriver (WebKit) each one switches windows, so the same steps take several times longer there.
- */
-const DEMO_TIMEOUT_MS = engine === 'webkit' ? 120_000 : 30_000
+/** The demo as a person sees it, on a desktop and on a phone. */
 for (const [width, height] of [[1280, 800], [390, 844]] as const) {
   it(`demo at ${width}×${height}: no sideways scroll, the composer in view after long replies, Send reachable, Stop works, the inspector matches the hub`, async () => {
     // Replies of 150 tokens at 300/s: long enough to be seen running in a slower engine, quick to wait for.
@@ -130,7 +125,7 @@ for (const [width, height] of [[1280, 800], [390, 844]] as const) {
     expect(Object.keys(figures.rendered)).toHaveLength(4)
     await commands.screenshotTab(tab, `test/__screenshots__/demo-${width}x${height}-inspector.png`)
     await commands.closeTab(tab)
-  }, DEMO_TIMEOUT_MS)
+  })
 }
 
 it('demo: a run id that a URL must encode (# and &) streams to its end', async () => {

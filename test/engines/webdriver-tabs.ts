@@ -18,7 +18,7 @@ export function webdriverTabs(browser: Browser, provider: Provider): TabDriver {
   function inWindow<T>(handle: string | 'new', work: (handle: string) => Promise<T>): Promise<T> {
     const run = queue.then(async () => {
       const home = (homeHandle ??= await browser.getWindowHandle())
-      const target = handle === 'new' ? (await browser.createWindow('tab')).handle : handle
+      const target = handle === 'new' ? (await browser.createWindow('window')).handle : handle
       await browser.switchToWindow(target)
       try {
         return await work(target)
@@ -38,6 +38,9 @@ export function webdriverTabs(browser: Browser, provider: Provider): TabDriver {
       await inWindow('new', async (handle) => {
         tabs.set(id, handle)
         await browser.navigateTo(new URL(path, base).href)
+        // The vitest server rewrites `import()` to go through its runner, which only its own pages define.
+        // WebDriver classic has no init scripts: defined after the load, for the imports a click starts.
+        await browser.execute('globalThis.__vitest_browser_runner__ ??= { wrapDynamicImport: (load) => load() }')
       })
       return id
     },
