@@ -36,7 +36,8 @@ describe('closed and crashed tabs', () => {
     it(`drops every subscription of a ${ending} tab; the run and the other tabs go on`, async () => {
       const name = uniqueName('tab-gone')
       const here = relay(name)
-      const run = await startRun(uniqueName('session'), `tab ${ending}`, { tokens: 60, rate: 40 })
+      // 4 s: still running after the tab steps, which take longer over WebDriver (WebKit).
+      const run = await startRun(uniqueName('session'), `tab ${ending}`, { tokens: 160, rate: 40 })
       await here.open(specOf(run))
       const seen = recorder()
       here.subscribe({ runId: run.streamId }, seen.handlers)
