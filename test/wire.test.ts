@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { RunRelay, RunSpec, TransportKind } from '../src/index.ts'
 import { hostileLog, hostileUrl, recorder, uniqueName, useRelays, waitFor } from './helpers.ts'
+import { engine } from './engine.ts'
 
 /**
  * The wire, against hostile servers (issue 16, part A; `server/hostile.ts`): bounded memory,
@@ -65,10 +66,13 @@ describe.each(transports)('with the %s transport', (transport) => {
     ['text/event-stream; charset=latin1', false],
     ['text/event-streamX', false],
   ] as const) {
-    it(`Content-Type ${ctype}: ${accepted ? 'read' : 'refused as bad_response, not retried'}`, async () => {
+    // [spec] EventSource checks only the MIME type's essence and always decodes UTF-8: Firefox reads a
+    // latin1-labelled stream as UTF-8 where Chromium fails it, and this transport cannot see the header.
+    const read = accepted || (transport === 'eventsource' && engine === 'firefox' && ctype.includes('latin1'))
+    it(`Content-Type ${ctype}: ${read ? `read${accepted ? '' : ' as UTF-8 (Firefox EventSource ignores the charset)'}` : 'refused as bad_response, not retried'}`, async () => {
       const key = uniqueName('ctype')
       const seen = await follow(hostile(key, { ids: '1,2', endId: 3, ctype }, { transport, preset: 'reference' }))
-      if (accepted) {
+      if (read) {
         expect(seen.statuses.at(-1)).toBe('ended')
         expect(texts(seen.events)).toEqual(['1', '2', 'stream_end'])
       } else {
