@@ -1,4 +1,9 @@
+import * as Comlink from 'comlink'
+import { onTestFinished } from 'vitest'
 import { commands, server } from 'vitest/browser'
+import { connectRelay } from '../src/client.ts'
+import { createRunRelay, PROTOCOL_VERSION, type RelayOptions, type RunRelay } from '../src/index.ts'
+import type { HubApi } from '../src/protocol.ts'
 import type { EngineAction } from './engines/tab-driver.ts'
 
 /**
@@ -25,3 +30,23 @@ export async function engineCan(name: EngineAction): Promise<boolean> {
  * more connection that brings nothing new.
  */
 export const fetchEndConfirmations = engine === 'webkit' ? 1 : 0
+
+/**
+ * A relay whose hub can be ended as a crash would end it, in every engine: Chromium kills the
+ * library's own SharedWorker over the DevTools protocol; no other engine can kill one from outside,
+ * so there the relay runs the same hub in test/fixtures/closable-hub.ts, which closes itself on
+ * request. Disposed when the test ends.
+ */
+export async function killableRelay(name: string, options: Pick<RelayOptions, 'livenessMs' | 'callTimeoutMs'>): Promise<{ relay: RunRelay; kill(): Promise<void> }> {
+  if (await engineCan('killSharedWorker')) {
+    const relay = createRunRelay({ name, ...options })
+    onTestFinished(() => relay.dispose())
+    return { relay, kill: () => commands.killSharedWorker(`${name}@${PROTOCOL_VERSION}`) }
+  }
+  const relay = connectRelay(() => {
+    const worker = new SharedWorker(new URL('./fixtures/closable-hub.ts', import.meta.url), { type: 'module', name })
+    return { hub: Comlink.wrap<HubApi>(worker.port), close: () => worker.port.close() }
+  }, options)
+  onTestFinished(() => relay.dispose())
+  return { relay, kill: async () => new BroadcastChannel(`close-worker:${name}`).postMessage('close') }
+}

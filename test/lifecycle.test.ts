@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { connectRelay } from '../src/client.ts'
 import { PROTOCOL_VERSION, RelayError, type RunRelay } from '../src/index.ts'
 import type { HubApi } from '../src/protocol.ts'
-import { engine, engineCan } from './engine.ts'
+import { engine, engineCan, killableRelay } from './engine.ts'
 import { endedInTab, finishedTranscript, recorder, serverStats, shape, specOf, startRun, uniqueName, useRelays, waitFor, type Rendered, type StartedRun } from './helpers.ts'
 
 const relay = useRelays('lifecycle')
@@ -144,25 +144,13 @@ describe('reloads', () => {
   })
 })
 
-/** A relay on the library's hub in a worker that closes itself on `closeWorker(name)` (test/fixtures/closable-hub.ts). */
-function closableRelay(name: string, options: { livenessMs: number; callTimeoutMs: number }): RunRelay {
-  const client = connectRelay(() => {
-    const worker = new SharedWorker(new URL('./fixtures/closable-hub.ts', import.meta.url), { type: 'module', name })
-    return { hub: Comlink.wrap<HubApi>(worker.port), close: () => worker.port.close() }
-  }, options)
-  relays.push(client)
-  return client
-}
-const closeWorker = (name: string) => new BroadcastChannel(`close-worker:${name}`).postMessage('close')
-
 describe('a hub that vanished', () => {
   // Chromium kills the worker from outside (DevTools protocol), as a crash would; no other engine
   // can, so there the worker closes itself: to its tabs the hub is gone all the same.
   const how = engine === 'chromium' ? 'killed' : 'closed (by itself: no killing a worker outside Chromium)'
   it(`is replaced when its SharedWorker is ${how}: subscriptions resume from their cursors, nothing lost or doubled`, async () => {
     const name = uniqueName('killed')
-    const killable = await engineCan('killSharedWorker')
-    const here = killable ? relay({ name, livenessMs: 200, callTimeoutMs: 1000 }) : closableRelay(name, { livenessMs: 200, callTimeoutMs: 1000 })
+    const { relay: here, kill } = await killableRelay(name, { livenessMs: 200, callTimeoutMs: 1000 })
     const before = (await here.ready).hubId
     const run = await startRun(uniqueName('session'), 'survive a dead worker', { tokens: 80, rate: 40 })
     await here.open(specOf(run))
@@ -174,7 +162,7 @@ describe('a hub that vanished', () => {
     here.watchRuns((runs) => (registry = runs))
     await waitFor(() => byRun.events.length >= 10 && bySession.events.length >= 10)
 
-    await (killable ? commands.killSharedWorker(`${name}@${PROTOCOL_VERSION}`) : closeWorker(name))
+    await kill()
     await waitFor(() => byRun.ended && bySession.ended, { timeoutMs: 20_000, what: 'the run to end on the new hub' })
     const sent = shape(await finishedTranscript(run.streamId))
     expect(shape(byRun.events)).toEqual(sent)
