@@ -13,7 +13,7 @@ export interface RedisConnection {
   close(): Promise<void>
 }
 
-/** The part of a node-redis (`redis` 4 to 6) client the adapter uses. */
+/** The part of a node-redis client the adapter uses (`redis` 6 is what the tests run; the peer range is ^6). */
 export interface NodeRedisClientLike {
   sendCommand(args: string[]): Promise<unknown>
   duplicate(): NodeRedisClientLike
