@@ -27,7 +27,18 @@ if (values.redis) {
   closeRedis = async () => void (await client.close())
 } else log = memoryRunLog()
 
-const sleep = (ms: number, signal: AbortSignal) => new Promise((resolve) => setTimeout(resolve, signal.aborted ? 0 : ms))
+/** Waits `ms`, or less: an abort (a cancel, from any instance) ends the wait at once. */
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve()
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
 
 /** Where a prose run goes: a run's producer, or (for the UI message stream) text deltas only. */
 type Sink = Pick<RunProducer, 'signal' | 'emit'>

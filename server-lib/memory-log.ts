@@ -1,7 +1,10 @@
 import type { AppendResult, CreateResult, CreateRun, LiveBatch, LogEntry, NewEntry, RunLog, RunRecord } from './run-log.ts'
 
 export interface MemoryRunLogOptions {
-  /** How long an ended run stays readable (late resume, replay). @defaultValue 3_600_000 */
+  /**
+   * How long an ended run stays readable (late resume, replay); a run nobody ends (its producer
+   * died and nobody read it) goes `leaseMs + retainMs` after its last write, as in Redis. @defaultValue 3_600_000
+   */
   retainMs?: number
   /** The clock, for tests. @defaultValue Date.now */
   now?: () => number
@@ -9,24 +12,56 @@ export interface MemoryRunLogOptions {
 
 export const MEMORY_LOG_DEFAULTS = { retainMs: 3_600_000 } as const
 
+/** How often at most a `create` looks for expired runs (each lookup also drops an expired run it finds). */
+const SWEEP_EVERY_MS = 1000
+
 interface MemoryRun {
   record: Omit<RunRecord, 'abandoned'>
   owner: string
   leaseUntil: number
+  /** When the run is dropped: `retainMs` after its end, or after its lease ran out. */
+  expiresAt: number
   entries: LogEntry[]
   followers: Set<(batch: LiveBatch) => void>
 }
 
 /**
- * The in-memory `RunLog`: one process, no dependency. The default; what `npm run dev` uses.
+ * The in-memory `RunLog`: one process, no dependency. The default; what `npm run serve` uses
+ * without `--redis` (the dev chat server of `npm run dev`, server/, has its own journal).
  * Everything happens synchronously under the promise surface, so the fences hold trivially.
+ * Expiry is by the clock, checked on every lookup and swept on `create`, so no timer is needed
+ * and a run that is never ended, nor read, is dropped all the same.
  */
 export function memoryRunLog(options: MemoryRunLogOptions = {}): RunLog {
   const retainMs = options.retainMs ?? MEMORY_LOG_DEFAULTS.retainMs
   const now = options.now ?? Date.now
   const runs = new Map<string, MemoryRun>()
   const active = new Map<string, string>()
-  const timers = new Set<ReturnType<typeof setTimeout>>()
+  let nextSweep = 0
+
+  /** The run, unless it expired (then it is dropped, with its session's claim). */
+  function get(runId: string): MemoryRun | undefined {
+    const run = runs.get(runId)
+    if (!run || run.expiresAt > now()) return run
+    drop(run)
+    return undefined
+  }
+
+  function drop(run: MemoryRun): void {
+    runs.delete(run.record.runId)
+    if (active.get(run.record.sessionId) === run.record.runId) active.delete(run.record.sessionId)
+  }
+
+  function sweep(): void {
+    if (now() < nextSweep) return
+    nextSweep = now() + SWEEP_EVERY_MS
+    for (const run of runs.values()) if (run.expiresAt <= now()) drop(run)
+  }
+
+  function lease(run: MemoryRun, leaseMs: number): void {
+    run.leaseUntil = now() + leaseMs
+    run.expiresAt = run.leaseUntil + retainMs
+  }
 
   function abandoned(run: MemoryRun): boolean {
     return !run.record.ended && run.leaseUntil <= now()
@@ -39,13 +74,8 @@ export function memoryRunLog(options: MemoryRunLogOptions = {}): RunLog {
     run.record.lastSeq = start + written.length
     if (final) {
       run.record.ended = true
+      run.expiresAt = now() + retainMs
       if (active.get(run.record.sessionId) === run.record.runId) active.delete(run.record.sessionId)
-      const timer = setTimeout(() => {
-        timers.delete(timer)
-        runs.delete(run.record.runId)
-      }, retainMs)
-      ;(timer as { unref?: () => void }).unref?.() // a retention timer must not keep a Node process alive
-      timers.add(timer)
     }
     const batch: LiveBatch = { entries: written, ended: final }
     // A copy: a follower may stop following while it is notified.
@@ -63,25 +93,28 @@ export function memoryRunLog(options: MemoryRunLogOptions = {}): RunLog {
 
   return {
     async create({ runId, sessionId, owner, leaseMs }: CreateRun): Promise<CreateResult> {
+      sweep()
       const current = active.get(sessionId)
-      if (current !== undefined) return { ok: false, activeRunId: current }
-      if (runs.has(runId)) throw new Error(`run ${runId} exists already: give every run a new id`)
-      runs.set(runId, { record: { runId, sessionId, lastSeq: 0, ended: false }, owner, leaseUntil: now() + leaseMs, entries: [], followers: new Set() })
+      if (current !== undefined && get(current)) return { ok: false, activeRunId: current }
+      if (get(runId)) throw new Error(`run ${runId} exists already: give every run a new id`)
+      const run: MemoryRun = { record: { runId, sessionId, lastSeq: 0, ended: false }, owner, leaseUntil: 0, expiresAt: 0, entries: [], followers: new Set() }
+      lease(run, leaseMs)
+      runs.set(runId, run)
       active.set(sessionId, runId)
       return { ok: true }
     },
 
     async append(runId, fence, entries, final) {
-      const run = runs.get(runId)
+      const run = get(runId)
       if (!run) return { ok: false, reason: 'unknown', lastSeq: 0 }
       if (run.record.ended) return { ok: false, reason: 'ended', lastSeq: run.record.lastSeq }
       if (run.owner !== fence.owner || run.record.lastSeq !== fence.expectedSeq) return { ok: false, reason: 'stale', lastSeq: run.record.lastSeq }
-      run.leaseUntil = now() + fence.leaseMs
+      lease(run, fence.leaseMs)
       return write(run, entries, final)
     },
 
     async endRun(runId, entry, when) {
-      const run = runs.get(runId)
+      const run = get(runId)
       if (!run) return { ok: false, reason: 'unknown', lastSeq: 0 }
       if (run.record.ended) return { ok: false, reason: 'ended', lastSeq: run.record.lastSeq }
       if (when === 'abandoned' && !abandoned(run)) return { ok: false, reason: 'stale', lastSeq: run.record.lastSeq }
@@ -89,38 +122,38 @@ export function memoryRunLog(options: MemoryRunLogOptions = {}): RunLog {
     },
 
     async renew(runId, owner, leaseMs) {
-      const run = runs.get(runId)
+      const run = get(runId)
       if (!run || run.record.ended || run.owner !== owner) return false
-      run.leaseUntil = now() + leaseMs
+      lease(run, leaseMs)
       return true
     },
 
     async read(runId, afterSeq, limit) {
-      const run = runs.get(runId)
+      const run = get(runId)
       if (!run) return []
       // Entries are numbered from 1 with no gaps, so entry `seq` sits at index `seq - 1`.
       return run.entries.slice(Math.max(0, afterSeq), Math.max(0, afterSeq) + limit)
     },
 
     async record(runId) {
-      const run = runs.get(runId)
+      const run = get(runId)
       return run ? { ...run.record, abandoned: abandoned(run) } : undefined
     },
 
     async activeRun(sessionId) {
-      return active.get(sessionId)
+      const runId = active.get(sessionId)
+      return runId !== undefined && get(runId) ? runId : undefined
     },
 
     async follow(runId, listener) {
-      const run = runs.get(runId)
+      const run = get(runId)
       if (!run) return () => {}
       run.followers.add(listener)
       return () => run.followers.delete(listener)
     },
 
     async close() {
-      for (const timer of timers) clearTimeout(timer)
-      timers.clear()
+      // No timers or connections: expiry is by the clock.
     },
   }
 }

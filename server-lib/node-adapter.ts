@@ -28,7 +28,14 @@ export interface NodeResponseLike {
 export interface NodeListenerOptions {
   /** The origin to build request URLs with. @defaultValue `http://${Host header}` */
   origin?: string
+  /** The largest request body buffered; past it the answer is 413 (bodies here are small JSON). @defaultValue 1_048_576 */
+  maxBodyBytes?: number
 }
+
+export const NODE_LISTENER_DEFAULTS = { maxBodyBytes: 1_048_576 } as const
+
+/** A request body past `maxBodyBytes`. */
+class BodyTooLarge extends Error {}
 
 export function toNodeListener(handler: (request: Request) => Response | Promise<Response>, options: NodeListenerOptions = {}) {
   return async function listener(req: NodeRequestLike, res: NodeResponseLike): Promise<void> {
@@ -40,14 +47,19 @@ export function toNodeListener(handler: (request: Request) => Response | Promise
       if (Array.isArray(value)) for (const item of value) headers.append(name, item)
       else if (value !== undefined) headers.set(name, value)
     }
-    // Request bodies here are small JSON: buffered, so no Node stream type leaks into the handler.
-    const body = method === 'GET' || method === 'HEAD' ? undefined : await readAll(req)
     const origin = options.origin ?? `http://${headers.get('host') ?? 'localhost'}`
+    const maxBodyBytes = options.maxBodyBytes ?? NODE_LISTENER_DEFAULTS.maxBodyBytes
     let response: Response
     try {
+      // Request bodies here are small JSON: buffered (up to a cap), so no Node stream type leaks into the handler.
+      // Inside the try: a request that fails mid-body (the client went away) must not become an unhandled rejection.
+      const body = method === 'GET' || method === 'HEAD' ? undefined : await readAll(req, maxBodyBytes)
       response = await handler(new Request(new URL(req.url ?? '/', origin), { method, headers, body, signal: abort.signal }))
     } catch (error) {
-      response = new Response(JSON.stringify({ error: String(error) }), { status: 500, headers: { 'Content-Type': 'application/json' } })
+      response =
+        error instanceof BodyTooLarge
+          ? json(413, { error: `the request body is over ${maxBodyBytes} bytes: send less, or raise toNodeListener's maxBodyBytes` })
+          : json(500, { error: String(error) })
     }
     const outHeaders: Record<string, string | string[]> = {}
     response.headers.forEach((value, name) => (outHeaders[name] = value))
@@ -74,12 +86,32 @@ export function toNodeListener(handler: (request: Request) => Response | Promise
   }
 }
 
-function readAll(req: NodeRequestLike): Promise<Uint8Array<ArrayBuffer>> {
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
+}
+
+function readAll(req: NodeRequestLike, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
   return new Promise((resolve, reject) => {
     const chunks: Uint8Array[] = []
-    req.on('data', (chunk) => chunks.push(chunk))
+    let size = 0
+    let settled = false
+    const fail = (error: Error) => {
+      if (settled) return
+      settled = true
+      chunks.length = 0
+      reject(error)
+    }
+    req.on('data', (chunk) => {
+      if (settled) return
+      size += chunk.length
+      // Past the cap nothing more is kept: the rest of the body is read and dropped.
+      if (size > maxBytes) fail(new BodyTooLarge())
+      else chunks.push(chunk)
+    })
     req.on('end', () => {
-      const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
+      if (settled) return
+      settled = true
+      const all = new Uint8Array(size)
       let at = 0
       for (const chunk of chunks) {
         all.set(chunk, at)
@@ -87,6 +119,8 @@ function readAll(req: NodeRequestLike): Promise<Uint8Array<ArrayBuffer>> {
       }
       resolve(all)
     })
-    req.on('error', reject)
+    req.on('error', fail)
+    // A client gone before the end: no 'end' comes, and the listener must not wait for it for ever.
+    req.on('close', () => fail(new Error('the request closed before its body ended')))
   })
 }

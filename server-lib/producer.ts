@@ -7,9 +7,21 @@ export interface ProducerOptions {
   maxBatch?: number
   /** Attempts per append when the log fails (a fenced append is safe to retry). @defaultValue 3 */
   attempts?: number
+  /**
+   * The producer could not follow its run (the log's subscribe failed): it still writes, but a
+   * cancel from another instance reaches it only at its next append or renewal (a refused write)
+   * instead of at once. @defaultValue a console.warn
+   */
+  onFollowError?: (error: unknown, runId: string) => void
 }
 
-export const PRODUCER_DEFAULTS = { leaseMs: 10_000, maxBatch: 512, attempts: 3 } as const
+export const PRODUCER_DEFAULTS = {
+  leaseMs: 10_000,
+  maxBatch: 512,
+  attempts: 3,
+  onFollowError: (error: unknown, runId: string) =>
+    console.warn(`run-relay/server: run ${runId} could not follow its log (${String(error)}); a cancel from another instance reaches it at its next write instead of at once`),
+} as const
 
 /**
  * Writes one run into the log: `emit` buffers, and the buffer goes out as one append per tick
@@ -50,7 +62,10 @@ export class RunProducer {
     // A cancel from another instance ends the run in the log; this is how the generator hears of it at once.
     void log.follow(this.runId, (batch: LiveBatch) => {
       if (batch.ended && !this.#done && !this.#finalInFlight) this.#stop(batch.entries.at(-1)?.event === 'cancel' ? 'the run was cancelled' : 'the run was ended by another writer')
-    }).then((unfollow) => (this.#done ? unfollow() : (this.#unfollow = unfollow)), () => {})
+    }).then(
+      (unfollow) => (this.#done ? unfollow() : (this.#unfollow = unfollow)),
+      (error: unknown) => this.#options.onFollowError(error, this.runId),
+    )
   }
 
   /** Aborts when the generator should stop; `signal.reason` says why. */

@@ -13,7 +13,7 @@ export interface RedisConnection {
   close(): Promise<void>
 }
 
-/** The part of a node-redis (`redis` 4 to 6) client the adapter uses. */
+/** The part of a node-redis client the adapter uses (`redis` 6 is what the tests run; the peer range is ^6). */
 export interface NodeRedisClientLike {
   sendCommand(args: string[]): Promise<unknown>
   duplicate(): NodeRedisClientLike
@@ -41,13 +41,18 @@ export interface AdapterOptions {
  */
 export function fromNodeRedis(client: NodeRedisClientLike, options: AdapterOptions = {}): RedisConnection {
   let subscriber: Promise<NodeRedisClientLike> | undefined
-  const subscriberOf = () =>
-    (subscriber ??= (async () => {
+  const subscriberOf = () => {
+    if (subscriber) return subscriber
+    const opening = (async () => {
       const sub = client.duplicate()
       sub.on?.('error', options.onSubscriberError ?? (() => {}))
       await sub.connect()
       return sub
-    })())
+    })()
+    // A connect that failed (Redis down at the first follow) must not stay cached: the next subscribe tries again.
+    opening.catch(() => subscriber === opening && (subscriber = undefined))
+    return (subscriber = opening)
+  }
   return {
     send: (args) => client.sendCommand(args),
     async subscribe(channel, listener) {
@@ -58,8 +63,9 @@ export function fromNodeRedis(client: NodeRedisClientLike, options: AdapterOptio
     },
     async close() {
       if (!subscriber) return
-      const sub = await subscriber
+      const sub = await subscriber.catch(() => undefined)
       subscriber = undefined
+      if (!sub) return
       // node-redis 5+ names it close(); 4 names it quit().
       await (sub.close ? sub.close() : sub.quit?.())
     },
@@ -93,7 +99,13 @@ export function fromIoredis(client: IoredisLike, options: AdapterOptions = {}): 
     send: ([command, ...args]) => client.call(command!, ...args),
     async subscribe(channel, listener) {
       listeners.set(channel, listener)
-      await subscriberOf().subscribe(channel)
+      try {
+        await subscriberOf().subscribe(channel)
+      } catch (error) {
+        // ioredis reconnects (and re-subscribes) by itself, so the subscriber stays; the failed channel's listener goes.
+        if (listeners.get(channel) === listener) listeners.delete(channel)
+        throw error
+      }
     },
     async unsubscribe(channel) {
       listeners.delete(channel)

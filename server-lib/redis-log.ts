@@ -84,6 +84,15 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
     }
   }
 
+  /**
+   * A run that ended here (or was found ended, or gone) needs its session no more: the map must
+   * not keep an entry per run for ever (the pub/sub end message reaches only a followed run).
+   */
+  function forgetIfOver(runId: string, result: AppendResult, ended: boolean): AppendResult {
+    if (ended || (!result.ok && result.reason !== 'stale')) sessions.delete(runId)
+    return result
+  }
+
   return {
     async create({ runId, sessionId, owner, leaseMs }) {
       const reply = asArray(await run('create', runKeys(runId, sessionId), [runId, sessionId, owner, leaseMs, retainMs]))
@@ -99,13 +108,14 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
       const payload = JSON.stringify({ s: fence.expectedSeq + 1, e: entries.map((entry) => [entry.event, entry.data]), f: final ? 1 : 0 })
       const pairs = entries.flatMap((entry) => [entry.event, entry.data])
       const reply = await run('append', runKeys(runId, sessionId), [runId, fence.owner, fence.expectedSeq, fence.leaseMs, retainMs, final ? 1 : 0, channelOf(runId), payload, ...pairs])
-      return appendResult(reply)
+      return forgetIfOver(runId, appendResult(reply), final)
     },
 
     async endRun(runId, entry, when) {
       const sessionId = await sessionOf(runId)
       if (sessionId === undefined) return { ok: false, reason: 'unknown', lastSeq: 0 }
-      return appendResult(await run('endRun', runKeys(runId, sessionId), [runId, when, retainMs, channelOf(runId), entry.event, entry.data]))
+      const result = appendResult(await run('endRun', runKeys(runId, sessionId), [runId, when, retainMs, channelOf(runId), entry.event, entry.data]))
+      return forgetIfOver(runId, result, result.ok)
     },
 
     async renew(runId, owner, leaseMs) {

@@ -94,7 +94,7 @@ export interface RunLog {
   close(): Promise<void>
 }
 
-/** The event names that end a run in the reference protocol (PROTOCOL-NOTES section 1). */
+/** The event names that end a run in the reference protocol (README.md: *Server contract*, preset `reference`). */
 export const FINAL_EVENTS: ReadonlySet<string> = new Set(['stream_end', 'cancel', 'apperror', 'error'])
 
 /** Misuse of the server API: the message says how to fix the call. */

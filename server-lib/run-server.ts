@@ -27,7 +27,7 @@ export interface RunServerOptions extends RunHostOptions {
 export const RUN_SERVER_DEFAULTS = { basePath: '/api/chat' } as const
 
 /**
- * The reference chat protocol (PROTOCOL-NOTES section 1) served from a `RunLog`, as one Web
+ * The reference chat protocol (README.md: *Server contract*, preset `reference`) served from a `RunLog`, as one Web
  * `fetch` handler (Next.js route handlers, Hono, Bun, Deno; Node through `toNodeListener`):
  * - `POST {base}/start` `{session_id, message}` → `{stream_id, session_id}`, or 409 `{error, active_stream_id}`;
  * - `GET {base}/stream?stream_id=` → SSE; cursor `after_seq`, `after_event_id`, `replay=1`, else `Last-Event-ID`; none: live only;

@@ -160,11 +160,19 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
   return new ReadableStream<Uint8Array>(
     {
       async start() {
-        unfollow = await bounded(log.follow(runId, onBatch), 'a follow')
-        const record = await bounded(log.record(runId), 'a status check')
-        knownLast = Math.max(knownLast, record?.lastSeq ?? 0)
-        if (record?.ended) ended = true
-        cursor = o.afterSeq === 'live' ? (record?.lastSeq ?? 0) : Math.min(o.afterSeq, knownLast)
+        const following = log.follow(runId, onBatch)
+        try {
+          unfollow = await bounded(following, 'a follow')
+          const record = await bounded(log.record(runId), 'a status check')
+          knownLast = Math.max(knownLast, record?.lastSeq ?? 0)
+          if (record?.ended) ended = true
+          cursor = o.afterSeq === 'live' ? (record?.lastSeq ?? 0) : Math.min(o.afterSeq, knownLast)
+        } catch (error) {
+          // A follow that answers after its timeout is undone when it does: no channel or listener outlives the response.
+          if (!unfollow) following.then((late) => late(), () => {})
+          stop()
+          throw error
+        }
       },
       async pull(controller) {
         let text: string | undefined

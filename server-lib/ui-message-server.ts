@@ -60,8 +60,14 @@ export function createUIMessageServer(options: UIMessageServerOptions) {
         merge(stream) {
           const merged = (async () => {
             const reader = stream.getReader()
-            run.signal.addEventListener('abort', () => void reader.cancel(run.signal.reason).catch(() => {}), { once: true })
-            for (let next = await reader.read(); !next.done; next = await reader.read()) writer.write(next.value)
+            const cancel = () => void reader.cancel(run.signal.reason).catch(() => {})
+            run.signal.addEventListener('abort', cancel, { once: true })
+            try {
+              for (let next = await reader.read(); !next.done; next = await reader.read()) writer.write(next.value)
+            } finally {
+              // One listener per merge would pile up on the turn's signal (a tool loop merges many streams).
+              run.signal.removeEventListener('abort', cancel)
+            }
           })()
           merges.push(merged)
           return merged

@@ -6,7 +6,7 @@ import { createSessionChannels } from './session-channel.ts'
 import { frameOf, replaysFromStart, responseHeaders, seqOfWireId, wireEventsOf, type EndMode, type WireEvent, type WireMode } from './wire.ts'
 
 /**
- * A dev chat server speaking the reference protocol (PROTOCOL-NOTES section 1),
+ * A dev chat server speaking the reference protocol (README.md: *Server contract*, preset `reference`),
  * mounted as Vite middleware so `vite`, `vite preview` and the vitest browser
  * server all serve it. Runs progress on the server whether or not anyone
  * reads them, and every event is journaled for replay.

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http'
 
 /**
- * The reference server's per-session announcement channel (PROTOCOL-NOTES section 1): runs the
+ * The reference server's per-session announcement channel (README.md: *Server contract*, preset `reference`): runs the
  * server starts by itself (cron, self-wake, another device) are announced as
  * `server_turn_started {session_id, stream_id}`; on subscribe, every live run of the session is
  * announced again with `recovered: true`, so a client that was away misses nothing.

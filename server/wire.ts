@@ -1,6 +1,6 @@
 /**
  * How the dev chat server writes a run on the wire: the reference protocol, or the shape of
- * another server a user may point the library at (PROTOCOL-NOTES section 4). The journal is the
+ * another server a user may point the library at (README.md: *Server contract*, the presets). The journal is the
  * same in every case; only the frames differ, so every mode can be checked against one transcript.
  */
 export type WireMode =

@@ -4,7 +4,7 @@ import type { RunRelay } from './relay-types.ts'
 
 /**
  * Starts a turn on a chat server and opens its run in the hub: the glue every app writes by
- * hand around `relay.open`. The reference protocol (PROTOCOL-NOTES): `POST /api/chat/start`
+ * hand around `relay.open`. The reference protocol (README.md: *The reference protocol*): `POST /api/chat/start`
  * `{ session_id, message }` answers `{ stream_id }`, or 409 `{ active_stream_id }` when the
  * session already runs one; then the run is read from `GET /api/chat/stream?stream_id=`.
  *

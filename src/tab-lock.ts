@@ -1,5 +1,5 @@
 /**
- * A client's life lock. A MessagePort has no close event (PROTOCOL-NOTES section 3), so each
+ * A client's life lock. A MessagePort has no close event (a tab that closes or crashes is invisible to the worker), so each
  * client holds a Web Lock named after itself for its whole life; the hub requests the same
  * lock and is granted it once the tab is gone, closed or crashed.
  */

@@ -27,9 +27,17 @@ export interface WorkerLink {
 
 export function openSharedWorker(name: string, extendedLifetime: boolean, workerUrl: RelayOptions['workerUrl']): WorkerLink {
   let worker: SharedWorker
-  const url = describeUrl(workerUrl)
+  // A factory is called once: its URL is both where the worker comes from and what the errors name.
+  let given: { url: string | URL | undefined } | { threw: unknown }
   try {
-    worker = construct(name, extendedLifetime, workerUrl)
+    given = { url: typeof workerUrl === 'function' ? workerUrl() : workerUrl }
+  } catch (error) {
+    given = { threw: error }
+  }
+  const url = 'url' in given ? describeUrl(given.url) : `workerUrl() threw ${String(given.threw)}`
+  try {
+    if (!('url' in given)) throw given.threw
+    worker = construct(name, extendedLifetime, given.url)
   } catch (error) {
     const failed = Promise.reject(loadError(url, constructionError(error)))
     failed.catch(() => {})
@@ -49,11 +57,8 @@ export function openSharedWorker(name: string, extendedLifetime: boolean, worker
   return { port: worker.port, failed, url, close: () => (stopListening(), worker.port.close()) }
 }
 
-function construct(name: string, extendedLifetime: boolean, workerUrl: RelayOptions['workerUrl']): SharedWorker {
-  if (workerUrl !== undefined) {
-    const url = typeof workerUrl === 'function' ? workerUrl() : workerUrl
-    return new SharedWorker(url, { type: 'module', name, extendedLifetime })
-  }
+function construct(name: string, extendedLifetime: boolean, workerUrl: string | URL | undefined): SharedWorker {
+  if (workerUrl !== undefined) return new SharedWorker(workerUrl, { type: 'module', name, extendedLifetime })
   // [bundlers] Written in the one form that Vite, webpack 5 and Next.js (Turbopack, webpack) rewrite to
   // the worker file they emit, and that esbuild and Rollup keep as it is (it then resolves next to
   // their output): a literal `new URL(…, import.meta.url)` passed directly to `new SharedWorker(`, with a literal options
@@ -69,14 +74,8 @@ function construct(name: string, extendedLifetime: boolean, workerUrl: RelayOpti
  * webpack and Next.js replace every such read with the build machine's `file:` path. The
  * module's own URL comes from the stack, at run time, only when a load failed.
  */
-function describeUrl(workerUrl: RelayOptions['workerUrl']): string {
-  if (workerUrl !== undefined) {
-    try {
-      return String(typeof workerUrl === 'function' ? workerUrl() : workerUrl)
-    } catch (error) {
-      return `workerUrl() threw ${String(error)}`
-    }
-  }
+function describeUrl(workerUrl: string | URL | undefined): string {
+  if (workerUrl !== undefined) return String(workerUrl)
   if (WORKER_ASSET.startsWith('__')) return 'worker/shared-worker.ts (from the source)'
   const file = `run-relay/dist/lib/${WORKER_ASSET.replace(/^\.\//, '')}`
   const module = /https?:\/\/[^\s)]+?\.m?js/.exec(new Error().stack ?? '')?.[0]

@@ -19,6 +19,18 @@ function countingLog(loseReplyOf: Set<number> = new Set()) {
 }
 
 describe('RunProducer', () => {
+  it('reports a follow that failed (once, with the run) and still writes the run whole', async () => {
+    const inner = memoryRunLog()
+    const log: RunLog = { ...inner, follow: async () => Promise.reject(new Error('subscribe failed')) }
+    const reported: Array<[string, string]> = []
+    const host = createRunHost({ log, producer: { onFollowError: (error, runId) => reported.push([String(error), runId]) } })
+    const started = await host.start('s', (run) => run.emit('token', { text: 'a' }))
+    if (!started.ok) throw new Error('not started')
+    await waitFor(async () => (await inner.record(started.runId))?.ended === true, 'the run to end')
+    expect(reported).toEqual([['Error: subscribe failed', started.runId]])
+    expect((await inner.read(started.runId, 0, 10)).map((e) => e.event)).toEqual(['token', 'stream_end'])
+  })
+
   it('batches every emit of one tick into one append, never one round trip per event', async () => {
     const { log, inner, appends } = countingLog()
     const host = createRunHost({ log })

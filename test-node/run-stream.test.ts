@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { memoryRunLog, referenceFormat, runEventStream, type RunLog } from '../server-lib/index.ts'
+import { waitFor } from './wait.ts'
 
 /** Reads a body to its end, returning the SSE text. */
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<string> {
@@ -13,10 +14,12 @@ describe('runEventStream', () => {
   it('a reader whose live hints are all lost (a dropped pub/sub message) still gets every event and the end', async () => {
     const inner = memoryRunLog()
     // Every live batch vanishes, as a DONE message lost over pub/sub does (resumable-stream #47).
-    const deaf: RunLog = { ...inner, follow: async () => () => {} }
+    let records = 0
+    const deaf: RunLog = { ...inner, follow: async () => () => {}, record: async (runId) => inner.record(runId).finally(() => records++) }
     await inner.create({ runId: 'r', sessionId: 's', owner: 'o', leaseMs: 10_000 })
     const reading = readAll(runEventStream(deaf, 'r', { afterSeq: 0, format: referenceFormat, abandonCheckMs: 50, heartbeatMs: 10_000 }))
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    // The stream has read the run's record (it started, and saw no entries): what comes now, only the log can tell it.
+    await waitFor(() => records >= 1, 'the stream to start')
     await inner.append('r', { owner: 'o', expectedSeq: 0, leaseMs: 10_000 }, [{ event: 'token', data: '{"text":"a"}' }, { event: 'stream_end', data: '{}' }], true)
     expect(await reading).toBe('id: r:1\nevent: token\ndata: {"text":"a"}\n\nid: r:2\nevent: stream_end\ndata: {}\n\n')
   })
@@ -29,10 +32,48 @@ describe('runEventStream', () => {
     const entries = Array.from({ length: 5000 }, (_, i) => ({ event: 'token', data: `{"i":${i}}` }))
     await inner.append('r', { owner: 'o', expectedSeq: 0, leaseMs: 10_000 }, entries, false)
     const reader = runEventStream(counting, 'r', { afterSeq: 0, format: referenceFormat, pageSize: 100 }).getReader()
-    await reader.read()
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    // One page sent, at most one more read ahead (the body's high-water mark): not the 50 pages of the run.
-    expect(reads).toBeLessThanOrEqual(2)
+    // Each page the client takes is one read: the page it got, and one more ahead (the body's high-water
+    // mark). A stream that read ahead would have read all 50 pages while the polls below wait.
+    for (let taken = 1; taken <= 5; taken++) {
+      await reader.read()
+      await waitFor(() => reads >= taken + 1, `read ${taken + 1}`)
+    }
+    expect(reads).toBe(6)
     await reader.cancel()
+  })
+
+  it('stops following when its first status check fails (the log went away): no channel or listener is left', async () => {
+    const inner = memoryRunLog()
+    await inner.create({ runId: 'r', sessionId: 's', owner: 'o', leaseMs: 10_000 })
+    let unfollowed = 0
+    const failing: RunLog = {
+      ...inner,
+      follow: async (runId, listener) => {
+        const unfollow = await inner.follow(runId, listener)
+        return () => (unfollowed++, unfollow())
+      },
+      record: async () => {
+        throw new Error('the log is down')
+      },
+    }
+    await expect(readAll(runEventStream(failing, 'r', { afterSeq: 0, format: referenceFormat }))).rejects.toThrow('the log is down')
+    expect(unfollowed).toBe(1)
+  })
+
+  it('undoes a follow that answers only after its timeout, once it answers', async () => {
+    const inner = memoryRunLog()
+    await inner.create({ runId: 'r', sessionId: 's', owner: 'o', leaseMs: 10_000 })
+    let unfollowed = 0
+    let answer = () => {}
+    const slow: RunLog = {
+      ...inner,
+      follow: (runId, listener) =>
+        new Promise((resolve) => {
+          answer = () => void inner.follow(runId, listener).then((unfollow) => resolve(() => (unfollowed++, unfollow())))
+        }),
+    }
+    await expect(readAll(runEventStream(slow, 'r', { afterSeq: 0, format: referenceFormat, logTimeoutMs: 50 }))).rejects.toThrow('did not answer a follow')
+    answer()
+    await waitFor(() => unfollowed === 1, 'the late follow to be undone')
   })
 })

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createUIMessageServer, memoryRunLog, type RunLog } from '../server-lib/index.ts'
 import { startInstance, type Instance } from './instances.ts'
@@ -89,5 +90,26 @@ describe('AI SDK UI message stream, two instances on one Redis', () => {
     const read = await onA
     expect(chunks(read.events).slice(-2)).toEqual([{ type: 'error', errorText: 'the live worker stopped' }, '[DONE]'])
     expect((await fetch(`${a.url}/api/ai/chat/c2/stream`)).status).toBe(204)
+  })
+})
+
+describe('createUIMessageServer writer.merge', () => {
+  it('leaves no abort listener on the turn signal per merged stream once it ended', async () => {
+    let listeners = -1
+    const app = createUIMessageServer({
+      log: memoryRunLog(),
+      async execute({ writer, signal }) {
+        const before = getEventListeners(signal, 'abort').length
+        for (let i = 0; i < 20; i++) {
+          await writer.merge(new ReadableStream({ start: (controller) => (controller.enqueue({ type: 'text-delta', id: 't', delta: `${i}` }), controller.close()) }))
+        }
+        listeners = getEventListeners(signal, 'abort').length - before
+      },
+    })
+    const response = await app.fetch(new Request('http://localhost/api/chat', post({ id: 'c', messages: [] })))
+    const body = await response.text()
+    expect(body).toContain('"delta":"19"')
+    expect(listeners).toBe(0)
+    await app.host.close()
   })
 })

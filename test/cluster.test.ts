@@ -27,7 +27,7 @@ async function transcript(streamId: string): Promise<Array<{ id: string; event: 
 }
 
 describe('the hub against two server instances', () => {
-  it.each(['eventsource', 'fetch'] as const)('with %s: every reconnect lands on the other instance, and the transcript is whole', async (transport) => {
+  it.each(['eventsource', 'fetch'] as const)('with %s: reconnects land on both instances, each resumes from its cursor, and the transcript is whole', async (transport) => {
     const hub = relay()
     const sessionId = uniqueName('session')
     const streamId = await start(sessionId, 300, 100)
@@ -45,9 +45,11 @@ describe('the hub against two server instances', () => {
     expect(shape(seen.events)).toEqual(shape(sent))
     expect(seen.events.map((e) => e.id)).toEqual(sent.map((e) => e.id))
     const connections = (await (await fetch(`/cluster/connections?stream_id=${streamId}`)).json()) as Array<{ instance: 'A' | 'B'; cursor: string }>
-    // Live, a response is cut after 25 events: about 10 connections for 300 events; each on the other instance than the one before.
+    // Live, a response is cut after 25 events: about 10 connections for 300 events, so both instances
+    // served this run: a check of the setup (the proxy alternates by construction), not of the hub.
+    // Every reconnect resumed from a cursor, not from the start.
     expect(connections.length).toBeGreaterThanOrEqual(5)
-    for (let i = 1; i < connections.length; i++) expect(connections[i]!.instance).not.toBe(connections[i - 1]!.instance)
+    expect(new Set(connections.map((c) => c.instance))).toEqual(new Set(['A', 'B']))
     expect(connections.slice(1).every((c) => c.cursor !== 'none')).toBe(true)
   })
 })

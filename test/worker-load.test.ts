@@ -30,6 +30,19 @@ describe("mode: 'shared-worker' and a worker script that does not load", () => {
   })
 })
 
+describe("mode: 'shared-worker' and a workerUrl factory that throws", () => {
+  it('fails fast with worker_unavailable naming what it threw, having called it once', async () => {
+    const factory = vi.fn((): string => {
+      throw new Error('no CDN configured')
+    })
+    const hub = relay({ mode: 'shared-worker', workerUrl: factory })
+    const error = await hub.ready.then(() => undefined, (reason: unknown) => reason)
+    expect((error as RelayError).code).toBe('worker_unavailable')
+    expect((error as RelayError).message).toContain('workerUrl() threw Error: no CDN configured')
+    expect(factory).toHaveBeenCalledTimes(1)
+  })
+})
+
 describe("mode: 'auto' and a worker script that does not load", () => {
   it('warns once, falls back to a hub in the page and streams the run whole', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
@@ -61,7 +74,7 @@ describe('workerUrl', () => {
     await hub.open(specOf(run))
     await waitFor(() => seen.ended, { what: 'the run to end' })
     expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
-    expect(factory).toHaveBeenCalled()
+    expect(factory).toHaveBeenCalledTimes(1) // once: where the worker comes from is what its errors name
     expect(hub.mode).toBe('shared-worker')
   })
 })

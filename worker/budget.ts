@@ -1,6 +1,6 @@
 /**
  * The connection budget. Chromium allows 6 HTTP/1.1 connections per origin for
- * all tabs and workers together (PROTOCOL-NOTES section 3: a worker with 7 open
+ * all tabs and workers together (README.md: *Limits*; a worker with 7 open
  * streams left a plain fetch() of the page unfinished). Over HTTP/2 one
  * connection carries about 100 streams, so the budget can grow.
  */

@@ -16,7 +16,7 @@ export interface ServerContract {
   events: string[] | undefined
 }
 
-/** The reference chat protocol's event names (PROTOCOL-NOTES section 1). */
+/** The reference chat protocol's event names (README.md: *Server contract*, preset `reference`). */
 export const REFERENCE_EVENT_NAMES = [
   'token', 'reasoning', 'interim_assistant', 'tool', 'tool_complete', 'approval', 'clarify',
   'metering', 'compressing', 'compressed', 'warning', 'title_status', 'title', 'done',

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest'
+import { fromIoredis, fromNodeRedis, type IoredisLike, type NodeRedisClientLike } from '../server-lib/redis-connection.ts'
+
+/** The adapters as pure units, over clients that fail on cue (the real clients run in run-log.test.ts). */
+describe('fromNodeRedis', () => {
+  it('opens the subscriber again after a connect that failed (Redis down at the first follow), not never', async () => {
+    let connects = 0
+    const subscribed: string[] = []
+    const client: NodeRedisClientLike = {
+      sendCommand: async () => null,
+      connect: async () => undefined,
+      subscribe: async () => undefined,
+      unsubscribe: async () => undefined,
+      duplicate: () => ({
+        ...client,
+        connect: async () => {
+          if (++connects === 1) throw new Error('connect ECONNREFUSED')
+        },
+        subscribe: async (channel) => void subscribed.push(channel),
+      }),
+    }
+    const redis = fromNodeRedis(client)
+    await expect(redis.subscribe('a', () => {})).rejects.toThrow('ECONNREFUSED')
+    await redis.subscribe('b', () => {})
+    expect(connects).toBe(2)
+    expect(subscribed).toEqual(['b'])
+    await redis.close()
+  })
+})
+
+describe('fromIoredis', () => {
+  it("drops a failed channel's listener (no message reaches a follower that never subscribed)", async () => {
+    let onMessage: (channel: string, message: string) => void = () => {}
+    const client: IoredisLike = {
+      call: async () => null,
+      duplicate: () => client,
+      subscribe: async (channel) => {
+        if (channel === 'a') throw new Error('Connection is closed.')
+      },
+      unsubscribe: async () => undefined,
+      on: ((event: string, listener: (channel: string, message: string) => void) => {
+        if (event === 'message') onMessage = listener
+      }) as IoredisLike['on'],
+      quit: async () => undefined,
+    }
+    const redis = fromIoredis(client)
+    const heard: string[] = []
+    await expect(redis.subscribe('a', (message) => heard.push(`a:${message}`))).rejects.toThrow('closed')
+    await redis.subscribe('b', (message) => heard.push(`b:${message}`))
+    onMessage('a', '1')
+    onMessage('b', '2')
+    expect(heard).toEqual(['b:2'])
+  })
+})
