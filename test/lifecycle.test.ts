@@ -63,6 +63,9 @@ describe('closed and crashed tabs', () => {
   it('keeps a run connected to its end after its last subscriber left', async () => {
     const name = uniqueName('orphan')
     const here = relay(name)
+    // This page holds the hub while the other tab opens the run and closes: a relay connects on first
+    // use, and without this the worker could end with the tab (Firefox ends it at once), taking the run.
+    await here.ready
     const run = await startRun(uniqueName('session'), 'orphan', { tokens: 30, rate: 60 })
     const tab = await openTab(name)
     await commands.evalInTab(tab, `tab.open(${JSON.stringify(specOf(run))})`)
