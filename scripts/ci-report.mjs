@@ -6,21 +6,31 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 const expected = process.argv.slice(2) // report names that must exist, e.g. chromium firefox
 const dir = 'reports'
 const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : []
+// One line per report group: `chromium.json` and `chromium.alone.json` (files run on their own) are one engine.
+const groups = new Map()
+for (const file of files) {
+  const name = file.slice(0, file.indexOf('.'))
+  groups.set(name, [...(groups.get(name) ?? []), file])
+}
 let passed = 0
 let failed = 0
 for (const name of expected) {
-  if (!files.includes(`${name}.json`)) {
+  if (!groups.has(name)) {
     console.log(`${name}: 0 passed, 1 failed (no test report)`)
     failed += 1
   }
 }
-for (const file of files) {
-  const report = JSON.parse(readFileSync(`${dir}/${file}`, 'utf8'))
-  // A file that failed to load (syntax error, crashed worker) has no test results but counts as failed.
-  const broken = (report.testResults ?? []).filter((r) => r.status === 'failed' && (r.assertionResults ?? []).length === 0).length
-  const p = report.numPassedTests ?? 0
-  const f = (report.numFailedTests ?? 0) + broken
-  console.log(`${file.replace(/\.json$/, '')}: ${p} passed, ${f} failed`)
+for (const [name, group] of groups) {
+  let p = 0
+  let f = 0
+  for (const file of group) {
+    const report = JSON.parse(readFileSync(`${dir}/${file}`, 'utf8'))
+    // A file that failed to load (syntax error, crashed worker) has no test results but counts as failed.
+    const broken = (report.testResults ?? []).filter((r) => r.status === 'failed' && (r.assertionResults ?? []).length === 0).length
+    p += report.numPassedTests ?? 0
+    f += (report.numFailedTests ?? 0) + broken
+  }
+  console.log(`${name}: ${p} passed, ${f} failed`)
   passed += p
   failed += f
 }

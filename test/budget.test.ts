@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest'
+import { type RunSpec, type RunSummary } from '../src/index.ts'
+import { commands } from 'vitest/browser'
+import { finishedTranscript, recorder, shape, specOf as startedSpec, startRun, uniqueName, useRelays, waitFor, type StartedRun } from './helpers.ts'
+
+/*
+ * In a file of its own: a browser context per file. Earlier tests' hubs keep their unfinished runs
+ * (by design: a hub holds a run to its end) and live as long as the test page does, so in a shared
+ * page their connections count against the browser's 6 per origin and stall the page's requests.
+ */
+const relay = useRelays('budget')
+const specOf = (run: StartedRun, extra: Partial<RunSpec> = {}): RunSpec => startedSpec(run, { reconnect: { baseMs: 20, maxMs: 200 }, ...extra })
+
+describe('connection budget', () => {
+  it('8 concurrent runs across 2 tabs: page requests stay fast, every transcript is whole', async () => {
+    const name = uniqueName('budget')
+    const hub = relay(name)
+    let registry: RunSummary[] = []
+    let everParked = 0
+    hub.watchRuns((snapshot) => {
+      registry = snapshot
+      everParked = Math.max(everParked, snapshot.filter((r) => r.status === 'parked').length)
+    })
+
+    const tab = await commands.openTab('/test/fixtures/tab.html')
+    await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)})`)
+    // Started once both tabs are ready: on a loaded machine, setting up can take longer than a run lasts
+    // on the server, and a run replayed after its end streams too briefly to measure anything.
+    const runs: StartedRun[] = []
+    // 10 s a run: setting up 8 runs over 2 tabs took more than 4 s on a loaded machine, and runs that end
+    // before the first probe measure nothing (the count of probes below then fails, rightly).
+    for (let i = 0; i < 8; i++) runs.push(await startRun(uniqueName(`s${i}`), `budget run ${i}`, { tokens: 100, rate: 10 }))
+    for (const run of runs.slice(0, 4)) await hub.open(specOf(run))
+    for (const run of runs.slice(4)) await commands.evalInTab(tab, `tab.open(${JSON.stringify(specOf(run))})`)
+    const watchedHere = recorder()
+    hub.subscribe({ runId: runs[0]!.streamId }, watchedHere.handlers)
+    await commands.evalInTab(tab, `tab.subscribe('w', { runId: ${JSON.stringify(runs[7]!.streamId)} })`)
+
+    // Ordinary requests from both pages while the runs stream, until every run has ended.
+    const timings: number[] = []
+    await waitFor(async () => {
+      const started = performance.now()
+      await fetch('/api/chat/stats?stream_id=none', { cache: 'no-store' })
+      timings.push(performance.now() - started)
+      timings.push(await commands.evalInTab<number>(tab, `(async () => { const t = performance.now(); await fetch('/api/chat/stats?stream_id=none', { cache: 'no-store' }); return performance.now() - t })()`))
+      return registry.length === 8 && registry.every((r) => r.status === 'ended')
+    }, { timeoutMs: 60_000, intervalMs: 50, what: 'all 8 runs to end' })
+    expect(timings.length).toBeGreaterThan(20)
+    expect(Math.max(...timings)).toBeLessThan(1000)
+    expect(everParked).toBeGreaterThan(0)
+    for (const run of runs) {
+      const seen = recorder()
+      hub.subscribe({ runId: run.streamId }, seen.handlers)
+      await waitFor(() => seen.ended)
+      expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    }
+    const open = Object.values((await hub.diagnostics()).connections).reduce((a, b) => a + b, 0)
+    expect(open).toBe(0)
+    await commands.closeTab(tab)
+  }, 90_000)
+})
