@@ -173,6 +173,18 @@ describe('across tabs without SharedWorker (a leader tab runs the hub)', () => {
     return tab
   }
 
+  /** This page leads; a follower tab holds five tunnelled subscriptions through it. */
+  async function followerWithTunnels(prefix: string) {
+    const name = uniqueName(prefix)
+    const here = relay(name)
+    await here.ready
+    const tab = await followerTab(name)
+    const target = JSON.stringify({ runId: 'not-opened' })
+    for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.subscribe('s${i}', ${target})`)
+    expect(tunnelCount(`${name}@${PROTOCOL_VERSION}`)).toBe(5)
+    return { name, here, tab }
+  }
+
   it('shares one hub and one server connection between two tabs', async () => {
     const name = uniqueName('leader')
     const here = relay(name) // first: this page leads
@@ -183,26 +195,14 @@ describe('across tabs without SharedWorker (a leader tab runs the hub)', () => {
   })
 
   it('ends each tunnelled port with its subscription', async () => {
-    const name = uniqueName('tunnels')
-    const here = relay(name) // this page leads
-    await here.ready
-    const tab = await followerTab(name)
-    const target = JSON.stringify({ runId: 'not-opened' })
-    for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.subscribe('s${i}', ${target})`)
-    expect(tunnelCount(`${name}@${PROTOCOL_VERSION}`)).toBe(5)
+    const { name, tab } = await followerWithTunnels('tunnels')
     for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.unsubscribe('s${i}')`)
     await waitFor(() => tunnelCount(`${name}@${PROTOCOL_VERSION}`) === 0, { what: 'the tunnels to close' })
     await commands.closeTab(tab)
   })
 
   it('ends the tunnelled ports of a follower tab that closes, though it can no longer answer the release', async () => {
-    const name = uniqueName('tunnels-gone')
-    const here = relay(name) // this page leads
-    await here.ready
-    const tab = await followerTab(name)
-    const target = JSON.stringify({ runId: 'not-opened' })
-    for (let i = 0; i < 5; i++) await commands.evalInTab(tab, `tab.subscribe('s${i}', ${target})`)
-    expect(tunnelCount(`${name}@${PROTOCOL_VERSION}`)).toBe(5)
+    const { name, here, tab } = await followerWithTunnels('tunnels-gone')
     await commands.closeTab(tab)
     await waitFor(() => tunnelCount(`${name}@${PROTOCOL_VERSION}`) === 0, { what: 'the tunnels of the closed tab to end' })
     expect((await here.diagnostics()).clients).toBe(1)
