@@ -8,6 +8,10 @@ import { createServer } from 'vite'
 import { attachToSharedWorker } from './worker-cdp.mjs'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+/** ROUNDS rounds over two modes, the order flipping each round, so neither always runs on a warmer machine. */
+async function alternating([first, second], measure) {
+  for (let round = 0; round < ROUNDS; round++) for (const mode of round % 2 ? [second, first] : [first, second]) await measure(mode)
+}
 /** `BENCH_ONLY=transports`: only the hub's two transports side by side (about a minute). */
 const ONLY = process.env.BENCH_ONLY
 const FLOOD = Number(process.env.BENCH_FLOOD ?? 200_000)
@@ -57,14 +61,12 @@ try {
   progress(`transports: latency, and a ${FLOOD.toLocaleString('en')}-event flood`)
   const byTransport = { 'hub-fetch': { p50: [], p99: [], flood: [] }, 'hub-eventsource': { p50: [], p99: [], flood: [] } }
   await call(main, 'latency', 'hub-eventsource', 400, 2000, 100) // warm-up
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const mode of round % 2 ? ['hub-eventsource', 'hub-fetch'] : ['hub-fetch', 'hub-eventsource']) {
-      const samples = await call(main, 'latency', mode)
-      byTransport[mode].p50.push(percentile(samples, 0.5))
-      byTransport[mode].p99.push(percentile(samples, 0.99))
-      byTransport[mode].flood.push((await call(main, 'throughput', mode, FLOOD)).eventsPerSecond)
-    }
-  }
+  await alternating(['hub-fetch', 'hub-eventsource'], async (mode) => {
+    const samples = await call(main, 'latency', mode)
+    byTransport[mode].p50.push(percentile(samples, 0.5))
+    byTransport[mode].p99.push(percentile(samples, 0.99))
+    byTransport[mode].flood.push((await call(main, 'throughput', mode, FLOOD)).eventsPerSecond)
+  })
   const spread = (values, digits) => `${fixed(Math.min(...values), digits)}–${fixed(Math.max(...values), digits)}`
   const transportRows = []
   const transportRow = (what, key, digits) => transportRows.push({
@@ -87,16 +89,14 @@ try {
     let eventsPerDelivery = []
     progress('latency and throughput')
     await call(main, 'latency', 'hub', 400, 2000, 100) // warm-up
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const mode of round % 2 ? ['eventsource', 'hub'] : ['hub', 'eventsource']) {
-        const samples = await call(main, 'latency', mode)
-        latency[mode].p50.push(percentile(samples, 0.5))
-        latency[mode].p99.push(percentile(samples, 0.99))
-        const { eventsPerSecond, eventsPerDelivery: perDelivery } = await call(main, 'throughput', mode)
-        throughput[mode].push(eventsPerSecond)
-        if (mode === 'hub') eventsPerDelivery.push(perDelivery)
-      }
-    }
+    await alternating(['hub', 'eventsource'], async (mode) => {
+      const samples = await call(main, 'latency', mode)
+      latency[mode].p50.push(percentile(samples, 0.5))
+      latency[mode].p99.push(percentile(samples, 0.99))
+      const { eventsPerSecond, eventsPerDelivery: perDelivery } = await call(main, 'throughput', mode)
+      throughput[mode].push(eventsPerSecond)
+      if (mode === 'hub') eventsPerDelivery.push(perDelivery)
+    })
     const lat = (mode, p) => median(latency[mode][p])
     row('latency at 2,000 events/s, p50 (ms)', fixed(lat('hub', 'p50')), fixed(lat('eventsource', 'p50')), `added: ${fixed(lat('hub', 'p50') - lat('eventsource', 'p50'))} ms (target ≤ 0.1)`)
     row('latency at 2,000 events/s, p99 (ms)', fixed(lat('hub', 'p99')), fixed(lat('eventsource', 'p99')), `added: ${fixed(lat('hub', 'p99') - lat('eventsource', 'p99'))} ms (target ≤ 0.5)`)
