@@ -1,6 +1,6 @@
 import * as Comlink from 'comlink'
 import type { RelayError } from './errors.ts'
-import type { HubApi } from './protocol.ts'
+import type { HubApi } from './hub-wire.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'
 import { watchClientLock } from './tab-lock.ts'
 import { openSharedWorker } from './worker-link.ts'

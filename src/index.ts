@@ -5,6 +5,7 @@ export { RelayError, type RelayErrorCode } from './errors.ts'
 export { PROTOCOL_VERSION } from './protocol-version.ts'
 // What apps use; the wire contract between page and hub (HubApi, sinks, messages) stays internal.
 export type {
-  Announcement, FeedSpec, FeedSummary, HubDiagnostics, HubHello, HubSettings, IdScheme, ResumeStrategy, ResyncReason, RunEnd,
-  RunError, RunErrorCode, RunEvent, RunSpec, RunStatus, RunSummary, ServerPreset, StartAt, SubscriptionTarget, TransportKind,
-} from './protocol.ts'
+  Announcement, FeedSpec, FeedSummary, IdScheme, ResumeStrategy, ResyncReason, RunEnd, RunError, RunErrorCode, RunEvent, RunSpec,
+  RunStatus, RunSummary, ServerPreset, StartAt, SubscriptionTarget, TransportKind,
+} from './model.ts'
+export type { HubDiagnostics, HubHello, HubSettings } from './hub-wire.ts'

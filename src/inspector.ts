@@ -1,4 +1,5 @@
-import type { HubDiagnostics, RunEvent } from './protocol.ts'
+import type { RunEvent } from './model.ts'
+import type { HubDiagnostics } from './hub-wire.ts'
 import type { RunRelay } from './relay-types.ts'
 
 /**

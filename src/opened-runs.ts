@@ -1,4 +1,4 @@
-import type { RunSpec, RunSummary } from './protocol.ts'
+import type { RunSpec, RunSummary } from './model.ts'
 
 /**
  * The runs a client opened that are still live: what it opens again on a new hub after the old

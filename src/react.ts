@@ -2,7 +2,7 @@
 
 import { createContext, createElement, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react'
 import { createRunRelay } from './client.ts'
-import type { RunError, RunEvent, RunStatus, RunSummary, SubscriptionTarget } from './protocol.ts'
+import type { RunError, RunEvent, RunStatus, RunSummary, SubscriptionTarget } from './model.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'
 
 /**

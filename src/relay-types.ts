@@ -1,6 +1,7 @@
 import type {
-  FeedSpec, FeedSummary, HubDiagnostics, HubSettings, HubHello, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt, SubscriptionTarget,
-} from './protocol.ts'
+  FeedSpec, FeedSummary, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt, SubscriptionTarget,
+} from './model.ts'
+import type { HubDiagnostics, HubSettings, HubHello } from './hub-wire.ts'
 
 /** Options of `createRunRelay`. Defaults are in `RELAY_DEFAULTS`. */
 export interface RelayOptions {

@@ -1,5 +1,6 @@
 import * as Comlink from 'comlink'
-import type { HubApi, TabWire as Wire } from './protocol.ts'
+import type { HubApi } from './hub-wire.ts'
+import type { TabWire as Wire } from './tab-wire.ts'
 import { holdLifeLock, watchClientLock } from './tab-lock.ts'
 
 /**

@@ -1,4 +1,5 @@
-import type { EventColumns, RunEvent, StartAt, SubscriberMessage, SubscriptionTarget } from './protocol.ts'
+import type { RunEvent, StartAt, SubscriptionTarget } from './model.ts'
+import type { EventColumns, SubscriberMessage } from './hub-wire.ts'
 import type { RunHandlers } from './relay-types.ts'
 
 /** What the page keeps of one subscription, so it can be renewed on a new hub. */

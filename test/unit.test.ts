@@ -5,7 +5,7 @@ import { runStatusReducer, type RunState } from '../worker/run-status.ts'
 import { allowedConnections, wireProtocolOf } from '../worker/budget.ts'
 import { serverSeqOf } from '../worker/server-contract.ts'
 import { OpenedRuns } from '../src/opened-runs.ts'
-import type { RunSummary } from '../src/protocol.ts'
+import type { RunSummary } from '../src/model.ts'
 
 describe('EventLog', () => {
   const roomy = { maxEvents: 1000, maxBytes: 1 << 20 }

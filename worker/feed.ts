@@ -1,4 +1,4 @@
-import type { Announcement, FeedSpec, FeedSummary, RunError, RunSpec } from '../src/protocol.ts'
+import type { Announcement, FeedSpec, FeedSummary, RunError, RunSpec } from '../src/model.ts'
 import type { Run } from './run.ts'
 
 /**

@@ -1,4 +1,5 @@
-import type { HubSettings, RunError } from '../src/protocol.ts'
+import type { RunError } from '../src/model.ts'
+import type { HubSettings } from '../src/hub-wire.ts'
 
 /**
  * Checks the hub-wide settings a page gives (`createRunRelay({ hub })`), in the hub, which applies

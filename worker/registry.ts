@@ -1,4 +1,5 @@
-import type { RegistrySink, RunSummary } from '../src/protocol.ts'
+import type { RunSummary } from '../src/model.ts'
+import type { RegistrySink } from '../src/hub-wire.ts'
 import { safeCall } from './safe-call.ts'
 
 /** The runs, and how many `open` calls the hub had handled when it listed them. */

@@ -1,4 +1,4 @@
-import type { RunError, RunStatus } from '../src/protocol.ts'
+import type { RunError, RunStatus } from '../src/model.ts'
 
 /** Everything that can happen to a run's connection. The only way its status changes. */
 export type RunAction =

@@ -1,4 +1,4 @@
-import type { ResyncReason, RunError, RunSpec, RunSummary, TransportKind } from '../src/protocol.ts'
+import type { ResyncReason, RunError, RunSpec, RunSummary, TransportKind } from '../src/model.ts'
 import { backoffDelay, type BackoffPolicy } from './backoff.ts'
 import { contractOf, isInterruption, type ServerContract } from './server-contract.ts'
 import { ServerCursor, type Ingest } from './server-cursor.ts'

@@ -1,4 +1,4 @@
-import type { IdScheme, ResumeStrategy, RunEnd, RunSpec, ServerPreset, TransportKind } from '../src/protocol.ts'
+import type { IdScheme, ResumeStrategy, RunEnd, RunSpec, ServerPreset, TransportKind } from '../src/model.ts'
 
 /**
  * The server contract of a run: how its server identifies events, how a run ends, how to resume.

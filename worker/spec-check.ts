@@ -1,4 +1,4 @@
-import type { RunError, RunSpec } from '../src/protocol.ts'
+import type { RunError, RunSpec } from '../src/model.ts'
 import { contractOf, PRESETS } from './server-contract.ts'
 
 /** A run's stream URLs, resolved and checked. */

@@ -1,4 +1,5 @@
-import type { StartAt, SubscriberMessage, SubscriberSink, SubscriptionTarget } from '../src/protocol.ts'
+import type { StartAt, SubscriptionTarget } from '../src/model.ts'
+import type { SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
 import { serverSeqOf } from './server-contract.ts'
 import { isFinal } from './run-status.ts'
 import type { Hole, Run } from './run.ts'

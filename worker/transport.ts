@@ -1,4 +1,4 @@
-import type { RunSpec } from '../src/protocol.ts'
+import type { RunSpec } from '../src/model.ts'
 import type { ServerContract } from './server-contract.ts'
 
 /** Why a connection ended without a terminal event. The hub decides what follows. */

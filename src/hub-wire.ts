@@ -1,0 +1,159 @@
+/**
+ * The hub wire: the contract between the page (`src/`) and the hub (`worker/`) across Comlink.
+ *
+ * Read by the page files that talk to the hub (the client, its connectors and subscriptions, the
+ * shared-tab hub) and by `worker/`. The calls and messages that cross the Comlink boundary between
+ * them are declared here, and only here; the data they carry (specs, summaries, errors) is the
+ * public model of `model.ts`. Types only: both sides `import type` it, so it adds no bytes to
+ * either bundle. The one runtime value, the protocol version, lives in `protocol-version.ts`.
+ * `HubHello`, `HubSettings` and `HubDiagnostics` are also public: `index.ts` re-exports them.
+ */
+
+import type { FeedSpec, FeedSummary, ResyncReason, RunError, RunSpec, RunStatus, RunSummary, StartAt, SubscriptionTarget } from './model.ts'
+
+/** What `open` answers: the run, and whether this open joined it with another spec. */
+export interface OpenedRun extends RunSummary {
+  /** This open's number in the hub (see `RegistrySink.update`). */
+  openNumber: number
+  /**
+   * Set when this open joined a live run held with a different `url` or `resumeUrl`: the held
+   * spec wins (one connection per run). The page prints it as a console warning.
+   */
+  conflict?: string
+}
+
+/**
+ * Consecutive events of one run, in columns. A catch-up of any length is one of these: cloning
+ * 10,000 events as columns took 2.7 ms against 9.5 ms as objects and 10 ms as one joined
+ * string (v8 serializer, median of 15; `npm run bench` measures it again in Chromium).
+ * The page turns it back into `RunEvent`s.
+ */
+export interface EventColumns {
+  runId: string
+  /** The hub seq of the first event; the others follow without gaps. */
+  firstSeq: number
+  types: string[]
+  data: string[]
+  /** The server's `id:` of each event, `null` where it sent none. */
+  ids: Array<string | null>
+}
+
+/** One message to a subscriber. A batch of them arrives in one `deliver` call. */
+export type SubscriberMessage =
+  /** A session subscription is now following this run (sent before its events). */
+  | { type: 'run'; run: RunSummary }
+  /** A run subscription names a run the hub does not hold (yet): events follow once some tab opens it. */
+  | { type: 'waiting'; runId: string }
+  /** Events of a run, in order, each exactly once. */
+  | ({ type: 'events' } & EventColumns)
+  /** The run's status changed. */
+  | { type: 'status'; runId: string; status: RunStatus; error?: RunError }
+  /** What this subscriber holds of the run has a hole it cannot fill from here: rebuild it (see `ResyncReason`). */
+  | { type: 'resync'; runId: string; reason: ResyncReason; message: string }
+
+/**
+ * The page-side receiver of one subscription, exposed with Comlink on the port `subscribe` gets:
+ * one MessageChannel per subscription, never one per event.
+ * The hub sends the next batch only once `deliver` has settled, so at most one
+ * batch per subscription waits in a tab's port, however slow or frozen the tab.
+ */
+export interface SubscriberSink {
+  deliver(messages: SubscriberMessage[]): void | Promise<void>
+}
+
+/** The page-side receiver of registry snapshots. */
+export interface RegistrySink {
+  /**
+   * `opens`: how many `open` calls the hub had handled when it listed `runs`. A run whose open
+   * answered with an `openNumber` up to it, and that is not listed, was evicted.
+   */
+  update(runs: RunSummary[], opens: number): void
+}
+
+/** What the hub answers to the handshake. */
+export interface HubHello {
+  protocolVersion: number
+  /** A random id of this hub instance: two tabs on one SharedWorker see the same id. */
+  hubId: string
+  /** The hub-wide settings in force (see `HubSettings` for who sets them). */
+  settings: Required<HubSettings>
+  /** Why the settings this client gave were refused; none of them was applied. */
+  settingsError?: RunError
+}
+
+/**
+ * Hub-wide settings a page can give (`createRunRelay({ hub })`). One hub serves every tab, so:
+ * `allowedOrigins` is the union of what every tab asked for; the other settings are set by the
+ * first tab that connects with any, and hold for the hub's life (a tab that asks for others gets
+ * a console warning and the settings in force, in `ready`'s `settings`). Checked by
+ * `checkHubSettings` (`worker/hub-settings.ts`) in the hub; invalid ones fail the handshake (`settingsError`).
+ */
+export interface HubSettings {
+  /** Origins besides the app's own that stream URLs may point to. @defaultValue `[]` */
+  allowedOrigins?: string[]
+  /** Streams the hub holds at once; the others are parked. @defaultValue `{ http1: 4, http2: 64 }` */
+  connectionBudget?: { http1?: number; http2?: number }
+  /** How long an ended or failed run stays after its last event. @defaultValue 5 minutes */
+  retentionMs?: number
+  /** Per-run log caps; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */
+  maxEventsPerRun?: number
+  maxBytesPerRun?: number
+}
+
+/** Counters for tests and the demo's panel. */
+export interface HubDiagnostics {
+  hubId: string
+  /** The hub's view of the network (`navigator.onLine` where it runs). */
+  online: boolean
+  runs: RunSummary[]
+  /** Server connections open now, per run. */
+  connections: Record<string, number>
+  /** Server connections opened in total, per run. */
+  connectionsOpened: Record<string, number>
+  /** What each run's log holds now, in bytes (UTF-16, as the heap stores it). */
+  logBytes: Record<string, number>
+  /** Server connections open now (runs and feeds) against the connection budget for the protocol the hub has seen. */
+  budget: { protocol: 'http1' | 'http2'; limit: number; open: number }
+  /** The event names each run's connection forwards (`all`: the fetch transport with no `events` list). EventSource cannot see others. */
+  listening: Record<string, string[] | 'all'>
+  /** Feeds held, with their connection. */
+  feeds: Array<FeedSummary & { connected: boolean; connectionsOpened: number }>
+  /** Live subscriptions per client (tab). */
+  subscriptionsByClient: Record<string, number>
+  clients: number
+}
+
+/**
+ * The hub's API as one client (a tab or the in-page fallback) sees it.
+ * Every method may be called across Comlink, so results are plain data.
+ */
+export interface HubApi {
+  /** First call on every connection. Throws nothing; the client compares versions. */
+  hello(clientId: string, protocolVersion: number, settings?: HubSettings): HubHello
+  /** Opens a run, or joins it when the hub already holds it: never a second connection. Opening a failed run retries it from its cursor. */
+  open(spec: RunSpec): OpenedRun | RunError
+  /** Opens a feed, or joins it: one connection for every tab. It lives while a client that opened it does, or until `closeFeed`. */
+  openFeed(spec: FeedSpec): FeedSummary | RunError
+  /** This client no longer needs the feed; the hub closes it when no client does. */
+  closeFeed(feedId: string): void
+  /**
+   * Catch-up and live events go to `sink`: a port on which the client exposes its
+   * `SubscriberSink` with Comlink (transferred). The hub closes it when the subscription ends.
+   * The client chooses `subscriptionId` (unique for the
+   * hub's life, e.g. prefixed with its client id), so it can unsubscribe without waiting for this
+   * call's answer, which may come after the client's deadline.
+   */
+  subscribe(target: SubscriptionTarget, startAt: StartAt, sink: MessagePort, subscriptionId: string): void
+  /** Ends the subscription; honoured even when it arrives before the `subscribe` it ends (a subscribe still in flight on another port). */
+  unsubscribe(subscriptionId: string): void
+  /** Stops holding the run's connection before its end; the run fails with `closed` and keeps its log. Opening it again resumes it. */
+  close(runId: string): void
+  /** `sink` gets a snapshot at once and after every change. Returns the watch id. */
+  watchRuns(sink: RegistrySink): number
+  unwatchRuns(watchId: number): void
+  /** Drops every subscription and watch of this client. */
+  release(): void
+  /** Answers at once: the client's liveness check. */
+  ping(): true
+  diagnostics(): HubDiagnostics
+}

@@ -1,0 +1,14 @@
+/**
+ * The tab wire: what travels on the BroadcastChannel of the shared-tab hub, where a leader tab
+ * serves the hub to the others without SharedWorker. Read only by `shared-tab.ts`; the hub
+ * itself never sees it (it gets plain Comlink messages on a point-to-point endpoint). Types only.
+ */
+export type TabWire =
+  /** A Comlink message from a follower's endpoint to the leader's hub. */
+  | { kind: 'to-leader'; from: string; data: unknown }
+  /** A Comlink message from the leader's hub to one follower endpoint. */
+  | { kind: 'to-follower'; to: string; data: unknown }
+  /** A message through a tunnelled MessagePort; only the two tabs that know `port` act on it. */
+  | { kind: 'port'; port: string; data: unknown }
+  /** The tab that sent it closed its end of a tunnelled port (the hub, as a subscription ended): drop the other end. */
+  | { kind: 'port-closed'; port: string }
