@@ -3,6 +3,7 @@
 import type { ChatRequestOptions, ChatTransport, UIMessage, UIMessageChunk } from 'ai'
 import { RelayError } from './errors.ts'
 import type { RunRelay } from './relay-types.ts'
+import { isFinal } from './run-status.ts'
 
 /**
  * A `ChatTransport` for the AI SDK's `useChat` that streams through run-relay: one connection
@@ -82,7 +83,7 @@ export class RelayChatTransport<M extends UIMessage = UIMessage> implements Chat
     const turn = this.#turns.get(chatId)
     const overtaken = () => this.#turns.get(chatId) !== turn // a new turn started meanwhile: its stream is the one to read
     const { runs } = await this.#relay.diagnostics()
-    const live = runs.filter((run) => run.sessionId === chatId && run.status !== 'ended' && run.status !== 'failed').at(-1)
+    const live = runs.filter((run) => run.sessionId === chatId && !isFinal(run.status)).at(-1)
     if (live) return this.#stream(live.runId, options.abortSignal)
     if (overtaken()) return null
     const runId = `${chatId}:resume:${crypto.randomUUID()}`
@@ -109,7 +110,7 @@ export class RelayChatTransport<M extends UIMessage = UIMessage> implements Chat
           resolve('streaming')
         },
         onStatus: (status) => {
-          if (status !== 'ended' && status !== 'failed') return
+          if (!isFinal(status)) return
           stop()
           resolve('empty')
         },

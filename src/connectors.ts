@@ -1,5 +1,5 @@
 import * as Comlink from 'comlink'
-import type { RelayError } from './errors.ts'
+import { RelayError } from './errors.ts'
 import type { HubApi } from './hub-wire.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'
 import { watchClientLock } from './tab-lock.ts'
@@ -16,6 +16,16 @@ export interface HubLink {
   hub: Comlink.Remote<HubApi>
   close(): void
   failed?: Promise<never>
+}
+
+/** A hub that can never answer: every call fails at once with `error` (no timer, no port left open). */
+export function failedLink(error: RelayError): HubLink {
+  const failed = Promise.reject(error) as Promise<never>
+  failed.catch(() => {})
+  const never = () => new Promise<never>(() => {})
+  // `then` is undefined so that `Promise.resolve(hub)` takes it as a value, as with a Comlink remote.
+  const hub = new Proxy({}, { get: (_target, key) => (key === 'then' ? undefined : never) }) as Comlink.Remote<HubApi>
+  return { hub, close: () => {}, failed }
 }
 
 /** A way to reach a hub. The client calls it again to replace a hub that stopped answering. */
@@ -46,6 +56,21 @@ export function connectionFor(mode: NonNullable<RelayOptions['mode']>, options: 
   if (mode === 'auto' && where === 'shared-worker') return workerOrFallback(options)
   const raw = rawConnector(where, options)
   return { mode: where, connect: () => wrap(raw()) }
+}
+
+/** A page or a worker: where a hub can be reached (not Node during server rendering). */
+export function inBrowser(): boolean {
+  return typeof window !== 'undefined' || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined'
+}
+
+/** A mode this browser cannot serve is misuse: thrown with how to fix the call. */
+export function checkMode(mode: NonNullable<RelayOptions['mode']>): void {
+  if (mode === 'shared-worker' && typeof SharedWorker === 'undefined') {
+    throw new RelayError('invalid_spec', "This browser has no SharedWorker; use mode: 'auto' to fall back to a hub in one of the tabs.")
+  }
+  if (mode === 'shared-tab' && !canShareTabs()) {
+    throw new RelayError('invalid_spec', "Sharing a hub across tabs needs Web Locks and BroadcastChannel; use mode: 'auto' or 'in-page'.")
+  }
 }
 
 export function canShareTabs(): boolean {

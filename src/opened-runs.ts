@@ -1,4 +1,5 @@
 import type { RunSpec, RunSummary } from './model.ts'
+import { isFinal } from './run-status.ts'
 
 /**
  * The runs a client opened that are still live: what it opens again on a new hub after the old
@@ -36,7 +37,7 @@ export class OpenedRuns {
     const byId = new Map(runs.map((run) => [run.runId, run]))
     for (const [runId, { openNumber }] of [...this.#specs]) {
       const run = byId.get(runId)
-      if (run?.status === 'ended' || run?.status === 'failed') this.delete(runId)
+      if (run && isFinal(run.status)) this.delete(runId)
       else if (!run && openNumber > 0 && openNumber <= opens) this.delete(runId)
     }
   }

@@ -1,9 +1,10 @@
 'use client'
 
 import { createContext, createElement, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react'
-import { createRunRelay } from './client.ts'
+import { createRunRelay } from './create-run-relay.ts'
 import type { RunError, RunEvent, RunStatus, RunSummary, SubscriptionTarget } from './model.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'
+import { isFinal } from './run-status.ts'
 
 /**
  * React bindings: a provider and hooks over `useSyncExternalStore`. A hook's subscription lives
@@ -154,7 +155,7 @@ function createRunStore<S>(relay: RunRelay, target: SubscriptionTarget | undefin
   let stopSubscription: (() => void) | undefined
   const set = (next: Partial<RunView<S>>) => {
     view = { ...view, ...next }
-    view.isStreaming = view.status === 'connecting' || view.status === 'open' || view.status === 'reconnecting' || view.status === 'parked'
+    view.isStreaming = view.status !== undefined && !isFinal(view.status)
     view.isError = view.status === 'failed'
     for (const listener of [...listeners]) listener()
   }

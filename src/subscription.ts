@@ -1,6 +1,6 @@
 import type { RunEvent, StartAt, SubscriptionTarget } from './model.ts'
 import type { EventColumns, SubscriberMessage } from './hub-wire.ts'
-import type { RunHandlers } from './relay-types.ts'
+import type { RunHandlers, SubscribeOptions } from './relay-types.ts'
 
 /** What the page keeps of one subscription, so it can be renewed on a new hub. */
 export interface ClientSubscription {
@@ -18,6 +18,18 @@ export interface ClientSubscription {
   subscriptionId: string
   /** Settles when the current hub has answered the subscribe (rejects on a timeout). */
   registered: Promise<void>
+}
+
+/** A subscription as `relay.subscribe` starts it, not yet registered with a hub. */
+export function newSubscription(target: SubscriptionTarget, handlers: RunHandlers, options: SubscribeOptions): ClientSubscription {
+  return {
+    target, handlers,
+    startAt: options.startAt ?? 'beginning',
+    decode: options.decode === 'json' ? decodeJson : undefined,
+    lastEventIds: new Map(),
+    subscriptionId: '',
+    registered: Promise.resolve(),
+  }
 }
 
 /**

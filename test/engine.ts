@@ -1,7 +1,7 @@
 import * as Comlink from 'comlink'
 import { onTestFinished } from 'vitest'
 import { commands, server } from 'vitest/browser'
-import { connectRelay } from '../src/client.ts'
+import { RelayClient } from '../src/client.ts'
 import { createRunRelay, PROTOCOL_VERSION, type RelayOptions, type RunRelay } from '../src/index.ts'
 import type { HubApi } from '../src/hub-wire.ts'
 import type { EngineAction } from './engines/tab-driver.ts'
@@ -43,7 +43,7 @@ export async function killableRelay(name: string, options: Pick<RelayOptions, 'l
     onTestFinished(() => relay.dispose())
     return { relay, kill: () => commands.killSharedWorker(`${name}@${PROTOCOL_VERSION}`) }
   }
-  const relay = connectRelay(() => {
+  const relay = new RelayClient(() => {
     const worker = new SharedWorker(new URL('./fixtures/closable-hub.ts', import.meta.url), { type: 'module', name })
     return { hub: Comlink.wrap<HubApi>(worker.port), close: () => worker.port.close() }
   }, options)

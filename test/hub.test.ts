@@ -1,6 +1,6 @@
 import * as Comlink from 'comlink'
 import { afterEach, describe, expect, it } from 'vitest'
-import { connectRelay } from '../src/client.ts'
+import { RelayClient } from '../src/client.ts'
 import { RelayError, type RunRelay, type RunSpec, type RunSummary } from '../src/index.ts'
 import type { SubscriberMessage } from '../src/hub-wire.ts'
 import { RunHub, type HubOptions } from '../worker/hub.ts'
@@ -13,7 +13,7 @@ function setup(options: Partial<HubOptions> = {}) {
   const hub = new RunHub({ transports: { eventsource: fake.transport, fetch: fake.transport }, registryThrottleMs: 5, ...options })
   const relays: RunRelay[] = []
   const client = (clientId = `client-${relays.length + 1}`) => {
-    const relay = connectRelay(messageChannelConnector(hub), { clientId, callTimeoutMs: 2000 }, 'in-page')
+    const relay = new RelayClient(messageChannelConnector(hub), { clientId, callTimeoutMs: 2000 }, 'in-page')
     relays.push(relay)
     return relay
   }

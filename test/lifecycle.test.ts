@@ -1,7 +1,7 @@
 import * as Comlink from 'comlink'
 import { commands } from 'vitest/browser'
 import { afterEach, describe, expect, it } from 'vitest'
-import { connectRelay } from '../src/client.ts'
+import { RelayClient } from '../src/client.ts'
 import { PROTOCOL_VERSION, RelayError, type RunRelay } from '../src/index.ts'
 import type { HubApi } from '../src/hub-wire.ts'
 import { engine, engineCan, killableRelay } from './engine.ts'
@@ -197,7 +197,7 @@ describe('deploys', () => {
 
   it('turns a version mismatch in the handshake into a typed error, never a misparse', async () => {
     const old = new SharedWorker(new URL('./fixtures/old-hub.ts', import.meta.url), { type: 'module', name: uniqueName('old') })
-    const client = connectRelay(() => ({ hub: Comlink.wrap<HubApi>(old.port), close: () => old.port.close() }), { callTimeoutMs: 2000 })
+    const client = new RelayClient(() => ({ hub: Comlink.wrap<HubApi>(old.port), close: () => old.port.close() }), { callTimeoutMs: 2000 })
     relays.push(client)
     await expect(client.ready).rejects.toMatchObject({ name: 'RelayError', code: 'version_mismatch' })
     await expect(client.open({ runId: 'r', sessionId: 's', url: '/x' })).rejects.toBeInstanceOf(RelayError)
@@ -212,7 +212,7 @@ function deadHub() {
 
 describe('no hanging calls', () => {
   it('fails a call to a hub that never answers with a timeout', async () => {
-    const client = connectRelay(deadHub, { callTimeoutMs: 200 })
+    const client = new RelayClient(deadHub, { callTimeoutMs: 200 })
     relays.push(client)
     const started = performance.now()
     await expect(client.diagnostics()).rejects.toMatchObject({ code: 'timeout' })
@@ -220,7 +220,7 @@ describe('no hanging calls', () => {
   })
 
   it('rejects pending calls on dispose, and later calls at once', async () => {
-    const client = connectRelay(deadHub, { callTimeoutMs: 60_000 })
+    const client = new RelayClient(deadHub, { callTimeoutMs: 60_000 })
     const pending = client.diagnostics()
     client.dispose()
     await expect(pending).rejects.toMatchObject({ code: 'disposed' })
