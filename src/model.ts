@@ -1,8 +1,8 @@
 /**
  * The public model: what an app sees of runs (specs, events, statuses, summaries, errors).
  *
- * Read by apps (re-exported by `index.ts`), by every page-side file, and by `worker/`, which
- * holds runs of this shape. Types only: importers `import type` it, so it adds no bytes to
+ * Read by apps (`index.ts` re-exports it), by the page's files, and by `worker/`, which holds
+ * runs of this shape. Types only: importers `import type` it, so it adds no bytes to
  * either bundle. Imports nothing.
  */
 
