@@ -1,4 +1,4 @@
-export { createRunRelay } from './create-run-relay.ts'
+export { createRunRelay } from './client.ts'
 export { startRun, START_RUN_DEFAULTS, type StartedRun, type StartRunOptions } from './start-run.ts'
 export { RELAY_DEFAULTS, type RelayOptions, type RunHandlers, type RunRelay, type SubscribeOptions, type Unsubscribe } from './relay-types.ts'
 export { RelayError, type RelayErrorCode } from './errors.ts'

@@ -1,7 +1,7 @@
 'use client'
 
 import { createContext, createElement, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react'
-import { createRunRelay } from './create-run-relay.ts'
+import { createRunRelay } from './client.ts'
 import type { RunError, RunEvent, RunStatus, RunSummary, SubscriptionTarget } from './model.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'
 import { isFinal } from './run-status.ts'

@@ -1,7 +1,7 @@
 import * as Comlink from 'comlink'
 import { onTestFinished } from 'vitest'
 import { commands, server } from 'vitest/browser'
-import { RelayClient } from '../src/client.ts'
+import { RelayClient } from '../src/relay-client.ts'
 import { createRunRelay, PROTOCOL_VERSION, type RelayOptions, type RunRelay } from '../src/index.ts'
 import type { HubApi } from '../src/hub-wire.ts'
 import type { EngineAction } from './engines/tab-driver.ts'

@@ -1,6 +1,6 @@
 import * as Comlink from 'comlink'
 import { afterEach, describe, expect, it } from 'vitest'
-import { RelayClient } from '../src/client.ts'
+import { RelayClient } from '../src/relay-client.ts'
 import { RelayError, type RunRelay, type RunSpec, type RunSummary } from '../src/index.ts'
 import type { SubscriberMessage } from '../src/hub-wire.ts'
 import { RunHub, type HubOptions } from '../worker/hub.ts'

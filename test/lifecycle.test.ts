@@ -1,7 +1,7 @@
 import * as Comlink from 'comlink'
 import { commands } from 'vitest/browser'
 import { afterEach, describe, expect, it } from 'vitest'
-import { RelayClient } from '../src/client.ts'
+import { RelayClient } from '../src/relay-client.ts'
 import { PROTOCOL_VERSION, RelayError, type RunRelay } from '../src/index.ts'
 import type { HubApi } from '../src/hub-wire.ts'
 import { engine, engineCan, killableRelay } from './engine.ts'
