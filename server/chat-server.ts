@@ -3,13 +3,15 @@ import type { Plugin } from 'vite'
 import { handleHostile } from './hostile.ts'
 import { replyTokens } from './prose.ts'
 import { createSessionChannels } from './session-channel.ts'
-import { frameOf, replaysFromStart, responseHeaders, seqOfWireId, wireEventsOf, type EndMode, type WireEvent, type WireMode } from './wire.ts'
+import { faultyFormat, withWireFaults } from './wire-faults.ts'
+import { replaysFromStart, seqOfWireId, wireEventsOf, type EndMode, type WireMode } from './wire.ts'
+import { createRunHost, memoryRunLog, runEventStream, toNodeListener, type LogEntry, type RunLog, type RunProducer } from '../server-lib/index.ts'
 
 /**
- * A dev chat server speaking the reference protocol (README.md: *Server contract*, preset `reference`),
- * mounted as Vite middleware so `vite`, `vite preview` and the vitest browser
- * server all serve it. Runs progress on the server whether or not anyone
- * reads them, and every event is journaled for replay.
+ * A dev chat server speaking the reference protocol (README.md: *Server contract*, preset `reference`)
+ * on run-relay/server, mounted as Vite middleware so `vite`, `vite preview` and the vitest browser
+ * server all serve it, and standalone by `npm run serve` (scripts/serve.ts). Runs progress on the
+ * server whether or not anyone reads them, and every event is in the run log for replay.
  */
 
 /** What a client can ask of a run when starting it. */
@@ -78,25 +80,20 @@ export interface Restart {
   /** `continue`: the run goes on; `stop`: it never finishes (replays end with a synthetic apperror). */
   worker: 'continue' | 'stop'
 }
-const TERMINAL = new Set(['stream_end', 'cancel', 'apperror', 'error'])
-
-interface JournalEntry {
-  seq: number
-  event: string
-  data: string
-}
-
 interface ServerRun {
   streamId: string
   sessionId: string
-  prompt: string
   settings: RunSettings
   faults: RunFaults
-  journal: JournalEntry[]
-  /** Journal entries before this seq were forgotten (a restart that trimmed the journal). */
+  /** The run's producer, when this process generates it (a run started on another instance has none here). */
+  producer?: RunProducer
+  /** Events this process generated for the run: the seq of the next one is this + 1 (one writer per run). */
+  produced: number
+  /** Entries before this seq are not replayed (a restart that trimmed the journal). */
   floorSeq: number
-  stalled: Set<ServerResponse>
-  finished: boolean
+  /** The seq of the `apperror` a stopped worker left: not part of the journal, sent without an id. */
+  syntheticSeq?: number
+  /** Open stream responses of this run, in this process. */
   clients: Set<ServerResponse>
   opened: number
   /** Stream responses not yet closed, and the most there ever were at once: one run must never hold two. */
@@ -110,7 +107,6 @@ interface ServerRun {
   /** Stream requests destroyed unanswered by the `refuse` fault. */
   refused: number
   cursors: string[]
-  timer?: ReturnType<typeof setInterval>
 }
 
 /** The deterministic reply to a prompt, token by token (see `prose.ts`): test transcripts can be predicted and compared. */
@@ -119,72 +115,84 @@ export function tokenText(prompt: string, index: number): string {
   return tokens[index % tokens.length]!
 }
 
-export function createChatServer() {
-  const runs = new Map<string, ServerRun>()
-  const channels = createSessionChannels()
-  let nextId = 1
+export interface ChatServerOptions {
+  /** Where runs live: share one Redis log between instances (`npm run serve -- --redis URL`). @defaultValue memoryRunLog() */
+  log?: RunLog
+}
 
+/** Waits `ms`, or less: an abort (a cancel, from any instance) ends the wait at once. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+/**
+ * The dev chat server: its runs are produced through run-relay/server's `RunProducer` into a
+ * `RunLog` and streamed by its `runEventStream` (through `toNodeListener`), with the test knobs
+ * (faults, wire modes, restarts, stats) around them. Returns a Connect-style middleware.
+ * Over a shared log, any instance streams, cancels and reports any run; the knobs and the
+ * connection stats are this process's own (a run started elsewhere is served plainly).
+ */
+export function createChatServer(options: ChatServerOptions = {}) {
+  const log = options.log ?? memoryRunLog()
+  let idPrefix = ''
+  let nextId = 1
+  // `start` takes the run's id from here at once, before its first await: the prefix is the current request's.
+  const host = createRunHost({ log, newRunId: () => `${idPrefix}s${nextId++}-${Math.random().toString(36).slice(2, 8)}` })
+  const runs = new Map<string, ServerRun>()
+  /** Runs a restart made this server forget (`journal: 'lose'`): unknown here, even though the log has them. */
+  const forgotten = new Set<string>()
+  const channels = createSessionChannels()
+
+  function newRun(streamId: string, sessionId: string, settings: RunSettings, faults: RunFaults): ServerRun {
+    const run: ServerRun = { streamId, sessionId, settings, faults, produced: 0, floorSeq: 1, clients: new Set(), opened: 0, live: 0, maxLive: 0, overlapMs: 0, liveSince: new Set(), probes: 0, refused: 0, cursors: [] }
+    runs.set(streamId, run)
+    return run
+  }
+
+  /** The run by id: this process's, or one the shared log has (started on another instance: default settings, no faults). */
+  async function runOf(streamId: string, wire: WireMode = 'reference'): Promise<ServerRun | undefined> {
+    if (forgotten.has(streamId)) return undefined
+    const known = runs.get(streamId)
+    if (known) return known
+    const record = streamId ? await log.record(streamId) : undefined
+    return record ? (runs.get(streamId) ?? newRun(streamId, record.sessionId, { ...SETTINGS_DEFAULTS, wire }, {})) : undefined
+  }
+
+  /** The run's journal length: the log's last seq, less a stopped worker's synthetic `apperror`. */
+  function journalLength(run: ServerRun, lastSeq: number): number {
+    return run.syntheticSeq !== undefined && lastSeq >= run.syntheticSeq ? run.syntheticSeq - 1 : lastSeq
+  }
+
+  /** Emits one event of a run this process generates, with the faults that shape what is stored. */
   function append(run: ServerRun, event: string, payload: unknown): void {
-    const seq = run.journal.length + 1
-    const data = seq === run.faults.oversizeAt ? JSON.stringify({ text: 'x'.repeat(2 * 1024 * 1024) }) : JSON.stringify(payload)
-    const entry = { seq, event, data }
-    run.journal.push(entry)
-    for (const client of run.clients) send(run, client, entry)
-    if (TERMINAL.has(event)) finish(run)
+    const seq = ++run.produced
+    run.producer!.emit(event, seq === run.faults.oversizeAt ? { text: 'x'.repeat(2 * 1024 * 1024) } : payload)
   }
 
   /**
-   * Writes one entry to one connection, live or in a replay, with the run's faults: each
-   * fires once, on the first connection the entry is sent to, so tests do not depend on
-   * whether the client connected before or after that seq was produced.
+   * The run's generator: `tokens` tokens (0: the whole reply once) at `rate` per second, a tool
+   * call halfway, metering every second, then done, metering, title (the host appends `stream_end`).
+   * It emits what the rate allows by now on each tick, so slow timers do not slow the run.
    */
-  function send(run: ServerRun, client: ServerResponse, entry: JournalEntry): void {
-    const { faults } = run
-    if (run.stalled.has(client) || client.writableEnded) return
-    if (entry.seq === faults.skipSeqAt) {
-      faults.skipSeqAt = undefined
-      return
-    }
-    for (const event of wireEventsOf(run.settings.wire, run.settings.end, run.streamId, entry)) {
-      client.write(entry.seq === faults.bareIdAt ? `id\n\n${frameOf({ ...event, id: undefined })}` : frameOf(event))
-    }
-    if (entry.seq === faults.malformedAt) {
-      faults.malformedAt = undefined
-      client.write('this line has no colon\nid\nretry: soon\n\n')
-      client.write(Buffer.from([0x64, 0x61, 0x74, 0x61, 0x3a, 0x20, 0xff, 0xfe, 0x0a, 0x0a])) // "data: <invalid UTF-8>"
-    }
-    if (entry.seq === faults.stallAfter) {
-      faults.stallAfter = undefined
-      run.stalled.add(client)
-    }
-    if (entry.seq === faults.dropAfter) {
-      // The server closes the response mid-run (a proxy timeout, a deploy): the client must resume.
-      faults.dropAfter = undefined
-      client.end()
-    }
-  }
-
-  function finish(run: ServerRun): void {
-    run.finished = true
-    clearInterval(run.timer)
-    // [protocol] the server ends the response after a terminal event.
-    for (const client of run.clients) client.end()
-  }
-
-  function startRun(sessionId: string, prompt: string, settings: RunSettings, faults: RunFaults, idPrefix = ''): ServerRun {
-    const run: ServerRun = {
-      streamId: `${idPrefix}s${nextId++}-${Math.random().toString(36).slice(2, 8)}`,
-      sessionId, prompt, settings, faults, journal: [], floorSeq: 1, stalled: new Set(), finished: false, clients: new Set(), opened: 0, live: 0, maxLive: 0, overlapMs: 0, liveSince: new Set(), probes: 0, refused: 0, cursors: [],
-    }
-    runs.set(run.streamId, run)
-    // 0 tokens: the whole reply, once.
+  async function generate(run: ServerRun, prompt: string): Promise<void> {
+    const { settings } = run
+    const { signal } = run.producer!
     const total = settings.tokens > 0 ? settings.tokens : replyTokens(prompt).length
-    let index = 0
     const started = Date.now()
     let lastMetering = started
     const tickMs = Math.max(5, 1000 / settings.rate)
-    run.timer = setInterval(() => {
-      // Emit what the rate allows by now, so slow timers do not slow the run.
+    for (let index = 0; ; ) {
+      await sleep(tickMs, signal)
+      if (signal.aborted) return
       const due = Math.min(total, Math.floor(((Date.now() - started) * settings.rate) / 1000) + 1)
       for (; index < due; index++) {
         if (index === Math.floor(total / 2)) {
@@ -198,20 +206,34 @@ export function createChatServer() {
         append(run, 'metering', { tokens: index })
       }
       if (index >= total) {
-        clearInterval(run.timer)
-        append(run, 'done', { session: sessionId, usage: { output_tokens: total } })
+        append(run, 'done', { session: run.sessionId, usage: { output_tokens: total } })
         append(run, 'metering', { tokens: index })
         append(run, 'title', { title: prompt.slice(0, 40) })
-        append(run, 'stream_end', {})
+        return
       }
-    }, tickMs)
+    }
+  }
+
+  /** Starts a run in the log, or answers which run keeps its session busy. */
+  async function startRun(sessionId: string, prompt: string, settings: RunSettings, faults: RunFaults, prefix = ''): Promise<ServerRun | { activeRunId: string }> {
+    // The generator may be called before `start` resolves: it waits for the run's record here.
+    let ready!: (run: ServerRun) => void
+    const made = new Promise<ServerRun>((resolve) => (ready = resolve))
+    idPrefix = prefix
+    const started = host.start(sessionId, async () => generate(await made, prompt))
+    idPrefix = ''
+    const result = await started
+    if (!result.ok) return { activeRunId: result.activeRunId }
+    const run = newRun(result.runId, sessionId, settings, faults)
+    run.producer = result.producer
+    ready(run)
     return run
   }
 
   /** [protocol] query `after_seq` / `after_event_id` / `replay=1` win over Last-Event-ID; none: live only. */
-  function cursorOf(run: ServerRun, url: URL, req: IncomingMessage): { afterSeq: number; asked: string } {
+  function cursorOf(run: ServerRun, url: URL, req: IncomingMessage, journal: number): { afterSeq: number | 'live'; asked: string } {
     // A malformed or foreign cursor replays from the start.
-    const parseEventId = (value: string) => seqOfWireId(run.settings.wire, run.streamId, value, run.journal.length) ?? 0
+    const parseEventId = (value: string) => seqOfWireId(run.settings.wire, run.streamId, value, journal) ?? 0
     if (replaysFromStart(run.settings.wire) || run.settings.ignoreCursor) return { afterSeq: 0, asked: 'replay (no seek)' }
     const afterSeq = url.searchParams.get('after_seq')
     if (afterSeq !== null) return { afterSeq: Number.isInteger(Number(afterSeq)) ? Number(afterSeq) : 0, asked: `after_seq=${afterSeq}` }
@@ -221,10 +243,10 @@ export function createChatServer() {
     const header = req.headers['last-event-id']
     if (typeof header === 'string') return { afterSeq: parseEventId(header), asked: `last-event-id=${header}` }
     // [protocol] The reference server's fresh subscribe replays nothing; a generic server streams the run from its start.
-    return { afterSeq: run.settings.wire === 'reference' ? run.journal.length : 0, asked: 'none' }
+    return { afterSeq: run.settings.wire === 'reference' ? 'live' : 0, asked: 'none' }
   }
 
-  function stream(run: ServerRun, url: URL, req: IncomingMessage, res: ServerResponse): void {
+  async function stream(run: ServerRun, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { faults } = run
     if (faults.refuse) {
       run.refused++
@@ -239,7 +261,8 @@ export function createChatServer() {
       res.writeHead(200, { 'Content-Type': 'text/event-stream', Connection: 'close' })
       return void res.end()
     }
-    const { afterSeq, asked } = cursorOf(run, url, req)
+    const lastSeq = (await log.record(run.streamId))?.lastSeq ?? 0
+    const { afterSeq, asked } = cursorOf(run, url, req, journalLength(run, lastSeq))
     run.opened++
     run.maxLive = Math.max(run.maxLive, ++run.live)
     const since = performance.now()
@@ -256,37 +279,37 @@ export function createChatServer() {
       return json(res, faults.status!, { error: `injected status ${faults.status}` })
     }
     if (badAnswer(run, req, res)) return
-    res.writeHead(200, responseHeaders(run.settings.wire))
-    for (const entry of run.journal.slice(Math.max(afterSeq, run.floorSeq - 1))) send(run, res, entry)
-    if (res.writableEnded) return
-    if (run.finished) {
-      const last = run.journal.at(-1)
-      // [protocol] a journal without a terminal event gets a synthetic apperror.
-      if (run.settings.wire === 'reference' && (!last || !TERMINAL.has(last.event))) res.write(`event: apperror\ndata: ${JSON.stringify({ message: 'the live worker stopped' })}\n\n`)
-      return void res.end()
-    }
+    const format = faultyFormat(run)
+    // Entries a trimming restart lost are never replayed.
+    const from = afterSeq === 'live' ? afterSeq : Math.max(afterSeq, run.floorSeq - 1)
+    const body = withWireFaults(runEventStream(log, run.streamId, { afterSeq: from, format, heartbeatMs: run.settings.heartbeatMs }))
     run.clients.add(res)
-    // Not after end: `close` comes a moment after `end()`, and a write between them would throw.
-    const heartbeat = setInterval(() => run.stalled.has(res) || res.writableEnded || res.write(': heartbeat\n\n'), run.settings.heartbeatMs)
-    res.on('close', () => {
-      clearInterval(heartbeat)
-      run.clients.delete(res)
-      run.stalled.delete(res)
-    })
+    res.on('close', () => run.clients.delete(res))
+    // The request as a GET: a POST's body (the AI SDK's turn) was read already, and the stream needs none.
+    const asGet = { method: 'GET', url: req.url, headers: req.headers, on: () => asGet }
+    await toNodeListener(() => new Response(body, { status: 200, headers: format.headers }))(asGet, res)
   }
 
   /** Simulates a server restart for one run: every connection dies; `how` says what survives. */
-  function restart(run: ServerRun, how: Restart): void {
+  async function restart(run: ServerRun, how: Restart): Promise<void> {
     for (const client of run.clients) client.destroy()
-    if (how.journal === 'lose') runs.delete(run.streamId)
-    if (how.journal === 'trim' && !run.finished) {
+    const record = await log.record(run.streamId)
+    const running = record !== undefined && !record.ended
+    if (how.journal === 'lose') {
+      runs.delete(run.streamId)
+      forgotten.add(run.streamId)
+    }
+    if (how.journal === 'trim' && running && run.producer) {
       // Events the run produced while the server restarted, that no journal kept.
       for (let i = 0; i < 3; i++) append(run, 'token', { text: '(lost) ' })
-      run.floorSeq = run.journal.length + 1
+      await run.producer.flush()
+      run.floorSeq = run.producer.lastSeq + 1
     }
-    if (how.worker === 'stop') {
-      clearInterval(run.timer)
-      run.finished = true
+    if ((how.worker === 'stop' || how.journal === 'lose') && running) {
+      // The worker is gone: the run ends in the log (which frees its session and stops the
+      // generator), with an apperror that replays send as a server that lost the run would.
+      const ended = await log.endRun(run.streamId, { event: 'apperror', data: JSON.stringify({ message: 'the live worker stopped' }) }, 'running')
+      if (ended.ok) run.syntheticSeq = ended.lastSeq
     }
   }
 
@@ -310,20 +333,41 @@ export function createChatServer() {
     return faults.hang === true // no status, no headers: the response stays unanswered until the client aborts
   }
 
-  function stats(run: ServerRun) {
-    return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, maxOpen: run.maxLive, overlapMs: Math.round(run.overlapMs), probes: run.probes, refused: run.refused, cursors: run.cursors, lastSeq: run.journal.length, finished: run.finished }
+  async function stats(run: ServerRun) {
+    const record = await log.record(run.streamId)
+    const finished = !record || record.ended
+    return { sessionId: run.sessionId, open: run.clients.size, opened: run.opened, maxOpen: run.maxLive, overlapMs: Math.round(run.overlapMs), probes: run.probes, refused: run.refused, cursors: run.cursors, lastSeq: journalLength(run, record?.lastSeq ?? 0), finished }
+  }
+
+  /** The run's journal: every entry in the log, less a stopped worker's synthetic `apperror`. */
+  async function journalOf(run: ServerRun): Promise<{ finished: boolean; events: LogEntry[] }> {
+    const events: LogEntry[] = []
+    for (;;) {
+      const page = await log.read(run.streamId, events.length, 1000)
+      events.push(...page)
+      if (page.length < 1000) break
+    }
+    const record = await log.record(run.streamId)
+    return { finished: !record || record.ended, events: events.slice(0, journalLength(run, events.length)) }
+  }
+
+  /** The session's live run, if this server knows it. */
+  async function activeRun(sessionId: string, wire?: WireMode): Promise<ServerRun | undefined> {
+    const runId = await log.activeRun(sessionId)
+    return runId === undefined ? undefined : runOf(runId, wire)
   }
 
   /**
    * The AI SDK's endpoints, speaking its UI message stream: `POST /api/chat` starts a turn
    * (session = the chat id) and answers with its stream; `GET /api/chat/{id}/stream` replays
-   * the chat's active stream from its first chunk, or answers 204 when none runs.
+   * the chat's active stream from its first chunk, or answers 204 when none runs;
+   * `DELETE /api/chat/{id}/stream` stops it.
    */
   async function aiSdk(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const resume = /^\/api(?:\/ai)?\/chat\/([^/]+)\/stream$/.exec(url.pathname)
-    if (req.method === 'GET' && resume) {
-      const chatId = decodeURIComponent(resume[1]!)
-      const active = [...runs.values()].filter((r) => r.sessionId === chatId && !r.finished).at(-1)
+    if ((req.method === 'GET' || req.method === 'DELETE') && resume) {
+      const active = await activeRun(decodeURIComponent(resume[1]!), 'ai-sdk')
+      if (req.method === 'DELETE') return json(res, 200, { ok: true, cancelled: active !== undefined && (await host.cancel(active.streamId)) === 'cancelled' })
       if (!active) {
         res.writeHead(204)
         return void res.end()
@@ -336,7 +380,9 @@ export function createChatServer() {
       const last = body.messages.filter((m) => m.role === 'user').at(-1)
       const prompt = last?.parts?.filter((p) => p.type === 'text').map((p) => p.text).join('') ?? ''
       const settings = { ...SETTINGS_DEFAULTS, tokens: 0, ...pick(body, ['tokens', 'rate']), wire: 'ai-sdk' as const }
-      return stream(startRun(body.id, prompt, settings, {}), url, req, res)
+      const started = await startRun(body.id, prompt, settings, {})
+      if ('activeRunId' in started) return json(res, 409, { error: 'this chat already has a running turn: resume it with GET, or stop it with DELETE', active_stream_id: started.activeRunId })
+      return stream(started, url, req, res)
     }
     return json(res, 404, { error: `no route ${req.method} ${url.pathname}` })
   }
@@ -350,7 +396,9 @@ export function createChatServer() {
     const route = `${req.method} ${url.pathname}`
     const streamId = url.searchParams.get('stream_id') ?? ''
     const sessionId = url.searchParams.get('session_id') ?? ''
-    const run = runs.get(streamId)
+    const runRoutes = ['GET /api/chat/stream', 'GET /api/chat/stream/status', 'GET /api/chat/cancel', 'GET /api/chat/transcript', 'POST /api/chat/faults', 'POST /api/chat/cut', 'POST /api/chat/restart']
+    const run = runRoutes.includes(route) ? await runOf(streamId) : undefined
+    if (runRoutes.includes(route) && !run) return json(res, 404, { error: `unknown stream ${streamId}` })
     switch (route) {
       case 'POST /api/chat/start':
       case 'POST /api/chat/server-turn': {
@@ -358,16 +406,15 @@ export function createChatServer() {
         // stream_id_prefix: a test knob for ids that must be URL-encoded (`#`, `&`).
         const body = JSON.parse((await readBody(req)) || '{}') as { session_id?: string; message?: string; faults?: RunFaults; stream_id_prefix?: string } & Partial<RunSettings>
         if (!body.session_id || typeof body.message !== 'string') return json(res, 400, { error: 'session_id and message are required' })
-        const active = [...runs.values()].find((r) => r.sessionId === body.session_id && !r.finished)
-        if (active) return json(res, 409, { error: 'session already has a running stream', active_stream_id: active.streamId })
         const settings = { ...SETTINGS_DEFAULTS, ...pick(body, ['tokens', 'rate', 'heartbeatMs', 'stamp', 'wire', 'end', 'ignoreCursor']) }
-        const started = startRun(body.session_id, body.message, settings, { ...body.faults }, body.stream_id_prefix)
+        const started = await startRun(body.session_id, body.message, settings, { ...body.faults }, body.stream_id_prefix)
+        if ('activeRunId' in started) return json(res, 409, { error: 'session already has a running stream', active_stream_id: started.activeRunId })
         if (route === 'POST /api/chat/server-turn') channels.announce(started.sessionId, started.streamId)
         return json(res, 200, { stream_id: started.streamId, session_id: started.sessionId })
       }
       case 'GET /api/chat/session-events': {
-        const live = [...runs.values()].filter((r) => r.sessionId === sessionId && !r.finished).map((r) => r.streamId)
-        if (!channels.subscribe(sessionId, res, live)) return json(res, 503, { error: 'the session channel is down' })
+        const active = await activeRun(sessionId)
+        if (!channels.subscribe(sessionId, res, active ? [active.streamId] : [])) return json(res, 503, { error: 'the session channel is down' })
         return
       }
       case 'POST /api/chat/session-events/outage': {
@@ -378,48 +425,38 @@ export function createChatServer() {
       case 'GET /api/chat/session-events/stats':
         return json(res, 200, channels.stats(sessionId))
       case 'GET /api/chat/stream':
-        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
-        return stream(run, url, req, res)
-      case 'GET /api/chat/stream/status':
-        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
-        return json(res, 200, { active: !run.finished, replay_available: true, journal: { last_seq: run.journal.length } })
+        return stream(run!, url, req, res)
+      case 'GET /api/chat/stream/status': {
+        const record = await log.record(run!.streamId)
+        return json(res, 200, { active: record !== undefined && !record.ended, replay_available: true, journal: { last_seq: journalLength(run!, record?.lastSeq ?? 0) } })
+      }
       case 'GET /api/chat/cancel':
-        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
-        if (!run.finished) append(run, 'cancel', {})
+        await host.cancel(run!.streamId)
         return json(res, 200, { ok: true, cancelled: true })
-      case 'GET /api/chat/transcript':
-        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
-        return json(res, 200, { finished: run.finished, events: run.journal, wire: wireTranscript(run) })
-      case 'POST /api/chat/faults': {
-        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
-        run.faults = JSON.parse((await readBody(req)) || '{}') as RunFaults
-        return json(res, 200, { ok: true })
+      case 'GET /api/chat/transcript': {
+        const { finished, events } = await journalOf(run!)
+        return json(res, 200, { finished, events, wire: events.flatMap((entry) => wireEventsOf(run!.settings.wire, run!.settings.end, run!.streamId, entry)) })
       }
-      case 'POST /api/chat/cut': {
+      case 'POST /api/chat/faults':
+        run!.faults = JSON.parse((await readBody(req)) || '{}') as RunFaults
+        return json(res, 200, { ok: true })
+      case 'POST /api/chat/cut':
         // The network between browser and server fails: every open response of the run is destroyed.
-        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
-        for (const client of run.clients) client.destroy()
+        for (const client of run!.clients) client.destroy()
         return json(res, 200, { ok: true })
-      }
       case 'POST /api/chat/restart': {
-        if (!run) return json(res, 404, { error: `unknown stream ${streamId}` })
         const how = JSON.parse((await readBody(req)) || '{}') as Partial<Restart>
-        restart(run, { journal: how.journal ?? 'keep', worker: how.worker ?? 'continue' })
+        await restart(run!, { journal: how.journal ?? 'keep', worker: how.worker ?? 'continue' })
         return json(res, 200, { ok: true })
       }
       case 'GET /api/chat/stats': {
-        const streams = Object.fromEntries([...runs.values()].filter((r) => !streamId || r.streamId === streamId).map((r) => [r.streamId, stats(r)]))
-        return json(res, 200, { streams })
+        const shown = [...runs.values()].filter((r) => !streamId || r.streamId === streamId)
+        return json(res, 200, { streams: Object.fromEntries(await Promise.all(shown.map(async (r) => [r.streamId, await stats(r)]))) })
       }
       default:
         return json(res, 404, { error: `no route ${route}` })
     }
   }
-}
-
-/** What a full replay of the run sends, event by event, in its wire mode. */
-function wireTranscript(run: ServerRun): WireEvent[] {
-  return run.journal.flatMap((entry) => wireEventsOf(run.settings.wire, run.settings.end, run.streamId, entry))
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
