@@ -26,8 +26,8 @@ interface MemoryRun {
 }
 
 /**
- * The in-memory `RunLog`: one process, no dependency. The default; what `npm run serve` uses
- * without `--redis` (the dev chat server of `npm run dev`, server/, has its own journal).
+ * The in-memory `RunLog`: one process, no dependency. The default; what the dev chat server
+ * (server/: `npm run dev`, and `npm run serve` without `--redis`) keeps its runs in.
  * Everything happens synchronously under the promise surface, so the fences hold trivially.
  * Expiry is by the clock, checked on every lookup and swept on `create`, so no timer is needed
  * and a run that is never ended, nor read, is dropped all the same.
