@@ -13,11 +13,12 @@ describe('README examples', () => {
       'examples/plain.ts': (await import('../examples/plain.ts?raw')).default,
       'examples/react-chat.tsx': (await import('../examples/react-chat.tsx?raw')).default,
       'examples/ai-sdk-chat.tsx': (await import('../examples/ai-sdk-chat.tsx?raw')).default,
-      // Server route handlers: type-checked by `npm run typecheck` (tsconfig includes examples/), not run here.
+      // Server route handlers and the Node server: type-checked by `npm run typecheck` (tsconfig includes examples/), not run here.
       'examples/next-reference/app/api/chat/[...path]/route.ts': (await import('../examples/next-reference/app/api/chat/[...path]/route.ts?raw')).default,
       'examples/next-ai-sdk/lib/chat-server.ts': (await import('../examples/next-ai-sdk/lib/chat-server.ts?raw')).default,
       'examples/next-ai-sdk/app/api/chat/route.ts': (await import('../examples/next-ai-sdk/app/api/chat/route.ts?raw')).default,
       'examples/next-ai-sdk/app/api/chat/[id]/stream/route.ts': (await import('../examples/next-ai-sdk/app/api/chat/[id]/stream/route.ts?raw')).default,
+      'examples/node-http/server.ts': (await import('../examples/node-http/server.ts?raw')).default,
     }
     const readme = (await import('../README.md?raw')).default
     const blocks = [...readme.matchAll(/<!-- example: (\S+) -->\n```\w*\n([\s\S]*?)```/g)]
