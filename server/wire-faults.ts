@@ -78,8 +78,36 @@ export function faultyFormat(run: FormattedRun): StreamFormat {
 export function withWireFaults(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
   const reader = body.getReader()
   let stalled = false
+
+  /** Writes one chunk of the body, carrying out its marks; false when it wrote nothing (a pull must then read on). */
+  function write(controller: ReadableStreamDefaultController<Uint8Array>, chunk: Uint8Array): boolean {
+    let wrote = false
+    const enqueue = (bytes: Uint8Array) => {
+      controller.enqueue(bytes)
+      wrote = true
+    }
+    let from = 0
+    for (let at = chunk.indexOf(MARK); at >= 0; at = chunk.indexOf(MARK, from)) {
+      if (at > from) enqueue(chunk.slice(from, at))
+      const mark = String.fromCharCode(chunk[at + 1]!)
+      from = at + 2
+      if (mark === MALFORMED) enqueue(MALFORMED_BYTES)
+      else if (mark === STALL) {
+        stalled = true
+        return wrote
+      } else if (mark === DROP) {
+        close(controller)
+        void reader.cancel().catch(() => {})
+        return true
+      }
+    }
+    if (from < chunk.length) enqueue(chunk.slice(from))
+    return wrote
+  }
+
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      // [spec] A pull that enqueues nothing is not called again for the same read: read on until something is written.
       for (;;) {
         let next: ReadableStreamReadResult<Uint8Array>
         try {
@@ -88,26 +116,7 @@ export function withWireFaults(body: ReadableStream<Uint8Array>): ReadableStream
           return controller.error(error)
         }
         if (next.done) return close(controller)
-        if (stalled) continue
-        const chunk = next.value
-        let from = 0
-        let at = chunk.indexOf(MARK)
-        for (; at >= 0; at = chunk.indexOf(MARK, from)) {
-          if (at > from) controller.enqueue(chunk.slice(from, at))
-          const mark = String.fromCharCode(chunk[at + 1]!)
-          from = at + 2
-          if (mark === MALFORMED) controller.enqueue(MALFORMED_BYTES)
-          else if (mark === STALL) {
-            stalled = true
-            break
-          } else if (mark === DROP) {
-            close(controller)
-            return void reader.cancel().catch(() => {})
-          }
-        }
-        if (stalled) return
-        if (from < chunk.length) controller.enqueue(chunk.slice(from))
-        return
+        if (!stalled && write(controller, next.value)) return
       }
     },
     cancel(reason) {
