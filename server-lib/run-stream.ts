@@ -177,7 +177,11 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
       async pull(controller) {
         let text: string | undefined
         try {
-          text = await next()
+          // [spec] A pull that enqueues nothing is not called again for a read already waiting: a
+          // batch the format writes as nothing (UI message stream entries that are not chunks) would
+          // leave the client hanging. Read on until there is text or the stream is over.
+          do text = await next()
+          while (!text && !closed)
         } catch (error) {
           // The log failed (Redis down): end this response; the client resumes from its cursor.
           stop()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { memoryRunLog, referenceFormat, runEventStream, type RunLog } from '../server-lib/index.ts'
+import { memoryRunLog, referenceFormat, runEventStream, uiMessageFormat, UI_CHUNK_EVENT, type RunLog } from '../server-lib/index.ts'
 import { waitFor } from './wait.ts'
 
 /** Reads a body to its end, returning the SSE text. */
@@ -22,6 +22,21 @@ describe('runEventStream', () => {
     await waitFor(() => records >= 1, 'the stream to start')
     await inner.append('r', { owner: 'o', expectedSeq: 0, leaseMs: 10_000 }, [{ event: 'token', data: '{"text":"a"}' }, { event: 'stream_end', data: '{}' }], true)
     expect(await reading).toBe('id: r:1\nevent: token\ndata: {"text":"a"}\n\nid: r:2\nevent: stream_end\ndata: {}\n\n')
+  })
+
+  it('an entry the format writes as nothing (a UI message stream entry that is not a chunk) does not stall the stream', async () => {
+    const log = memoryRunLog()
+    await log.create({ runId: 'r', sessionId: 's', owner: 'o', leaseMs: 10_000 })
+    const reader = runEventStream(log, 'r', { afterSeq: 0, format: uiMessageFormat, heartbeatMs: 10_000 }).getReader()
+    const fence = (expectedSeq: number) => ({ owner: 'o', expectedSeq, leaseMs: 10_000 })
+    // The client is waiting for a chunk when the first batch, written as nothing, arrives alone.
+    const first = reader.read()
+    await log.append('r', fence(0), [{ event: 'metering', data: '{}' }], false)
+    await new Promise((resolve) => setImmediate(resolve))
+    await log.append('r', fence(1), [{ event: UI_CHUNK_EVENT, data: '{"type":"start"}' }], false)
+    const chunk = await Promise.race([first, new Promise((resolve) => setTimeout(() => resolve('stalled'), 2000))])
+    expect(chunk).toEqual({ done: false, value: new TextEncoder().encode('data: {"type":"start"}\n\n') })
+    await reader.cancel()
   })
 
   it('stops reading the log while the client is not reading (a pull per chunk, never ahead)', async () => {
