@@ -48,6 +48,16 @@ describe('the dev chat server on run-relay/server', () => {
     expect(text).not.toContain('[DONE]')
   })
 
+  it('a skipped seq is left out once, and the same response goes on to the end', async () => {
+    const runId = await start({ tokens: 10, rate: 50, faults: { skipSeqAt: 3 } })
+    const read = await readSse(`${base}/api/chat/stream?stream_id=${runId}&after_seq=0`, { timeoutMs: 5000 })
+    const seqs = read.events.map(seqOf)
+    expect(seqs.slice(0, 3)).toEqual([1, 2, 4])
+    expect(read.events.at(-1)?.event).toBe('stream_end')
+    // The log keeps it: a replay has it.
+    expect((await readSse(`${base}/api/chat/stream?stream_id=${runId}&after_seq=0`)).events.map(seqOf)).toEqual(Array.from({ length: seqs.length + 1 }, (_, k) => k + 1))
+  })
+
   it('malformedAt writes a line without a colon and bytes that are not UTF-8 after that seq, once', async () => {
     const runId = await start({ tokens: 6, rate: 300, faults: { malformedAt: 2 } })
     const bytes = new Uint8Array(await (await fetch(`${base}/api/chat/stream?stream_id=${runId}&after_seq=0`)).arrayBuffer())
