@@ -11,7 +11,7 @@ export interface FakeConnection {
 
 export function fakeTransport() {
   const connections: FakeConnection[] = []
-  const serverSeq = new Map<string, number>()
+  const serverSeq = new Map<string | undefined, number>()
   const transport: Transport = (request, handlers) => {
     const connection: FakeConnection = {
       request,
@@ -19,9 +19,9 @@ export function fakeTransport() {
       closed: false,
       emit(...events) {
         for (const [type, data] of events) {
-          const seq = (serverSeq.get(request.spec.runId) ?? 0) + 1
-          serverSeq.set(request.spec.runId, seq)
-          if (!connection.closed) handlers.onEvent(type, data, `${request.spec.runId}:${seq}`)
+          const seq = (serverSeq.get(request.runId) ?? 0) + 1
+          serverSeq.set(request.runId, seq)
+          if (!connection.closed) handlers.onEvent(type, data, `${request.runId}:${seq}`)
         }
       },
     }
@@ -36,7 +36,7 @@ export function fakeTransport() {
     transport,
     connections,
     /** Connections of one run, oldest first. */
-    of: (runId: string) => connections.filter((c) => c.request.spec.runId === runId),
-    open: (runId: string) => connections.filter((c) => c.request.spec.runId === runId && !c.closed),
+    of: (runId: string) => connections.filter((c) => c.request.runId === runId),
+    open: (runId: string) => connections.filter((c) => c.request.runId === runId && !c.closed),
   }
 }

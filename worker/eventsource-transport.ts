@@ -1,4 +1,4 @@
-import { listenedNames } from './server-contract.ts'
+import { STREAM_DEFAULTS } from './hub-options.ts'
 import { checkResponse } from './response-check.ts'
 import type { DropReason, StreamConnection, StreamHandlers, StreamRequest } from './transport.ts'
 
@@ -15,8 +15,7 @@ import type { DropReason, StreamConnection, StreamHandlers, StreamRequest } from
 export function createEventSourceTransport(options: { fetch?: typeof fetch } = {}) {
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis)
   return (request: StreamRequest, handlers: StreamHandlers): StreamConnection => {
-    const { spec } = request
-    const withCredentials = spec.withCredentials ?? false
+    const { withCredentials } = request
     const source = new EventSource(request.url, { withCredentials })
     let closed = false
     let opened = false
@@ -28,7 +27,7 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
       previousId = event.lastEventId
     }
     // [spec] EventSource dispatches an event named X only to listeners of X; unnamed events are `message`.
-    for (const name of listenedNames(request.contract)) source.addEventListener(name, forward)
+    for (const name of request.events === 'all' ? ['message'] : request.events) source.addEventListener(name, forward)
     source.onopen = () => {
       opened = true
       if (!closed) handlers.onOpen()
@@ -79,9 +78,9 @@ function freshId(id: string, previousId: string): string | undefined {
  * differently), and classified as the fetch transport classifies a response. It is a second
  * request per failed attempt: the price of a transport that hides the status.
  */
-async function probe(url: string, withCredentials: boolean, fetchImpl: typeof fetch, waitMs = PROBE_TIMEOUT_MS): Promise<DropReason> {
+async function probe(url: string, withCredentials: boolean, fetchImpl: typeof fetch, waitMs: number = STREAM_DEFAULTS.probeTimeoutMs): Promise<DropReason> {
   const controller = new AbortController()
-  const deadline = setTimeout(() => controller.abort(), Math.min(waitMs, PROBE_TIMEOUT_MS)) // a server that never answers must not hold the run
+  const deadline = setTimeout(() => controller.abort(), Math.min(waitMs, STREAM_DEFAULTS.probeTimeoutMs)) // a server that never answers must not hold the run
   try {
     const response = await fetchImpl(url, {
       headers: { Accept: 'text/event-stream', 'X-Run-Relay-Probe': '1' },
@@ -99,5 +98,3 @@ async function probe(url: string, withCredentials: boolean, fetchImpl: typeof fe
     clearTimeout(deadline)
   }
 }
-
-const PROBE_TIMEOUT_MS = 5000

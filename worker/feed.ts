@@ -1,62 +1,170 @@
-import type { Announcement, FeedSpec, FeedSummary, RunError, RunSpec } from '../src/model.ts'
-import type { Run } from './run.ts'
+import type { Announcement, FeedSpec, FeedSummary, RunError, RunSpec } from '../src/protocol.ts'
+import { Connection, fatalError, type ConnectionEnv } from './connection.ts'
+import { STREAM_DEFAULTS } from './hub-options.ts'
+import { resolveStream, type ResolvedStream, type StreamSettings } from './resolve-run.ts'
+import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
+import type { StreamFields } from './server-contract.ts'
+import { ServerCursor } from './server-cursor.ts'
+import { Subscribable } from './subscribable.ts'
+import type { DropReason } from './transport.ts'
+
+/** What a feed tells its listener (the hub). */
+export type FeedNotice =
+  /** `action` changed the feed's status. */
+  | { type: 'transition'; action: RunAction }
+  /** An event announced this run: the hub opens or joins it, and says how that went (`announced`, `reject`). */
+  | { type: 'announcement'; spec: RunSpec }
 
 /**
- * A feed: a long-lived announcement stream whose connection is a `Run` (so it reconnects,
- * parks and counts in the budget like one), and whose events open the runs they announce.
+ * A feed: a long-lived announcement stream whose events open the runs they announce. It has its
+ * own reconnecting connection and status (it parks and counts in the budget like a run), but no
+ * log: each event is read as it arrives.
  */
-export class Feed {
+export class Feed extends Subscribable<FeedNotice> {
   readonly spec: FeedSpec
-  readonly run: Run
+  /** The order in which the hub opened it, shared with runs: the budget serves earlier ones first. */
+  readonly openOrder: number
   /** Clients that opened the feed; the hub closes it when the last one is gone. */
   readonly holders = new Set<string>()
   announced = 0
   rejected = 0
   lastError: RunError | undefined
+  #state: RunState = { status: 'connecting' }
+  #started = false
+  readonly #cursor: ServerCursor
+  readonly #connection: Connection
 
-  constructor(spec: FeedSpec, run: Run) {
+  constructor(spec: FeedSpec, stream: ResolvedStream, env: ConnectionEnv, openOrder: number) {
+    super()
     this.spec = spec
-    this.run = run
+    this.openOrder = openOrder
+    this.#cursor = new ServerCursor(stream.contract)
+    this.#connection = new Connection(stream, env, this.#cursor, {
+      onOpen: () => this.#dispatch({ type: 'opened' }),
+      onEvent: (type, data, id) => this.#receive(type, data, id),
+      onDrop: (reason) => this.#dropped(reason),
+      onReconnectDue: () => this.#connect(),
+    })
+  }
+
+  get status() {
+    return this.#state.status
+  }
+
+  get connected(): boolean {
+    return this.#connection.connected
+  }
+
+  get connectionsOpened(): number {
+    return this.#connection.opened
   }
 
   summary(): FeedSummary {
-    const summary: FeedSummary = { feedId: this.spec.feedId, status: this.run.status, announced: this.announced, rejected: this.rejected }
-    const error = this.lastError ?? this.run.summary().error
+    const summary: FeedSummary = { feedId: this.spec.feedId, status: this.status, announced: this.announced, rejected: this.rejected }
+    const error = this.lastError ?? this.#state.error
     if (error) summary.error = error
     return summary
-  }
-
-  /** The announcement an event of this type makes, if any. */
-  announcementFor(type: string): Announcement | undefined {
-    return this.spec.announces.find((announcement) => announcement.event === type)
   }
 
   reject(message: string): void {
     this.rejected++
     this.lastError = { type: 'error', code: 'invalid_spec', message: `Feed ${this.spec.feedId}: ${message}` }
   }
+
+  start(): void {
+    if (this.#started) return
+    this.#started = true
+    this.#connect()
+  }
+
+  park(): void {
+    this.#connection.close()
+    this.#dispatch({ type: 'parked' })
+  }
+
+  resume(): void {
+    if (this.status !== 'parked') return
+    this.#dispatch({ type: 'resumed' })
+    this.#started = true
+    this.#connect()
+  }
+
+  /** Opened again after it failed: reconnect with a fresh retry budget. */
+  retry(): void {
+    if (this.status !== 'failed') return
+    this.#connection.resetRetries()
+    this.#dispatch({ type: 'retry' })
+    this.#connect()
+  }
+
+  /** The network is back (see `Run.reconnectNow`). */
+  reconnectNow(): void {
+    if (this.status === 'failed' && this.#state.error?.code === 'retries_exhausted') return this.retry()
+    if (this.status !== 'reconnecting') return
+    this.#connection.reconnectNow()
+  }
+
+  close(): void {
+    this.#connection.close()
+  }
+
+  #connect(): void {
+    if (isFinal(this.status) || this.status === 'parked') return
+    this.#connection.open()
+  }
+
+  #dispatch(action: RunAction): void {
+    const next = runStatusReducer(this.#state, action)
+    if (next === this.#state) return
+    this.#state = next
+    if (isFinal(next.status)) this.#connection.close()
+    this.notify({ type: 'transition', action })
+  }
+
+  /** An event: announcements are never skipped as replays (opening a run twice joins it), only events whose id was seen. */
+  #receive(type: string, data: string, id: string | undefined): void {
+    if (this.#cursor.ingest(id).kind !== 'new') return
+    this.#connection.progress()
+    const announcement = this.spec.announces.find((candidate) => candidate.event === type)
+    if (!announcement) return
+    const spec = announcedSpec(announcement, data)
+    if (typeof spec === 'string') return this.reject(spec)
+    this.notify({ type: 'announcement', spec })
+  }
+
+  #dropped(reason: DropReason): void {
+    if (isFinal(this.status) || this.status === 'parked') return
+    const error = fatalError(reason)
+    if (error === 'ended') return this.#dispatch({ type: 'terminal' })
+    if (error) return this.#dispatch({ type: 'failed', error })
+    this.#connection.reconnect(reason, (action) => this.#dispatch(action))
+  }
 }
 
-/** The connection of a feed, as the spec of a run that never ends by itself. */
-export function feedConnectionSpec(spec: FeedSpec): RunSpec {
-  const connection: RunSpec = {
-    runId: `feed:${spec.feedId}`,
-    sessionId: `feed:${spec.feedId}`,
+/**
+ * A feed's stream, resolved, or why its spec is refused. A feed never ends by itself, and echoes
+ * its last id if its server sends ids; the reference server re-announces every live run on
+ * subscribe instead, so nothing announced while down is lost.
+ */
+export function resolveFeed(spec: FeedSpec, settings: StreamSettings, baseUrl: string): ResolvedStream | RunError {
+  const problem = feedSpecProblem(spec)
+  if (problem) return { type: 'error', code: 'invalid_spec', message: problem }
+  const fields: StreamFields = {
     url: spec.url,
     transport: spec.transport,
     events: [...new Set(spec.announces.map((announcement) => announcement.event))],
     end: { events: [], data: null, onClose: false },
-    // A feed echoes its last id, if its server sends ids; the reference server re-announces every
-    // live run on subscribe instead, so nothing announced while down is lost. Announcements are
-    // never skipped as replays: opening a run twice joins it.
     resume: { kind: 'query', param: 'last_event_id', value: 'event-id' },
-    logLimits: { maxEvents: 1 },
   }
-  if (spec.withCredentials !== undefined) connection.withCredentials = spec.withCredentials
-  if (spec.headers !== undefined) connection.headers = spec.headers
-  if (spec.reconnect !== undefined) connection.reconnect = spec.reconnect
-  if (spec.silenceTimeoutMs !== undefined) connection.silenceTimeoutMs = spec.silenceTimeoutMs
-  return connection
+  if (spec.withCredentials !== undefined) fields.withCredentials = spec.withCredentials
+  if (spec.headers !== undefined) fields.headers = spec.headers
+  if (spec.reconnect !== undefined) fields.reconnect = spec.reconnect
+  if (spec.silenceTimeoutMs !== undefined) fields.silenceTimeoutMs = spec.silenceTimeoutMs
+  const stream = resolveStream(fields, settings, baseUrl)
+  if ('type' in stream) return stream
+  // A feed may be idle for hours: staying open counts as progress, while a server that accepts
+  // and closes at once still uses up the retries.
+  return { ...stream, timeouts: { ...stream.timeouts, healthyMs: STREAM_DEFAULTS.feedHealthyMs } }
 }
 
 /** What is wrong with a feed spec from the page, or undefined. */

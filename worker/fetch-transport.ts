@@ -5,17 +5,15 @@ import type { StreamConnection, StreamHandlers, StreamRequest } from './transpor
 
 /** Options of the fetch transport. */
 export interface FetchTransportOptions {
-  /** The largest event (its buffered lines) the parser accepts, in characters. */
-  maxEventSize: number
   fetch?: typeof fetch
 }
 
 /**
  * SSE over `fetch` + `eventsource-parser`: sees the HTTP status, every event and
  * every comment (heartbeats), and can send headers and a body. Memory per connection is
- * bounded: a line without an end is refused at `maxEventSize` (the parser's buffer limit).
+ * bounded: a line without an end is refused at the request's `maxEventSize` (the parser's buffer limit).
  */
-export function createFetchTransport(options: FetchTransportOptions) {
+export function createFetchTransport(options: FetchTransportOptions = {}) {
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis)
   return (request: StreamRequest, handlers: StreamHandlers): StreamConnection => {
     const controller = new AbortController()
@@ -26,13 +24,12 @@ export function createFetchTransport(options: FetchTransportOptions) {
       controller.abort()
       handlers.onDrop(reason)
     }
-    const { spec } = request
     void (async () => {
       const response = await fetchImpl(request.url, {
         method: request.method,
-        headers: { Accept: 'text/event-stream', ...spec.headers, ...request.headers },
+        headers: { Accept: 'text/event-stream', ...request.headers },
         body: request.body,
-        credentials: spec.withCredentials ? 'include' : 'same-origin',
+        credentials: request.withCredentials ? 'include' : 'same-origin',
         cache: 'no-store',
         // A redirect is refused, not followed: a login redirect or another origin is never read as the stream.
         redirect: 'manual',
@@ -45,13 +42,12 @@ export function createFetchTransport(options: FetchTransportOptions) {
         return drop(verdict.kind === 'stream' ? { kind: 'http', status: response.status, message: `${request.url} answered ${response.status} without a body` } : verdict)
       }
       handlers.onOpen()
-      const maxEventSize = spec.maxEventSize ?? options.maxEventSize
+      const { maxEventSize, events: names } = request
       const parser = createParser({
         maxBufferSize: maxEventSize,
         onEvent: (message) => {
           const type = message.event ?? 'message'
-          const names = request.contract.events
-          if (!closed && (!names || names.includes(type) || type === 'message')) handlers.onEvent(type, message.data, message.id || undefined)
+          if (!closed && (names === 'all' || names.includes(type) || type === 'message')) handlers.onEvent(type, message.data, message.id || undefined)
         },
         onComment: () => closed || handlers.onComment(),
         onRetry: (ms) => closed || handlers.onRetry(ms),

@@ -3,7 +3,12 @@ import type { BackoffPolicy } from './backoff.ts'
 import { wireProtocolOf, type ConnectionBudget, type WireProtocol } from './budget.ts'
 import type { Transport } from './transport.ts'
 
-/** Options of the hub. Every field has a default in `HUB_DEFAULTS`. */
+/**
+ * Every default of the hub in one place: the options (`HUB_DEFAULTS`, and the platform ones in
+ * `hubOptionsWith`) and the fixed limits of a connection (`STREAM_DEFAULTS`).
+ */
+
+/** Options of the hub. Every field has a default in `HUB_DEFAULTS` or `hubOptionsWith`. */
 export interface HubOptions {
   /** How long an ended or failed run's transcript stays after its final event. @defaultValue 5 minutes */
   retentionMs: number
@@ -67,6 +72,40 @@ export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeo
   connectionBudget: { http1: 4, http2: 64 },
   allowedOrigins: [],
   networkCheckMs: 1000,
+}
+
+/** Limits of every connection that are not hub options. */
+export const STREAM_DEFAULTS = {
+  /** How long a server may take to answer with headers, unless the spec says otherwise (`RunSpec.connectTimeoutMs`). */
+  connectTimeoutMs: 10_000,
+  /** How long a feed's connection must stay open to count as progress (a feed may be idle for hours). */
+  feedHealthyMs: 5000,
+  /** How long the EventSource transport's probe waits for the headers a failed source hid. */
+  probeTimeoutMs: 5000,
+  /** The longest `Retry-After` the hub waits for: a server asking for more gets this, then its retry. */
+  maxRetryAfterMs: 60_000,
+  /**
+   * How many unsubscribes of ids the hub has not seen it remembers. Each stands for a subscribe
+   * still in flight (a client recovering onto a new port); a stale one (an id already ended) only
+   * takes a slot until newer ones push it out.
+   */
+  maxEarlyUnsubscribes: 1024,
+} as const
+
+/** `given` over every default: a fresh copy per hub, since `configure()` changes some of them. */
+export function hubOptionsWith(given: Partial<HubOptions>): HubOptions {
+  return {
+    ...structuredClone(HUB_DEFAULTS),
+    baseUrl: globalThis.location?.href ?? 'http://localhost/',
+    transports: {},
+    setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
+    clearTimeout: (handle) => globalThis.clearTimeout(handle as number),
+    now: () => performance.now(),
+    random: Math.random,
+    network: browserNetwork,
+    observedProtocol,
+    ...given,
+  }
 }
 
 /** The browser's own view of the network (a worker has `navigator.onLine` and the events too). */

@@ -1,20 +1,25 @@
-import type { FeedSpec, FeedSummary, RunError, RunSpec, RunSummary, StartAt, SubscriptionTarget, TransportKind } from '../src/model.ts'
-import type { HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../src/hub-wire.ts'
-import { checkHubSettings } from './hub-settings.ts'
+import type {
+  FeedSpec, FeedSummary, HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, RunError, RunSpec, RunSummary, StartAt, SubscriberSink,
+  SubscriptionTarget, TransportKind,
+} from '../src/protocol.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
-import { createEventSourceTransport } from './eventsource-transport.ts'
-import { createFetchTransport } from './fetch-transport.ts'
-import { browserNetwork, HUB_DEFAULTS, observedProtocol, type HubOptions } from './hub-options.ts'
 import * as Comlink from 'comlink'
-import { allowedConnections, budgetKey, type BudgetEntry, type WireProtocol } from './budget.ts'
-import { announcedSpec, Feed, feedConnectionSpec, feedSpecProblem } from './feed.ts'
+import type { ConnectionEnv } from './connection.ts'
+import { hubDiagnostics } from './diagnostics.ts'
+import { createEventSourceTransport } from './eventsource-transport.ts'
+import { Feed, resolveFeed } from './feed.ts'
+import { createFetchTransport } from './fetch-transport.ts'
+import { BudgetKeeper } from './hub-budget.ts'
+import { hubOptionsWith, STREAM_DEFAULTS, type HubOptions } from './hub-options.ts'
+import { checkHubSettings } from './hub-settings.ts'
+import { NetworkWatch } from './network-watch.ts'
 import { RegistryWatches } from './registry.ts'
+import { resolveRun } from './resolve-run.ts'
 import { isFinal } from './run-status.ts'
-import { Run, type RunHost } from './run.ts'
-import { listenedNames } from './server-contract.ts'
+import { Run } from './run.ts'
 import { safeCall } from './safe-call.ts'
-import { checkSpec, type StreamUrls } from './spec-check.ts'
-import { HubSubscription, notifySubscribers } from './subscription.ts'
+import type { StreamUrls } from './spec-check.ts'
+import { HubSubscription } from './subscription.ts'
 import type { Transport } from './transport.ts'
 
 export { HUB_DEFAULTS, type HubOptions } from './hub-options.ts'
@@ -24,9 +29,11 @@ export { HUB_DEFAULTS, type HubOptions } from './hub-options.ts'
  * subscription of every client. Lives in the SharedWorker, or in the page when
  * SharedWorker is missing. Touches no `window` or `document`.
  *
- * Its jobs are split by file: `spec-check.ts` validates, `subscription.ts` delivers,
- * `budget.ts` ranks runs for connections, `registry.ts` serves the run list; this
- * file opens, joins, evicts and wires them together.
+ * Its jobs are split by file (see worker/README.md): `resolve-run.ts` checks and resolves a
+ * spec, `subscription.ts` delivers, `hub-budget.ts` hands out connections, `network-watch.ts`
+ * waits for the network, `registry.ts` serves the run list, `diagnostics.ts` reports; this file
+ * opens, joins and evicts, and wires them together. It is not on the path of an event: a run
+ * tells its subscriptions itself; the hub listens only for transitions (eviction, the budget).
  */
 export class RunHub {
   readonly hubId = crypto.randomUUID()
@@ -34,7 +41,9 @@ export class RunHub {
   readonly #transports: Record<TransportKind, Transport>
   readonly #runs = new Map<string, Run>()
   readonly #feeds = new Map<string, Feed>()
-  readonly #runHost: RunHost
+  readonly #env: ConnectionEnv
+  readonly #budget: BudgetKeeper
+  readonly #network: NetworkWatch
   readonly #subscriptions = new Map<string, HubSubscription>()
   /** Ids unsubscribed before their subscribe arrived (it was in flight on another port); bounded, oldest dropped. */
   readonly #unsubscribedEarly = new Set<string>()
@@ -46,53 +55,32 @@ export class RunHub {
   #nextId = 1
   /** `open` calls handled: registry watchers compare it with an open's `openNumber` to tell an evicted run from one listed too early. */
   #opens = 0
-  #protocol: WireProtocol = 'http1'
   /** Whether a page has set the hub-wide settings (the first one does). */
   #configured = false
-  #networkCheck: unknown
 
   constructor(options: Partial<HubOptions> = {}) {
-    this.#options = {
-      ...structuredClone(HUB_DEFAULTS), // configure() changes these per hub
-      baseUrl: globalThis.location?.href ?? 'http://localhost/',
-      transports: {},
-      setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
-      clearTimeout: (handle) => globalThis.clearTimeout(handle as number),
-      now: () => performance.now(),
-      random: Math.random,
-      network: browserNetwork,
-      observedProtocol,
-      ...options,
-    }
+    this.#options = hubOptionsWith(options)
     const o = this.#options
     this.#transports = {
       eventsource: o.transports.eventsource ?? createEventSourceTransport(),
-      fetch: o.transports.fetch ?? createFetchTransport({ maxEventSize: o.maxEventSize }),
+      fetch: o.transports.fetch ?? createFetchTransport(),
     }
     this.#registry = new RegistryWatches(() => ({ runs: this.#snapshot(), opens: this.#opens }), o.registryThrottleMs, { set: o.setTimeout })
-    this.#runHost = {
-      transport: (request, handlers) => this.#transports[request.contract.transport](request, handlers),
-      limits: { maxEvents: o.maxEventsPerRun, maxBytes: o.maxBytesPerRun },
-      backoff: o.backoff,
-      maxRetries: o.maxRetries,
-      maxEventSize: o.maxEventSize,
-      silenceTimeoutMs: (spec, transport) => spec.silenceTimeoutMs ?? o.silenceTimeoutMs[transport],
+    this.#budget = new BudgetKeeper(() => o.connectionBudget, () => this.#runs.values(), () => this.#feeds.values())
+    this.#network = new NetworkWatch(o, () => {
+      for (const run of this.#runs.values()) run.reconnectNow()
+      for (const feed of this.#feeds.values()) feed.reconnectNow()
+      this.#budget.rebalance()
+    })
+    this.#env = {
+      transport: (request, handlers) => this.#transports[request.transport](request, handlers),
       setTimeout: o.setTimeout,
       clearTimeout: o.clearTimeout,
       now: o.now,
       random: o.random,
-      isOnline: () => o.network.isOnline(),
-      waitForNetwork: () => this.#waitForNetwork(),
-      onEvent: (run) => {
-        notifySubscribers(run, (sub) => sub.eventsLogged())
-        this.#registry.changed()
-      },
-      onTransition: (run) => this.#statusChanged(run),
-      onResync: (run, hole) => notifySubscribers(run, (sub) => sub.hole(run, hole)),
+      isOnline: () => this.#network.isOnline(),
+      waitForNetwork: () => this.#network.waitForNetwork(),
     }
-    o.network.onChange((online) => {
-      if (online) this.#networkBack()
-    })
   }
 
   /** The API one client (tab) talks to. Its id arrives with `hello`. */
@@ -132,26 +120,28 @@ export class RunHub {
 
   open(spec: RunSpec): OpenedRun | RunError {
     const existing = this.#runs.get(spec.runId)
-    const urls = checkSpec(spec, this.#options.baseUrl, this.#options.allowedOrigins)
-    if ('type' in urls) return urls
+    const resolved = resolveRun(spec, this.#options, this.#options.baseUrl)
+    if ('type' in resolved) return resolved
     const openNumber = ++this.#opens
     if (existing?.status === 'failed') {
       // Opening a failed run again retries it from its cursor, with this spec: new headers after a
       // re-login, say.
       this.#options.clearTimeout(this.#evictionTimers.get(spec.runId))
       this.#evictionTimers.delete(spec.runId)
-      existing.retry(structuredClone(spec), urls)
-      this.#rebalance()
+      existing.retry({ ...resolved, spec: structuredClone(spec) })
+      this.#budget.rebalance()
       return { ...existing.summary(), openNumber }
     }
-    if (existing) return joined(existing, urls, openNumber)
-    const run = new Run(structuredClone(spec), urls, this.#runHost, this.#nextId++)
+    if (existing) return joined(existing, resolved.urls, openNumber)
+    const run = new Run({ ...resolved, spec: structuredClone(spec) }, this.#env, this.#nextId++)
+    run.observe((notice) => notice.type === 'transition' && this.#statusChanged(run))
+    run.observe(this.#registry.listener)
     this.#runs.set(spec.runId, run)
     for (const sub of this.#subscriptions.values()) {
       if (sub.follows(run)) this.#attach(sub, run, 'runId' in sub.target ? sub.startAt : 'beginning')
     }
-    this.#learnProtocol(this.#options.observedProtocol(urls.url.origin))
-    this.#rebalance() // starts the run, or parks it when the budget is full
+    this.#budget.learnProtocol(this.#options.observedProtocol(resolved.urls.url.origin))
+    this.#budget.rebalance() // starts the run, or parks it when the budget is full
     return { ...run.summary(), openNumber }
   }
 
@@ -169,9 +159,10 @@ export class RunHub {
       this.#configured = true
       o.connectionBudget = { ...o.connectionBudget, ...rest.connectionBudget }
       if (rest.retentionMs !== undefined) o.retentionMs = rest.retentionMs
-      if (rest.maxEventsPerRun !== undefined) this.#runHost.limits.maxEvents = o.maxEventsPerRun = rest.maxEventsPerRun
-      if (rest.maxBytesPerRun !== undefined) this.#runHost.limits.maxBytes = o.maxBytesPerRun = rest.maxBytesPerRun
-      this.#rebalance()
+      // Runs opened from now on are resolved with these; a run's log keeps the caps it was opened with.
+      if (rest.maxEventsPerRun !== undefined) o.maxEventsPerRun = rest.maxEventsPerRun
+      if (rest.maxBytesPerRun !== undefined) o.maxBytesPerRun = rest.maxBytesPerRun
+      this.#budget.rebalance()
     }
     return this.#inForce()
   }
@@ -189,39 +180,32 @@ export class RunHub {
     const existing = this.#feeds.get(spec?.feedId)
     if (existing) {
       existing.holders.add(clientId)
-      if (existing.run.status === 'failed') {
-        existing.run.retry()
-        this.#rebalance()
+      if (existing.status === 'failed') {
+        existing.retry()
+        this.#budget.rebalance()
       }
       return existing.summary()
     }
-    const problem = feedSpecProblem(spec)
-    if (problem) return { type: 'error', code: 'invalid_spec', message: problem }
-    const connection = feedConnectionSpec(structuredClone(spec))
-    const urls = checkSpec(connection, this.#options.baseUrl, this.#options.allowedOrigins)
-    if ('type' in urls) return urls
-    const host: RunHost = {
-      ...this.#runHost,
-      onEvent: (_run, seq) => this.#announced(feed, seq),
-      onTransition: () => {
-        this.#rebalance()
-        this.#registry.changed()
-      },
-      onResync: () => {}, // a feed's holes are recovered by the server's re-announcements
-    }
-    const feed: Feed = new Feed(structuredClone(spec), new Run(connection, urls, host, this.#nextId++, { progressOnOpen: true }))
+    const stream = resolveFeed(spec, this.#options, this.#options.baseUrl)
+    if ('type' in stream) return stream
+    const feed = new Feed(structuredClone(spec), stream, this.#env, this.#nextId++)
+    feed.subscribe((notice) => {
+      if (notice.type === 'announcement') return this.#announced(feed, notice.spec)
+      this.#budget.rebalance()
+      this.#registry.changed()
+    })
     feed.holders.add(clientId)
     this.#feeds.set(spec.feedId, feed)
-    this.#rebalance()
+    this.#budget.rebalance()
     return feed.summary()
   }
 
   closeFeed(clientId: string, feedId: string): void {
     const feed = this.#feeds.get(feedId)
     if (!feed?.holders.delete(clientId) || feed.holders.size > 0) return
-    feed.run.close()
+    feed.close()
     this.#feeds.delete(feedId)
-    this.#rebalance()
+    this.#budget.rebalance()
   }
 
   /**
@@ -246,14 +230,14 @@ export class RunHub {
     const sub = this.#subscriptions.get(subscriptionId)
     if (!sub) {
       this.#unsubscribedEarly.add(subscriptionId)
-      if (this.#unsubscribedEarly.size > MAX_EARLY_UNSUBSCRIBES) this.#unsubscribedEarly.delete(this.#unsubscribedEarly.values().next().value!)
+      if (this.#unsubscribedEarly.size > STREAM_DEFAULTS.maxEarlyUnsubscribes) this.#unsubscribedEarly.delete(this.#unsubscribedEarly.values().next().value!)
       return
     }
     this.#subscriptions.delete(subscriptionId)
     sub.close()
     this.#sinkReleases.get(subscriptionId)?.()
     this.#sinkReleases.delete(subscriptionId)
-    this.#rebalance()
+    this.#budget.rebalance()
     this.#registry.changed()
   }
 
@@ -272,26 +256,10 @@ export class RunHub {
   }
 
   diagnostics(): HubDiagnostics {
-    const connections: Record<string, number> = {}
-    const connectionsOpened: Record<string, number> = {}
-    const listening: Record<string, string[] | 'all'> = {}
-    const logBytes: Record<string, number> = {}
-    for (const [runId, run] of this.#runs) {
-      connections[runId] = run.connected ? 1 : 0
-      connectionsOpened[runId] = run.connectionsOpened
-      listening[runId] = listenedNames(run.contract)
-      logBytes[runId] = run.log.bytes
-    }
-    const subscriptionsByClient: Record<string, number> = {}
-    for (const clientId of this.#clients) subscriptionsByClient[clientId] = 0
-    for (const sub of this.#subscriptions.values()) subscriptionsByClient[sub.clientId] = (subscriptionsByClient[sub.clientId] ?? 0) + 1
-    const feeds = [...this.#feeds.values()].map((feed) => ({ ...feed.summary(), connected: feed.run.connected, connectionsOpened: feed.run.connectionsOpened }))
-    const open = [...this.#runs.values(), ...[...this.#feeds.values()].map((feed) => feed.run)].filter((run) => run.connected).length
-    const budget = { protocol: this.#protocol, limit: this.#options.connectionBudget[this.#protocol], open }
-    return {
-      hubId: this.hubId, online: this.#options.network.isOnline(), runs: this.#snapshot(), feeds, connections, connectionsOpened, listening, logBytes, budget,
-      subscriptionsByClient, clients: this.#clients.size,
-    }
+    return hubDiagnostics({
+      hubId: this.hubId, online: this.#network.isOnline(), runs: this.#runs, feeds: this.#feeds, subscriptions: this.#subscriptions,
+      clients: this.#clients, budget: this.#budget,
+    })
   }
 
   #latestRunOf(sessionId: string): Run | undefined {
@@ -301,63 +269,25 @@ export class RunHub {
   }
 
   #attach(sub: HubSubscription, run: Run, startAt: StartAt): void {
-    run.finishedUnwatched = false
     sub.attach(run, startAt)
-    this.#rebalance()
+    this.#budget.rebalance()
     this.#registry.changed()
   }
 
-  /** An event on a feed: when it announces a run, open (or join) that run. */
-  #announced(feed: Feed, seq: number): void {
-    const { types, data } = feed.run.log.columns(feed.run.spec.runId, seq - 1, seq)
-    const announcement = feed.announcementFor(types[0]!)
-    if (!announcement) return
-    const spec = announcedSpec(announcement, data[0]!)
-    if (typeof spec === 'string') return feed.reject(spec)
+  /** A feed announced a run: open (or join) it. */
+  #announced(feed: Feed, spec: RunSpec): void {
     const result = this.open(spec)
     if ('type' in result) return feed.reject(result.message)
     feed.announced++
   }
 
-  /** Gives the budget's slots to the connections that deserve them (the rule is in `budget.ts`). */
-  #rebalance(): void {
-    const live = new Map<string, Run>()
-    const entries: BudgetEntry[] = []
-    for (const { spec, run } of this.#feeds.values()) {
-      if (isFinal(run.status)) continue
-      entries.push({ kind: 'feed', feedId: spec.feedId, openOrder: run.openOrder })
-      live.set(budgetKey(entries.at(-1)!), run)
-    }
-    for (const run of this.#runs.values()) {
-      if (isFinal(run.status)) continue
-      entries.push({ kind: 'run', runId: run.spec.runId, watched: run.subscriptions.size > 0, openOrder: run.openOrder })
-      live.set(budgetKey(entries.at(-1)!), run)
-    }
-    const allowed = allowedConnections(entries, this.#options.connectionBudget[this.#protocol])
-    // Park first, so a resumed run never pushes the total over the limit.
-    for (const [key, run] of live) if (!allowed.has(key) && run.status !== 'parked') run.park()
-    for (const [key, run] of live) {
-      if (!allowed.has(key)) continue
-      if (run.status === 'parked') run.resume()
-      else run.start()
-    }
-  }
-
-  #learnProtocol(protocol: WireProtocol | undefined): void {
-    if (!protocol || protocol === this.#protocol) return
-    this.#protocol = protocol
-    this.#rebalance()
-  }
-
-  /** Called by the run with the action that changed its status: subscribers hear it in log order. */
+  /** A run's status changed (its subscriptions heard it first): a final run frees its slot and is evicted later. */
   #statusChanged(run: Run): void {
     const { runId } = run.spec
-    notifySubscribers(run, (sub) => sub.statusChanged(run))
     if (isFinal(run.status) && !this.#evictionTimers.has(runId)) {
       this.#evictionTimers.set(runId, this.#options.setTimeout(() => this.#evict(runId), run.spec.retentionMs ?? this.#options.retentionMs))
-      this.#rebalance() // a slot is free
+      this.#budget.rebalance() // a slot is free
     }
-    this.#registry.changed()
   }
 
   #evict(runId: string): void {
@@ -366,28 +296,8 @@ export class RunHub {
     if (!run) return
     run.close()
     this.#runs.delete(runId)
-    notifySubscribers(run, (sub) => sub.detach(run))
+    for (const sub of this.#subscriptions.values()) sub.detach(run)
     this.#registry.changed()
-  }
-
-  /**
-   * Runs wait for the network. The `online` event brings them back; a check every
-   * `networkCheckMs` covers a browser that does not send it to workers (DevTools emulation).
-   */
-  #waitForNetwork(): void {
-    this.#networkCheck ??= this.#options.setTimeout(() => {
-      this.#networkCheck = undefined
-      if (this.#options.network.isOnline()) this.#networkBack()
-      else this.#waitForNetwork()
-    }, this.#options.networkCheckMs)
-  }
-
-  #networkBack(): void {
-    this.#options.clearTimeout(this.#networkCheck)
-    this.#networkCheck = undefined
-    for (const run of this.#runs.values()) run.reconnectNow()
-    for (const feed of this.#feeds.values()) feed.run.reconnectNow()
-    this.#rebalance()
   }
 
   #snapshot(): RunSummary[] {
@@ -408,10 +318,3 @@ function joined(run: Run, urls: StreamUrls, openNumber: number): OpenedRun {
   }
   return summary
 }
-
-/**
- * How many unsubscribes of ids the hub has not seen it remembers. Each stands for a subscribe
- * still in flight (a client recovering onto a new port); a stale one (an id already ended) only
- * takes a slot until newer ones push it out.
- */
-const MAX_EARLY_UNSUBSCRIBES = 1024

@@ -1,3 +1,4 @@
+import { STREAM_DEFAULTS } from './hub-options.ts'
 import type { DropReason } from './transport.ts'
 
 /**
@@ -5,8 +6,8 @@ import type { DropReason } from './transport.ts'
  * whether it is an event stream to read, or why not, typed. Reads the head only, never the body.
  */
 
-/** The longest `Retry-After` the hub waits for: a server asking for more gets this, then its retry. */
-export const MAX_RETRY_AFTER_MS = 60_000
+/** The longest `Retry-After` the hub waits for (see `STREAM_DEFAULTS`). */
+export const MAX_RETRY_AFTER_MS = STREAM_DEFAULTS.maxRetryAfterMs
 
 /** What the check reads of a response (a fetch `Response` fits). */
 export interface ResponseHead {

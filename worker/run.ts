@@ -1,44 +1,13 @@
-import type { ResyncReason, RunError, RunSpec, RunSummary, TransportKind } from '../src/model.ts'
-import { backoffDelay, type BackoffPolicy } from './backoff.ts'
-import { contractOf, isInterruption, type ServerContract } from './server-contract.ts'
+import type { ResyncReason, RunError, RunSpec, RunSummary } from '../src/protocol.ts'
+import { Connection, fatalError, type ConnectionEnv } from './connection.ts'
+import { EventLog } from './event-log.ts'
+import type { ResolvedRun } from './resolve-run.ts'
+import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
+import { isInterruption, type ServerContract } from './server-contract.ts'
 import { ServerCursor, type Ingest } from './server-cursor.ts'
 import type { StreamUrls } from './spec-check.ts'
-import { EventLog, type EventLogLimits } from './event-log.ts'
-import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
-import type { HubSubscription } from './subscription.ts'
-import type { DropReason, StreamConnection, Transport } from './transport.ts'
-
-/** What a run needs from the hub around it. */
-export interface RunHost {
-  transport: Transport
-  limits: EventLogLimits
-  backoff: BackoffPolicy
-  maxRetries: number
-  maxEventSize: number
-  /** Reconnect after this long without an event (or, with the fetch transport, a heartbeat); 0: never. */
-  silenceTimeoutMs(spec: RunSpec, transport: TransportKind): number
-  setTimeout(callback: () => void, ms: number): unknown
-  clearTimeout(handle: unknown): void
-  random(): number
-  /** A monotonic clock in ms (the silence watchdog). */
-  now(): number
-  /** The browser's view of the network: a drop while offline waits for `online` and costs no retry. */
-  isOnline(): boolean
-  /** A run waits for the network: the hub reconnects it (`reconnectNow`) once the browser is online. */
-  waitForNetwork(): void
-  /** A new event is in the log, with this hub seq. */
-  onEvent(run: Run, seq: number): void
-  /** `action` changed the run's status (the hub never has to work out what changed). */
-  onTransition(run: Run, action: RunAction): void
-  /** The transcript has a hole that reconnecting cannot fill, after the log's last event. */
-  onResync(run: Run, hole: Hole): void
-}
-
-/** How long a server may take to answer with headers, unless the spec says otherwise. */
-const CONNECT_TIMEOUT_MS = 10_000
-
-/** How long a feed's connection must stay open to count as progress. */
-const HEALTHY_MS = 5000
+import { notifyEach, Subscribable } from './subscribable.ts'
+import type { DropReason } from './transport.ts'
 
 /** A place in a run's log where the server lost events it cannot replay. */
 export interface Hole {
@@ -48,78 +17,105 @@ export interface Hole {
   message: string
 }
 
+/** What a run tells its listeners, each time with what happened (never only "I changed"). */
+export type RunNotice =
+  /** New events are in the log. */
+  | { type: 'events' }
+  /** `action` changed the run's status (the reducer applied it). */
+  | { type: 'transition'; action: RunAction }
+  /** The transcript has a hole that reconnecting cannot fill, after the log's last event. */
+  | { type: 'hole'; hole: Hole }
+
+export type RunListener = (notice: RunNotice) => void
+
 /**
- * One run: its server connection, its log and its status. Holds at most one
- * connection, from `start()` until a terminal event or a final failure, except
- * while parked by the connection budget.
+ * One run: its server connection, its log and its status. Holds at most one connection, from
+ * `start()` until a terminal event or a final failure, except while parked by the connection budget.
+ *
+ * A subscribable: its subscribers (the hub's subscriptions) hear each notice first, then its
+ * observers (the hub's timers, the registry), as query-core's `Query` tells its observers before
+ * its cache. Only subscribers count as watching the run.
  */
-export class Run {
-  #spec: RunSpec
+export class Run extends Subscribable<RunNotice> {
+  #resolved: ResolvedRun
   readonly log: EventLog
-  readonly subscriptions = new Set<HubSubscription>()
   /** The order in which the hub opened its runs: the budget serves earlier runs first. */
   readonly openOrder: number
-  connectionsOpened = 0
   finishedUnwatched = false
   /** Every hole the run's transcript has, in log order: a subscriber whose catch-up crosses one is told, in its place. */
   readonly holes: Hole[] = []
+  readonly #observers = new Set<RunListener>()
   #state: RunState = { status: 'connecting' }
   #started = false
-  #host: RunHost
-  #url: URL
-  #resumeUrl: URL | undefined
-  #connection: StreamConnection | undefined
-  #reconnectTimer: unknown
-  #silenceTimer: unknown
-  /** When the current connection last showed a sign of life (host clock). */
-  #heardAt = 0
-  #healthyTimer: unknown
-  #attempt = 0
-  #connectTimer: unknown
-  #retryMs: number | undefined
-  #contract: ServerContract
+  readonly #connection: Connection
   /** The server's cursor: resume, and the one place that tells new events from replayed ones. */
-  #cursor: ServerCursor
-  /** New events on the current connection: a clean close after some may be the end (`end.onClose`). */
-  #newOnConnection = 0
+  readonly #cursor: ServerCursor
   /** The cursor at which a seq jump was last repaired: a second jump there is loss the server cannot fill. */
   #gapRepairedAt: bigint | undefined
   /** A clean close that may have been a cut (`closed` with `unverified`) is being confirmed by one more connection. */
   #confirmingEnd = false
 
-  /**
-   * With `progressOnOpen`, a connection that stays open `HEALTHY_MS` counts as progress (a feed may
-   * be idle for hours), while a server that accepts and closes at once still uses up the retries.
-   */
-  readonly #progressOnOpen: boolean
-
-  constructor(spec: RunSpec, urls: StreamUrls, host: RunHost, openOrder: number, options: { progressOnOpen?: boolean } = {}) {
-    this.#spec = spec
-    this.#url = urls.url
-    this.#resumeUrl = urls.resumeUrl
-    this.#host = host
+  constructor(resolved: ResolvedRun, env: ConnectionEnv, openOrder: number) {
+    super()
+    this.#resolved = resolved
     this.openOrder = openOrder
-    this.#progressOnOpen = options.progressOnOpen ?? false
-    this.log = new EventLog({ ...host.limits, ...spec.logLimits })
-    this.#contract = contractOf(spec)
-    this.#cursor = new ServerCursor(this.#contract, spec.resumeFrom)
+    this.log = new EventLog(resolved.logLimits)
+    this.#cursor = new ServerCursor(resolved.contract, resolved.spec.resumeFrom)
+    this.#connection = new Connection(resolved, env, this.#cursor, {
+      onOpen: () => this.#dispatch({ type: 'opened' }),
+      onEvent: (type, data, id) => this.#receive(type, data, id),
+      onDrop: (reason) => this.#dropped(reason),
+      onReconnectDue: () => this.#connect(),
+    }, resolved.spec.runId)
   }
 
   get spec(): RunSpec {
-    return this.#spec
+    return this.#resolved.spec
   }
 
   /** The resolved server contract (preset and spec fields). */
   get contract(): ServerContract {
-    return this.#contract
+    return this.#resolved.contract
+  }
+
+  /** The URLs this run connects to, as checked when it was opened. */
+  get urls(): StreamUrls {
+    return this.#resolved.urls
   }
 
   get status() {
     return this.#state.status
   }
 
+  get error(): RunError | undefined {
+    return this.#state.error
+  }
+
   get connected(): boolean {
-    return this.#connection !== undefined
+    return this.#connection.connected
+  }
+
+  get connectionsOpened(): number {
+    return this.#connection.opened
+  }
+
+  /** Subscribers now (the hub's subscriptions; observers are not counted). */
+  get subscriberCount(): number {
+    return this.listeners.size
+  }
+
+  /** Listens after every subscriber, without counting as one (the hub's timers, the registry). */
+  observe(listener: RunListener): void {
+    this.#observers.add(listener)
+  }
+
+  protected override onSubscribe(): void {
+    this.finishedUnwatched = false
+  }
+
+  protected override notify(notice: RunNotice): void {
+    super.notify(notice)
+    notifyEach(this.#observers, notice)
   }
 
   summary(): RunSummary {
@@ -129,7 +125,7 @@ export class Run {
       sessionId,
       status: this.#state.status,
       eventCount: this.log.lastSeq,
-      subscriberCount: this.subscriptions.size,
+      subscriberCount: this.subscriberCount,
       finishedUnwatched: this.finishedUnwatched,
       incomplete: this.holes.length > 0,
     }
@@ -146,7 +142,7 @@ export class Run {
 
   /** Closes the connection to free a slot of the connection budget; `resume()` reopens it from the cursor. */
   park(): void {
-    this.#disconnect()
+    this.#connection.close()
     this.#dispatch({ type: 'parked' })
   }
 
@@ -161,20 +157,14 @@ export class Run {
    * A failed run opened again: reconnect from the cursor with a fresh retry budget, and with the
    * spec it was opened with this time (new headers after a sign-in, a new URL).
    */
-  /** The URLs this run connects to, as checked when it was opened. */
-  get urls(): StreamUrls {
-    return { url: this.#url, resumeUrl: this.#resumeUrl }
-  }
-
-  retry(spec?: RunSpec, urls?: StreamUrls): void {
+  retry(resolved?: ResolvedRun): void {
     if (this.status !== 'failed') return
-    if (spec && urls) {
-      this.#spec = spec
-      this.#url = urls.url
-      this.#resumeUrl = urls.resumeUrl
-      this.#contract = { ...contractOf(spec), ids: this.#contract.ids } // the cursor keeps its scheme
+    if (resolved) {
+      // The cursor keeps its scheme (and the contract it was made with).
+      this.#resolved = { ...resolved, contract: { ...resolved.contract, ids: this.#resolved.contract.ids } }
+      this.#connection.use(this.#resolved)
     }
-    this.#attempt = 0
+    this.#connection.resetRetries()
     this.#dispatch({ type: 'retry' })
     this.#connect()
   }
@@ -185,9 +175,8 @@ export class Run {
    */
   reconnectNow(): void {
     if (this.status === 'failed' && this.#state.error?.code === 'retries_exhausted') return this.retry()
-    if (this.status !== 'reconnecting' || this.#connection) return
-    this.#host.clearTimeout(this.#reconnectTimer)
-    this.#connect()
+    if (this.status !== 'reconnecting') return
+    this.#connection.reconnectNow()
   }
 
   /** The app no longer wants the run held (`relay.close`): it fails with `closed`; opening it again resumes it. */
@@ -198,21 +187,7 @@ export class Run {
 
   /** Closes the connection and cancels timers; the run keeps its log. */
   close(): void {
-    this.#disconnect()
-  }
-
-  #disconnect(): void {
-    this.#connection?.close()
-    this.#connection = undefined
-    this.#host.clearTimeout(this.#reconnectTimer)
-    this.#stopTimers()
-  }
-
-  #stopTimers(): void {
-    this.#host.clearTimeout(this.#silenceTimer)
-    this.#silenceTimer = undefined
-    this.#host.clearTimeout(this.#healthyTimer)
-    this.#host.clearTimeout(this.#connectTimer)
+    this.#connection.close()
   }
 
   #dispatch(action: RunAction): void {
@@ -220,95 +195,31 @@ export class Run {
     if (next === this.#state) return
     this.#state = next
     if (isFinal(next.status)) {
-      this.#disconnect()
-      if (this.subscriptions.size === 0) this.finishedUnwatched = true
+      this.#connection.close()
+      if (this.subscriberCount === 0) this.finishedUnwatched = true
     }
-    this.#host.onTransition(this, action)
+    this.notify({ type: 'transition', action })
   }
 
   #connect(): void {
     if (isFinal(this.status) || this.status === 'parked') return
-    // A reconnect goes to `resumeUrl` when there is one (a GET), never repeating a POST that starts a turn.
-    const resuming = this.connectionsOpened > 0 && this.#resumeUrl !== undefined
-    const { url, headers } = this.#cursor.request(resuming ? this.#resumeUrl! : this.#url)
-    const method = resuming ? 'GET' : (this.spec.method ?? 'GET')
-    const body = resuming ? undefined : this.spec.body
-    this.connectionsOpened++
-    this.#newOnConnection = 0
-    this.#cursor.connected()
-    const connectTimeoutMs = this.spec.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
-    this.#connectTimer = this.#host.setTimeout(() => this.#connectTimedOut(connectTimeoutMs), connectTimeoutMs)
-    this.#connection = this.#host.transport({ url, headers, method, body, spec: this.spec, contract: this.#contract }, {
-      onOpen: () => {
-        this.#host.clearTimeout(this.#connectTimer)
-        if (this.#progressOnOpen) this.#healthyTimer = this.#host.setTimeout(() => (this.#attempt = 0), HEALTHY_MS)
-        this.#heard()
-        this.#dispatch({ type: 'opened' })
-      },
-      onEvent: (type, data, id) => {
-        this.#heard()
-        this.#receive(type, data, id)
-      },
-      onComment: () => this.#heard(),
-      onRetry: (ms) => {
-        this.#retryMs = ms
-      },
-      onDrop: (reason) => this.#dropped(reason),
-    })
-    this.#heard()
-  }
-
-  /** No answer within the connect timeout: a silent connection, retried; its transport may know more (a hidden redirect). */
-  #connectTimedOut(connectTimeoutMs: number): void {
-    const timeout: DropReason = { kind: 'timeout', message: `No response headers within ${connectTimeoutMs} ms` }
-    const connection = this.#connection
-    if (!connection?.explainTimeout) return this.#dropped(timeout)
-    void connection.explainTimeout(timeout, connectTimeoutMs).then((reason) => {
-      if (this.#connection === connection) this.#dropped(reason)
-    }, () => this.#connection === connection && this.#dropped(timeout))
-  }
-
-  /**
-   * Any sign of life counts against the silence watchdog. One timer per connection, re-armed for
-   * the time left when it fires: no timer churn per event at thousands of events a second.
-   */
-  #heard(): void {
-    this.#heardAt = this.#host.now()
-    if (this.#silenceTimer === undefined) this.#watchSilence(this.#host.silenceTimeoutMs(this.spec, this.#contract.transport))
-  }
-
-  #watchSilence(waitMs: number): void {
-    const timeoutMs = this.#host.silenceTimeoutMs(this.spec, this.#contract.transport)
-    if (timeoutMs <= 0 || !this.#connection) return
-    this.#silenceTimer = this.#host.setTimeout(() => {
-      this.#silenceTimer = undefined
-      const idle = this.#host.now() - this.#heardAt
-      if (idle < timeoutMs) return this.#watchSilence(timeoutMs - idle)
-      this.#connection?.close()
-      this.#dropped({ kind: 'silence', message: `Nothing arrived for ${timeoutMs} ms` })
-    }, waitMs)
+    this.#connection.open()
   }
 
   #receive(type: string, data: string, id: string | undefined): void {
-    const maxEventSize = this.spec.maxEventSize ?? this.#host.maxEventSize
-    if (data.length > maxEventSize) {
-      return this.#dropped({ kind: 'oversize', message: `A ${type} event of ${data.length} characters exceeds the ${maxEventSize} limit` })
-    }
     // [ingest] The server cursor is parsed here, once, and kept with the event in the log.
     const ingest = this.#cursor.ingest(id)
     if (ingest.kind === 'duplicate' || ingest.kind === 'lost') return // a replay, or loss already told: not progress
     const placed = ingest.kind === 'gap' ? this.#acceptGap(ingest, id!) : ingest
     if (!placed) return
-    // Only a new event is progress and resets the backoff: a server that accepts and closes at
-    // once, or replays what the hub holds, cannot turn into an endless reconnect loop.
-    this.#attempt = 0
-    this.#newOnConnection++
+    this.#connection.progress()
     this.#confirmingEnd = false // the run went on: that close was a cut
     if (isInterruption(type, id, this.#cursor.hasIds)) {
       this.#hole('server_lost_events', 'The server lost the live run and cannot replay the rest of it.')
     }
-    this.#host.onEvent(this, this.log.append({ type, data, id, serverSeq: placed.serverSeq }))
-    const { end } = this.#contract
+    this.log.append({ type, data, id, serverSeq: placed.serverSeq })
+    this.notify({ type: 'events' })
+    const { end } = this.contract
     if (end.events.includes(type) || (end.data !== null && data.trim() === end.data)) this.#dispatch({ type: 'terminal' })
   }
 
@@ -325,8 +236,7 @@ export class Run {
       : `The server sent seq ${serverSeq} after a higher one (ids went backwards) where ${expected} was due`
     if (this.#gapRepairedAt !== expected) {
       this.#gapRepairedAt = expected
-      this.#connection?.close()
-      this.#dropped({ kind: 'protocol', message })
+      this.#connection.drop({ kind: 'protocol', message })
       return undefined
     }
     if (why === 'skipped') {
@@ -338,17 +248,14 @@ export class Run {
     return undefined
   }
 
-  /** Keeps the hole with its place in the log, then tells the subscribers present. */
+  /** Keeps the hole with its place in the log, then tells the listeners. */
   #hole(reason: ResyncReason, message: string): void {
     const hole = { afterSeq: this.log.lastSeq, reason, message }
     this.holes.push(hole)
-    this.#host.onResync(this, hole)
+    this.notify({ type: 'hole', hole })
   }
 
   #dropped(reason: DropReason): void {
-    this.#connection?.close()
-    this.#connection = undefined
-    this.#stopTimers()
     if (isFinal(this.status) || this.status === 'parked') return
     const error = fatalError(reason)
     const close = this.#closeMeans(reason)
@@ -359,28 +266,13 @@ export class Run {
       // One more connection, at once and not counted as a retry: nothing new and a close is the end; more events, a cut repaired.
       this.#confirmingEnd = true
       this.#dispatch({ type: 'dropped' })
-      this.#reconnectTimer = this.#host.setTimeout(() => this.#connect(), 0)
-      return
+      return this.#connection.reconnectIn(0)
     }
-    if (this.#contract.resume.kind === 'none' && this.log.lastSeq > 0) {
+    if (this.contract.resume.kind === 'none' && this.log.lastSeq > 0) {
       const message = `The connection dropped after ${this.log.lastSeq} events and this server cannot resume (resume: none); the rest of the run is lost. Last: ${'message' in reason ? reason.message : 'the server closed the stream'}`
       return this.#dispatch({ type: 'failed', error: { type: 'error', code: 'unresumable', message } })
     }
-    if (!this.#host.isOnline()) {
-      // [offline] Waiting for the network is not a failed attempt: `online` reconnects (reconnectNow).
-      this.#dispatch({ type: 'dropped' })
-      return this.#host.waitForNetwork()
-    }
-    const { maxRetries = this.#host.maxRetries, ...backoff } = this.spec.reconnect ?? {}
-    if (this.#attempt >= maxRetries) {
-      const message = `Gave up after ${this.#attempt} reconnects without progress; last: ${'message' in reason ? reason.message : 'the server closed the stream'}`
-      return this.#dispatch({ type: 'failed', error: { type: 'error', code: 'retries_exhausted', message } })
-    }
-    this.#dispatch({ type: 'dropped' })
-    const jittered = backoffDelay(this.#attempt++, { ...this.#host.backoff, ...backoff }, this.#host.random, this.#retryMs)
-    // [RFC 9110] A 429 or 503 with Retry-After says when to come back: never sooner (it is capped where parsed).
-    const delay = reason.kind === 'http' && reason.retryAfterMs !== undefined ? Math.max(jittered, reason.retryAfterMs) : jittered
-    this.#reconnectTimer = this.#host.setTimeout(() => this.#connect(), delay)
+    this.#connection.reconnect(reason, (action) => this.#dispatch(action))
   }
 
   /**
@@ -389,24 +281,11 @@ export class Run {
    * as a clean end) is confirmed first by one more connection, unless that would repeat a POST.
    */
   #closeMeans(reason: DropReason): 'end' | 'confirm' | 'drop' {
-    const { onClose } = this.#contract.end
+    const { onClose } = this.contract.end
     const applies = onClose === true || (onClose === 'no-ids' && !this.#cursor.hasIds)
     if (!applies || reason.kind !== 'closed') return 'drop'
-    if (this.#newOnConnection === 0) return this.#confirmingEnd ? 'end' : 'drop'
-    const repeatsPost = (this.spec.method ?? 'GET') !== 'GET' && this.#resumeUrl === undefined
+    if (this.#connection.newEvents === 0) return this.#confirmingEnd ? 'end' : 'drop'
+    const repeatsPost = this.#resolved.method !== 'GET' && this.urls.resumeUrl === undefined
     return reason.unverified && !repeatsPost ? 'confirm' : 'end'
   }
-}
-
-/** Outcomes that retrying cannot fix. 204 is the server's way to say "nothing more, ever". */
-function fatalError(reason: DropReason): RunError | 'ended' | undefined {
-  if (reason.kind === 'oversize') return { type: 'error', code: 'oversize', message: reason.message }
-  if (reason.kind === 'bad_response') return { type: 'error', code: 'bad_response', message: reason.message }
-  if (reason.kind !== 'http') return undefined
-  const { status, message } = reason
-  if (status === 204) return 'ended'
-  if (status === 401 || status === 403) return { type: 'error', code: 'auth', status, message }
-  if (status === 404) return { type: 'error', code: 'not_found', status, message }
-  if (status >= 500 || status === 408 || status === 429) return undefined
-  return { type: 'error', code: 'http', status, message }
 }

@@ -1,9 +1,13 @@
 import type { IdScheme, ResumeStrategy, RunEnd, RunSpec, ServerPreset, TransportKind } from '../src/model.ts'
 
+/** The fields of a spec that describe one server stream: a run's, or a feed's (which has no run or session). */
+export type StreamFields = Omit<RunSpec, 'runId' | 'sessionId' | 'resumeFrom' | 'retentionMs' | 'logLimits'>
+
 /**
- * The server contract of a run: how its server identifies events, how a run ends, how to resume.
- * Resolved once from the spec's preset and fields; the run reads only this. The README's
- * "Server contract" section is the user-facing text of this file.
+ * The server contract of a stream: how its server identifies events, how a run ends, how to resume.
+ * Resolved once per open from the spec's preset and fields (`resolveRun`); the run, its cursor and
+ * the transports read this instead of the spec's contract fields. The README's "Server contract"
+ * section is the user-facing text of this file.
  */
 export interface ServerContract {
   /** `auto`: per event, `opaque` when it has an id, `none` when not. Gap detection needs a declared `seq`. */
@@ -61,7 +65,7 @@ export const PRESETS: Record<ServerPreset | 'auto', Preset> = {
 }
 
 /** The contract of a spec: its own fields over its preset's. */
-export function contractOf(spec: RunSpec): ServerContract {
+export function contractOf(spec: StreamFields): ServerContract {
   const preset = PRESETS[spec.preset ?? 'auto']
   // fetch by default: it refuses redirects (the allow-list holds), bounds a line at maxEventSize and sees
   // the status, heartbeats and every event name. EventSource can do none of these (README, "Transports").

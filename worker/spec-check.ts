@@ -1,7 +1,7 @@
-import type { RunError, RunSpec } from '../src/model.ts'
-import { contractOf, PRESETS } from './server-contract.ts'
+import type { RunError, RunSpec } from '../src/protocol.ts'
+import { PRESETS, type ServerContract, type StreamFields } from './server-contract.ts'
 
-/** A run's stream URLs, resolved and checked. */
+/** A stream's URLs, resolved and checked. */
 export interface StreamUrls {
   url: URL
   /** Where reconnects go (`RunSpec.resumeUrl`), resolved against the same base as `url` and checked by the same rules. */
@@ -10,27 +10,41 @@ export interface StreamUrls {
 
 /**
  * Checks a spec from the page before the hub opens anything: every refusal is a typed
- * `RunError` whose message says how to fix the call.
- * Returns the stream URLs resolved against `baseUrl`, the very URLs that were checked.
+ * `RunError` whose message says how to fix the call. These are the fields only a run has.
  */
-export function checkSpec(spec: RunSpec, baseUrl: string, allowedOrigins: readonly string[]): StreamUrls | RunError {
-  const url = checkSpecFields(spec, baseUrl, allowedOrigins)
+export function checkRunFields(spec: RunSpec): RunError | undefined {
+  const invalid = (message: string): RunError => ({ type: 'error', code: 'invalid_spec', message })
+  if (typeof spec?.runId !== 'string' || !spec.runId) return invalid('RunSpec.runId must be a non-empty string (the server\'s stream id).')
+  if (typeof spec.sessionId !== 'string' || !spec.sessionId) return invalid('RunSpec.sessionId must be a non-empty string.')
+  return undefined
+}
+
+/** The preset a spec names is known: checked before its contract can be resolved. */
+export function checkPreset(spec: StreamFields): RunError | undefined {
+  if (typeof spec.url !== 'string' || !spec.url) return { type: 'error', code: 'invalid_spec', message: 'RunSpec.url must be the stream URL, e.g. `/api/chat/stream?stream_id=...`.' }
+  if (spec.preset !== undefined && !(spec.preset in PRESETS)) {
+    return { type: 'error', code: 'invalid_spec', message: `Unknown preset '${spec.preset}'; use one of ${Object.keys(PRESETS).filter((name) => name !== 'auto').join(', ')}, or none.` }
+  }
+  return undefined
+}
+
+/**
+ * Checks a stream's fields against its resolved contract, and returns its URLs resolved against
+ * `baseUrl`: the very URLs that were checked.
+ */
+export function checkStream(spec: StreamFields, contract: ServerContract, baseUrl: string, allowedOrigins: readonly string[]): StreamUrls | RunError {
+  const url = checkStreamFields(spec, contract, baseUrl, allowedOrigins)
   if (!(url instanceof URL)) return url
   if (spec.resumeUrl === undefined) return { url, resumeUrl: undefined }
-  const resumeUrl = checkSpecFields({ ...spec, url: spec.resumeUrl, method: undefined, body: undefined }, baseUrl, allowedOrigins)
+  const resumeUrl = checkStreamFields({ ...spec, url: spec.resumeUrl, method: undefined, body: undefined }, contract, baseUrl, allowedOrigins)
   if (!(resumeUrl instanceof URL)) return { ...resumeUrl, message: `RunSpec.resumeUrl: ${resumeUrl.message}` }
   return { url, resumeUrl }
 }
 
-function checkSpecFields(spec: RunSpec, baseUrl: string, allowedOrigins: readonly string[]): URL | RunError {
+function checkStreamFields(spec: StreamFields, contract: ServerContract, baseUrl: string, allowedOrigins: readonly string[]): URL | RunError {
   const invalid = (message: string): RunError => ({ type: 'error', code: 'invalid_spec', message })
-  if (typeof spec?.runId !== 'string' || !spec.runId) return invalid('RunSpec.runId must be a non-empty string (the server\'s stream id).')
-  if (typeof spec.sessionId !== 'string' || !spec.sessionId) return invalid('RunSpec.sessionId must be a non-empty string.')
-  if (typeof spec.url !== 'string' || !spec.url) return invalid('RunSpec.url must be the stream URL, e.g. `/api/chat/stream?stream_id=...`.')
-  if (spec.preset !== undefined && !(spec.preset in PRESETS)) {
-    return invalid(`Unknown preset '${spec.preset}'; use one of ${Object.keys(PRESETS).filter((name) => name !== 'auto').join(', ')}, or none.`)
-  }
-  const contract = contractOf(spec)
+  const unknown = checkPreset(spec)
+  if (unknown) return unknown
   if (contract.transport === 'eventsource' && (spec.method === 'POST' || spec.headers || spec.body)) {
     return invalid('EventSource can only GET without custom headers; use `transport: \'fetch\'` for method, headers or body.')
   }

@@ -1,8 +1,8 @@
-import type { StartAt, SubscriptionTarget } from '../src/model.ts'
-import type { SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
+import type { RunError, RunStatus, StartAt, SubscriberMessage, SubscriberSink, SubscriptionTarget } from '../src/protocol.ts'
+import { isThenable } from './safe-call.ts'
 import { serverSeqOf } from './server-contract.ts'
-import { isFinal } from './run-status.ts'
-import type { Hole, Run } from './run.ts'
+import { assertNever, isFinal, statusAfter, type RunAction } from './run-status.ts'
+import type { Hole, Run, RunNotice } from './run.ts'
 
 /** Messages other than events: they wait in a short queue, each pinned to its place in the run's log. */
 type ControlMessage = Exclude<SubscriberMessage, { type: 'events' }>
@@ -17,6 +17,8 @@ interface Control {
 /** Where a subscription stands in one run's log. This is the only place that dedupes for subscribers. */
 interface Cursor {
   run: Run
+  /** Stops listening to the run. */
+  unsubscribe: () => void
   /** The last hub seq handed to the subscriber (or skipped for it). */
   afterSeq: number
   /**
@@ -33,6 +35,7 @@ interface Cursor {
 
 /**
  * What the hub sends one subscriber: catch-up, live events and control messages, in log order.
+ * It listens to each run it follows (`Run.subscribe`), and reads new events out of the run's log.
  *
  * A subscription is a cursor into each run's log plus a short control queue, never a copy of
  * the events, so its memory does not grow with a backlog. Flow control: a batch goes out as
@@ -75,20 +78,22 @@ export class HubSubscription {
   /** Starts reading `run` at `startAt`: catch-up and live events go out through the same cursor, so nothing slips in between or arrives twice. */
   attach(run: Run, startAt: StartAt): void {
     const { runId } = run.spec
-    run.subscriptions.add(this)
+    const unsubscribe = run.subscribe((notice) => this.#heard(run, notice))
     const { afterSeq, skipThrough, skipUntilId, truncated } = startOf(run, startAt)
-    this.#cursors.set(runId, { run, afterSeq, skipThrough, skipUntilId })
+    this.#cursors.set(runId, { run, unsubscribe, afterSeq, skipThrough, skipUntilId })
     if ('sessionId' in this.target) this.#push({ type: 'run', run: run.summary() }, run, afterSeq)
     // A start before the log's first event is reported by `#takeEvents`; here only the other holes.
     if (truncated && afterSeq + 1 >= run.log.firstSeq) this.#push({ type: 'resync', runId, reason: 'log_truncated', message: truncatedMessage(run) }, run, afterSeq)
     // Holes the catch-up crosses, each in its place; a start after a hole hears nothing of it.
-    for (const hole of run.holes) if (hole.afterSeq >= Math.max(afterSeq, run.log.firstSeq - 1)) this.hole(run, hole)
-    this.#push(statusMessage(run), run, run.log.lastSeq)
+    for (const hole of run.holes) if (hole.afterSeq >= Math.max(afterSeq, run.log.firstSeq - 1)) this.#hole(run, hole)
+    this.#push(statusMessage(run.spec.runId, run.status, run.error), run, run.log.lastSeq)
   }
 
   /** The run left the hub (evicted). */
   detach(run: Run): void {
-    run.subscriptions.delete(this)
+    const cursor = this.#cursors.get(run.spec.runId)
+    if (cursor?.run !== run) return
+    cursor.unsubscribe()
     this.#cursors.delete(run.spec.runId)
   }
 
@@ -97,24 +102,33 @@ export class HubSubscription {
     this.#push({ type: 'waiting', runId })
   }
 
-  /** The run's status changed: pinned after the events logged so far. */
-  statusChanged(run: Run): void {
-    this.#push(statusMessage(run), run, run.log.lastSeq)
+  /** What a followed run told: new events go out from its log; a transition and a hole are pinned in their place. */
+  #heard(run: Run, notice: RunNotice): void {
+    switch (notice.type) {
+      case 'events':
+        return this.#wake()
+      case 'transition':
+        return this.#statusChanged(run, notice.action)
+      case 'hole':
+        return this.#hole(run, notice.hole)
+      default:
+        return assertNever(notice)
+    }
+  }
+
+  /** The run's status changed by `action`: pinned after the events logged so far. */
+  #statusChanged(run: Run, action: RunAction): void {
+    this.#push(statusMessage(run.spec.runId, statusAfter(action), action.type === 'failed' ? action.error : undefined), run, run.log.lastSeq)
   }
 
   /** The run's transcript has a hole: the subscriber hears of it in its place, before the events after it. */
-  hole(run: Run, { afterSeq, reason, message }: Hole): void {
+  #hole(run: Run, { afterSeq, reason, message }: Hole): void {
     this.#push({ type: 'resync', runId: run.spec.runId, reason, message }, run, afterSeq)
-  }
-
-  /** New events are in a followed run's log. */
-  eventsLogged(): void {
-    this.#wake()
   }
 
   close(): void {
     this.#closed = true
-    for (const { run } of this.#cursors.values()) run.subscriptions.delete(this)
+    for (const { unsubscribe } of this.#cursors.values()) unsubscribe()
     this.#cursors.clear()
     this.#control = []
   }
@@ -150,7 +164,7 @@ export class HubSubscription {
       // One subscriber's failure is its own; the hub and the other subscribers go on.
     }
     // Across Comlink `deliver` returns a promise that settles when the page has handled the batch.
-    if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') (result as PromiseLike<unknown>).then(settled, settled)
+    if (isThenable(result)) result.then(settled, settled)
     else settled()
   }
 
@@ -194,14 +208,7 @@ export class HubSubscription {
   }
 }
 
-/** Tells every subscription of `run` something: the one loop over a run's subscribers. */
-export function notifySubscribers(run: Run, tell: (subscription: HubSubscription) => void): void {
-  // Over a copy: keep the iteration stable if a subscription goes away while notified.
-  for (const subscription of [...run.subscriptions]) tell(subscription)
-}
-
-function statusMessage(run: Run): ControlMessage {
-  const { runId, status, error } = run.summary()
+function statusMessage(runId: string, status: RunStatus, error: RunError | undefined): ControlMessage {
   return error ? { type: 'status', runId, status, error } : { type: 'status', runId, status }
 }
 

@@ -1,5 +1,5 @@
-import type { RunSpec } from '../src/model.ts'
-import type { ServerContract } from './server-contract.ts'
+import type { TransportKind } from '../src/protocol.ts'
+
 
 /** Why a connection ended without a terminal event. The hub decides what follows. */
 export type DropReason =
@@ -34,16 +34,23 @@ export interface StreamHandlers {
   onDrop(reason: DropReason): void
 }
 
+/** One connection's request, resolved (see `resolve-run.ts`): a transport reads nothing else. */
 export interface StreamRequest {
   url: string
   /** The first request uses the spec's method and body; reconnects to a `resumeUrl` are GETs. */
   method: 'GET' | 'POST'
   body: string | undefined
-  /** Extra request headers (the resume header). Only the fetch transport can send them. */
+  /** The spec's headers and the resume header. Only the fetch transport can send them. */
   headers: Record<string, string>
-  spec: RunSpec
-  /** The run's resolved server contract: which event names to listen to, among others. */
-  contract: ServerContract
+  withCredentials: boolean
+  /** The event names to forward (`listenedNames` of the contract): `all` only with fetch. */
+  events: string[] | 'all'
+  /** The largest event (its buffered lines) to accept, in characters. */
+  maxEventSize: number
+  /** The run this connection streams; `undefined` for a feed. Test transports key on it. */
+  runId: string | undefined
+  /** Which transport the hub hands the request to. */
+  transport: TransportKind
 }
 
 export interface StreamConnection {

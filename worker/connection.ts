@@ -1,0 +1,238 @@
+import type { RunError } from '../src/protocol.ts'
+import { backoffDelay } from './backoff.ts'
+import type { ResolvedStream } from './resolve-run.ts'
+import type { RunAction } from './run-status.ts'
+import { listenedNames } from './server-contract.ts'
+import type { ServerCursor } from './server-cursor.ts'
+import type { DropReason, StreamConnection, Transport } from './transport.ts'
+
+/** What a connection needs from the hub around it: the transports, the clock and the network. */
+export interface ConnectionEnv {
+  transport: Transport
+  setTimeout(callback: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+  random(): number
+  /** A monotonic clock in ms (the silence watchdog). */
+  now(): number
+  /** The browser's view of the network: a drop while offline waits for `online` and costs no retry. */
+  isOnline(): boolean
+  /** The owner waits for the network: the hub calls its `reconnectNow` once the browser is online. */
+  waitForNetwork(): void
+}
+
+/** What the connection tells its owner (a run or a feed). Nothing fires after `close()`. */
+export interface ConnectionOwner {
+  onOpen(): void
+  /** An event within the size limit. */
+  onEvent(type: string, data: string, id: string | undefined): void
+  /** The attempt is over (its stream is closed and its timers stopped); the owner decides what follows. */
+  onDrop(reason: DropReason): void
+  /** A reconnect is due: the owner opens it (`open()`), unless it was parked or ended meanwhile. */
+  onReconnectDue(): void
+}
+
+/**
+ * A reconnecting server connection: one attempt at a time, each built from the resolved stream and
+ * the cursor, with its connect timeout and silence watchdog; between attempts, the backoff and the
+ * count of retries without progress.
+ */
+export class Connection {
+  #stream: ResolvedStream
+  readonly #env: ConnectionEnv
+  readonly #cursor: ServerCursor
+  readonly #owner: ConnectionOwner
+  /** Attempts made so far (diagnostics; the first one is the only one that may POST). */
+  opened = 0
+  #current: StreamConnection | undefined
+  #reconnectTimer: unknown
+  #connectTimer: unknown
+  #silenceTimer: unknown
+  #healthyTimer: unknown
+  /** When the current attempt last showed a sign of life (env clock). */
+  #heardAt = 0
+  #attempt = 0
+  #retryMs: number | undefined
+
+  readonly #runId: string | undefined
+  /** New events on the current attempt (`progress`): a clean close after some may be the end (`end.onClose`). */
+  newEvents = 0
+
+  /** `runId`: the run streamed, undefined for a feed (test transports key on it). */
+  constructor(stream: ResolvedStream, env: ConnectionEnv, cursor: ServerCursor, owner: ConnectionOwner, runId?: string) {
+    this.#runId = runId
+    this.#stream = stream
+    this.#env = env
+    this.#cursor = cursor
+    this.#owner = owner
+  }
+
+  get stream(): ResolvedStream {
+    return this.#stream
+  }
+
+  get connected(): boolean {
+    return this.#current !== undefined
+  }
+
+  /** The next attempt uses this stream (a failed run opened again with a new spec). */
+  use(stream: ResolvedStream): void {
+    this.#stream = stream
+  }
+
+  /** Opens one attempt. */
+  open(): void {
+    const { urls, contract, timeouts } = this.#stream
+    // A reconnect goes to `resumeUrl` when there is one (a GET), never repeating a POST that starts a turn.
+    const resuming = this.opened > 0 && urls.resumeUrl !== undefined
+    const { url, headers } = this.#cursor.request(resuming ? urls.resumeUrl! : urls.url)
+    this.opened++
+    this.newEvents = 0
+    this.#cursor.connected()
+    const { connectMs } = timeouts
+    this.#connectTimer = this.#env.setTimeout(() => this.#connectTimedOut(connectMs), connectMs)
+    this.#current = this.#env.transport({
+      url,
+      method: resuming ? 'GET' : this.#stream.method,
+      body: resuming ? undefined : this.#stream.body,
+      headers: { ...this.#stream.headers, ...headers },
+      withCredentials: this.#stream.withCredentials,
+      events: listenedNames(contract),
+      maxEventSize: this.#stream.maxEventSize,
+      runId: this.#runId,
+      transport: contract.transport,
+    }, {
+      onOpen: () => {
+        this.#env.clearTimeout(this.#connectTimer)
+        const { healthyMs } = this.#stream.timeouts
+        if (healthyMs !== undefined) this.#healthyTimer = this.#env.setTimeout(() => (this.#attempt = 0), healthyMs)
+        this.#heard()
+        this.#owner.onOpen()
+      },
+      onEvent: (type, data, id) => {
+        this.#heard()
+        const { maxEventSize } = this.#stream
+        if (data.length > maxEventSize) return this.drop({ kind: 'oversize', message: `A ${type} event of ${data.length} characters exceeds the ${maxEventSize} limit` })
+        this.#owner.onEvent(type, data, id)
+      },
+      onComment: () => this.#heard(),
+      onRetry: (ms) => {
+        this.#retryMs = ms
+      },
+      onDrop: (reason) => this.drop(reason),
+    })
+    this.#heard()
+  }
+
+  /**
+   * A new event: only progress resets the retries (and, for a feed, staying open `healthyMs`), so a
+   * server that accepts and closes at once, or replays what the hub holds, cannot loop for ever.
+   */
+  progress(): void {
+    this.#attempt = 0
+    this.newEvents++
+  }
+
+  /** Ends the current attempt for `reason` and tells the owner. */
+  drop(reason: DropReason): void {
+    this.#current?.close()
+    this.#current = undefined
+    this.#stopTimers()
+    this.#owner.onDrop(reason)
+  }
+
+  /**
+   * After a drop that did not end the owner: wait for the network (no retry spent), give up after
+   * `maxRetries` without progress, or back off. `dispatch` gets the action for the owner's status first.
+   */
+  reconnect(reason: DropReason, dispatch: (action: RunAction) => void): void {
+    const last = 'message' in reason ? reason.message : 'the server closed the stream'
+    if (!this.#env.isOnline()) {
+      // [offline] Waiting for the network is not a failed attempt: `online` reconnects (reconnectNow).
+      dispatch({ type: 'dropped' })
+      return this.#env.waitForNetwork()
+    }
+    const { maxRetries, backoff } = this.#stream.reconnect
+    if (this.#attempt >= maxRetries) {
+      const message = `Gave up after ${this.#attempt} reconnects without progress; last: ${last}`
+      return dispatch({ type: 'failed', error: { type: 'error', code: 'retries_exhausted', message } })
+    }
+    dispatch({ type: 'dropped' })
+    const jittered = backoffDelay(this.#attempt++, backoff, this.#env.random, this.#retryMs)
+    // [RFC 9110] A 429 or 503 with Retry-After says when to come back: never sooner (it is capped where parsed).
+    this.reconnectIn(reason.kind === 'http' && reason.retryAfterMs !== undefined ? Math.max(jittered, reason.retryAfterMs) : jittered)
+  }
+
+  reconnectIn(ms: number): void {
+    this.#reconnectTimer = this.#env.setTimeout(() => this.#owner.onReconnectDue(), ms)
+  }
+
+  /** Reconnects at once if no attempt is open (the network is back). */
+  reconnectNow(): void {
+    if (this.#current) return
+    this.#env.clearTimeout(this.#reconnectTimer)
+    this.open()
+  }
+
+  /** A fresh retry budget (the app opened a failed run again). */
+  resetRetries(): void {
+    this.#attempt = 0
+  }
+
+  /** Closes the attempt and cancels every timer, a pending reconnect included. */
+  close(): void {
+    this.#current?.close()
+    this.#current = undefined
+    this.#env.clearTimeout(this.#reconnectTimer)
+    this.#stopTimers()
+  }
+
+  #stopTimers(): void {
+    this.#env.clearTimeout(this.#silenceTimer)
+    this.#silenceTimer = undefined
+    this.#env.clearTimeout(this.#healthyTimer)
+    this.#env.clearTimeout(this.#connectTimer)
+  }
+
+  /** No answer within the connect timeout: a silent connection, retried; its transport may know more (a hidden redirect). */
+  #connectTimedOut(connectTimeoutMs: number): void {
+    const timeout: DropReason = { kind: 'timeout', message: `No response headers within ${connectTimeoutMs} ms` }
+    const current = this.#current
+    if (!current?.explainTimeout) return this.drop(timeout)
+    void current.explainTimeout(timeout, connectTimeoutMs).then((reason) => {
+      if (this.#current === current) this.drop(reason)
+    }, () => this.#current === current && this.drop(timeout))
+  }
+
+  /**
+   * Any sign of life counts against the silence watchdog. One timer per attempt, re-armed for
+   * the time left when it fires: no timer churn per event at thousands of events a second.
+   */
+  #heard(): void {
+    this.#heardAt = this.#env.now()
+    if (this.#silenceTimer === undefined) this.#watchSilence(this.#stream.timeouts.silenceMs)
+  }
+
+  #watchSilence(waitMs: number): void {
+    const timeoutMs = this.#stream.timeouts.silenceMs
+    if (timeoutMs <= 0 || !this.#current) return
+    this.#silenceTimer = this.#env.setTimeout(() => {
+      this.#silenceTimer = undefined
+      const idle = this.#env.now() - this.#heardAt
+      if (idle < timeoutMs) return this.#watchSilence(timeoutMs - idle)
+      this.drop({ kind: 'silence', message: `Nothing arrived for ${timeoutMs} ms` })
+    }, waitMs)
+  }
+}
+
+/** Outcomes that retrying cannot fix. 204 is the server's way to say "nothing more, ever". */
+export function fatalError(reason: DropReason): RunError | 'ended' | undefined {
+  if (reason.kind === 'oversize') return { type: 'error', code: 'oversize', message: reason.message }
+  if (reason.kind === 'bad_response') return { type: 'error', code: 'bad_response', message: reason.message }
+  if (reason.kind !== 'http') return undefined
+  const { status, message } = reason
+  if (status === 204) return 'ended'
+  if (status === 401 || status === 403) return { type: 'error', code: 'auth', status, message }
+  if (status === 404) return { type: 'error', code: 'not_found', status, message }
+  if (status >= 500 || status === 408 || status === 429) return undefined
+  return { type: 'error', code: 'http', status, message }
+}
