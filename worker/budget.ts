@@ -43,7 +43,7 @@ export function budgetKey(entry: BudgetEntry): string {
 /**
  * Which connections may be open now. Pure; the hub parks the others and resumes these.
  *
- * The rule (README, *Connection budget*): the oldest feed first, so server-started runs are
+ * The rule (README, *Limits*): the oldest feed first, so server-started runs are
  * announced; then watched runs; then unwatched runs; then the other feeds. While any run wants a
  * slot, feeds together hold at most `limit - 1`, so the last slot always goes to a run: with a
  * budget of 1, the run streams and the feed waits (the reference server re-announces live runs

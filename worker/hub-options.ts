@@ -17,7 +17,11 @@ export interface HubOptions {
   /** Per-run log caps; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */
   maxEventsPerRun: number
   maxBytesPerRun: number
-  /** The largest single event the fetch transport accepts, in characters. @defaultValue 1 MiB */
+  /**
+   * The largest single event a run accepts, in characters, with either transport (the fetch
+   * transport also refuses a line without an end past it); per-run `maxEventSize` overrides.
+   * @defaultValue 1 MiB
+   */
   maxEventSize: number
   /** @defaultValue `{ baseMs: 500, maxMs: 15 000 }` */
   backoff: BackoffPolicy

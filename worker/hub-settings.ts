@@ -1,5 +1,34 @@
-import type { RunError } from '../src/model.ts'
-import type { HubSettings } from '../src/hub-wire.ts'
+import type { HubSettings, RunError } from '../src/protocol.ts'
+import type { HubOptions } from './hub-options.ts'
+
+type SettingsOptions = Pick<HubOptions, 'allowedOrigins' | 'connectionBudget' | 'retentionMs' | 'maxEventsPerRun' | 'maxBytesPerRun'>
+
+/**
+ * Applies a page's hub-wide settings to the hub's options, after checking them (an invalid set
+ * applies none). Allowed origins add up; the other settings apply only while `first` (no page
+ * has set them yet: see `HubSettings` for the rule when tabs disagree). `changed`: they did.
+ */
+export function applyHubSettings(options: SettingsOptions, given: unknown, first: boolean): { changed: boolean } | RunError {
+  const settings = checkHubSettings(given)
+  if ('type' in settings) return settings
+  for (const origin of settings.allowedOrigins ?? []) if (!options.allowedOrigins.includes(origin)) options.allowedOrigins.push(origin)
+  const { allowedOrigins: _, ...rest } = settings
+  if (!first || Object.keys(rest).length === 0) return { changed: false }
+  options.connectionBudget = { ...options.connectionBudget, ...rest.connectionBudget }
+  if (rest.retentionMs !== undefined) options.retentionMs = rest.retentionMs
+  // Runs opened from now on are resolved with these; a run's log keeps the caps it was opened with.
+  if (rest.maxEventsPerRun !== undefined) options.maxEventsPerRun = rest.maxEventsPerRun
+  if (rest.maxBytesPerRun !== undefined) options.maxBytesPerRun = rest.maxBytesPerRun
+  return { changed: true }
+}
+
+/** The hub-wide settings in force, as `hello` reports them (copies). */
+export function settingsInForce(options: SettingsOptions): Required<HubSettings> {
+  return {
+    allowedOrigins: [...options.allowedOrigins], connectionBudget: { ...options.connectionBudget }, retentionMs: options.retentionMs,
+    maxEventsPerRun: options.maxEventsPerRun, maxBytesPerRun: options.maxBytesPerRun,
+  }
+}
 
 /**
  * Checks the hub-wide settings a page gives (`createRunRelay({ hub })`), in the hub, which applies

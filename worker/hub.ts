@@ -1,5 +1,5 @@
 import type {
-  FeedSpec, FeedSummary, HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, RunError, RunSpec, RunSummary, StartAt, SubscriberSink,
+  FeedSpec, FeedSummary, HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, RunError, RunSpec, StartAt, SubscriberSink,
   SubscriptionTarget, TransportKind,
 } from '../src/protocol.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
@@ -11,7 +11,7 @@ import { Feed, resolveFeed } from './feed.ts'
 import { createFetchTransport } from './fetch-transport.ts'
 import { BudgetKeeper } from './hub-budget.ts'
 import { hubOptionsWith, STREAM_DEFAULTS, type HubOptions } from './hub-options.ts'
-import { checkHubSettings } from './hub-settings.ts'
+import { applyHubSettings, settingsInForce } from './hub-settings.ts'
 import { NetworkWatch } from './network-watch.ts'
 import { RegistryWatches } from './registry.ts'
 import { resolveRun } from './resolve-run.ts'
@@ -65,22 +65,17 @@ export class RunHub {
       eventsource: o.transports.eventsource ?? createEventSourceTransport(),
       fetch: o.transports.fetch ?? createFetchTransport(),
     }
-    this.#registry = new RegistryWatches(() => ({ runs: this.#snapshot(), opens: this.#opens }), o.registryThrottleMs, { set: o.setTimeout })
+    this.#registry = new RegistryWatches(() => ({ runs: [...this.#runs.values()].map((run) => run.summary()), opens: this.#opens }), o.registryThrottleMs, { set: o.setTimeout })
     this.#budget = new BudgetKeeper(() => o.connectionBudget, () => this.#runs.values(), () => this.#feeds.values())
     this.#network = new NetworkWatch(o, () => {
       for (const run of this.#runs.values()) run.reconnectNow()
       for (const feed of this.#feeds.values()) feed.reconnectNow()
       this.#budget.rebalance()
     })
-    this.#env = {
-      transport: (request, handlers) => this.#transports[request.transport](request, handlers),
-      setTimeout: o.setTimeout,
-      clearTimeout: o.clearTimeout,
-      now: o.now,
-      random: o.random,
-      isOnline: () => this.#network.isOnline(),
-      waitForNetwork: () => this.#network.waitForNetwork(),
-    }
+    const { setTimeout, clearTimeout, now, random } = o
+    const transport: Transport = (request, handlers) => this.#transports[request.transport](request, handlers)
+    const network = this.#network
+    this.#env = { transport, setTimeout, clearTimeout, now, random, isOnline: () => network.isOnline(), waitForNetwork: () => network.waitForNetwork() }
   }
 
   /** The API one client (tab) talks to. Its id arrives with `hello`. */
@@ -93,7 +88,7 @@ export class RunHub {
         this.#options.watchClient?.(id, () => this.releaseClient(id))
         void protocolVersion // the client decides about mismatches; the hub just answers
         const applied = this.configure(settings)
-        if ('type' in applied) return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId, settings: this.#inForce(), settingsError: applied }
+        if ('type' in applied) return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId, settings: settingsInForce(this.#options), settingsError: applied }
         return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId, settings: applied }
       },
       open: (spec) => this.open(spec),
@@ -150,29 +145,13 @@ export class RunHub {
    * those in force, or, for invalid settings, why (and applies none of them).
    */
   configure(given: HubSettings = {}): Required<HubSettings> | RunError {
-    const settings = checkHubSettings(given)
-    if ('type' in settings) return settings
-    const o = this.#options
-    for (const origin of settings.allowedOrigins ?? []) if (!o.allowedOrigins.includes(origin)) o.allowedOrigins.push(origin)
-    const { allowedOrigins: _, ...rest } = settings
-    if (!this.#configured && Object.keys(rest).length > 0) {
+    const applied = applyHubSettings(this.#options, given, !this.#configured)
+    if ('type' in applied) return applied
+    if (applied.changed) {
       this.#configured = true
-      o.connectionBudget = { ...o.connectionBudget, ...rest.connectionBudget }
-      if (rest.retentionMs !== undefined) o.retentionMs = rest.retentionMs
-      // Runs opened from now on are resolved with these; a run's log keeps the caps it was opened with.
-      if (rest.maxEventsPerRun !== undefined) o.maxEventsPerRun = rest.maxEventsPerRun
-      if (rest.maxBytesPerRun !== undefined) o.maxBytesPerRun = rest.maxBytesPerRun
       this.#budget.rebalance()
     }
-    return this.#inForce()
-  }
-
-  #inForce(): Required<HubSettings> {
-    const o = this.#options
-    return {
-      allowedOrigins: [...o.allowedOrigins], connectionBudget: { ...o.connectionBudget }, retentionMs: o.retentionMs,
-      maxEventsPerRun: o.maxEventsPerRun, maxBytesPerRun: o.maxBytesPerRun,
-    }
+    return settingsInForce(this.#options)
   }
 
   /** Opens a feed for `clientId`, or joins it: one connection for every client. */
@@ -298,10 +277,6 @@ export class RunHub {
     this.#runs.delete(runId)
     for (const sub of this.#subscriptions.values()) sub.detach(run)
     this.#registry.changed()
-  }
-
-  #snapshot(): RunSummary[] {
-    return [...this.#runs.values()].map((run) => run.summary())
   }
 }
 
