@@ -5,7 +5,10 @@ import { runStatusReducer, type RunState } from '../worker/run-status.ts'
 import { allowedConnections, wireProtocolOf } from '../worker/budget.ts'
 import { serverSeqOf } from '../worker/server-contract.ts'
 import { OpenedRuns } from '../src/opened-runs.ts'
-import type { RunSummary } from '../src/model.ts'
+import type { RunSpec, RunSummary } from '../src/protocol.ts'
+import { HUB_DEFAULTS, STREAM_DEFAULTS } from '../worker/hub-options.ts'
+import { resolveRun } from '../worker/resolve-run.ts'
+import { Subscribable } from '../worker/subscribable.ts'
 
 describe('EventLog', () => {
   const roomy = { maxEvents: 1000, maxBytes: 1 << 20 }
@@ -181,5 +184,84 @@ describe('the runs a client reopens after a hub crash', () => {
     opened.reopened('live', 1)
     opened.update([], 1)
     expect(opened.size).toBe(0)
+  })
+})
+
+describe('resolveRun', () => {
+  const settings = { ...HUB_DEFAULTS, allowedOrigins: ['https://api.example'] }
+  const base = 'https://app.example/chat/page'
+
+  it('resolves a spec once: contract, absolute URLs against one base, limits and timeouts from the hub settings', () => {
+    const resolved = resolveRun({ runId: 'r', sessionId: 's', url: 'api/stream?id=r', resumeUrl: 'resume?id=r', preset: 'reference', method: 'POST', body: '{}' }, settings, base)
+    if ('type' in resolved) throw new Error(resolved.message)
+    expect(resolved.urls.url.href).toBe('https://app.example/chat/api/stream?id=r')
+    expect(resolved.urls.resumeUrl?.href).toBe('https://app.example/chat/resume?id=r') // against the page, not the stream URL
+    expect(resolved.contract).toMatchObject({ ids: 'seq', transport: 'fetch', resume: { kind: 'query', param: 'after_seq', value: 'seq' } })
+    expect(resolved).toMatchObject({ method: 'POST', body: '{}', headers: {}, withCredentials: false, maxEventSize: HUB_DEFAULTS.maxEventSize })
+    expect(resolved.timeouts).toEqual({ connectMs: STREAM_DEFAULTS.connectTimeoutMs, silenceMs: HUB_DEFAULTS.silenceTimeoutMs.fetch, healthyMs: undefined })
+    expect(resolved.reconnect).toEqual({ backoff: HUB_DEFAULTS.backoff, maxRetries: HUB_DEFAULTS.maxRetries })
+    expect(resolved.logLimits).toEqual({ maxEvents: HUB_DEFAULTS.maxEventsPerRun, maxBytes: HUB_DEFAULTS.maxBytesPerRun })
+  })
+
+  it('lets the spec override every default it names, and picks the silence timeout of its transport', () => {
+    const resolved = resolveRun({
+      runId: 'r', sessionId: 's', url: '/s', transport: 'eventsource', maxEventSize: 10, connectTimeoutMs: 7,
+      reconnect: { baseMs: 1, maxRetries: 2 }, logLimits: { maxEvents: 3 }, withCredentials: true,
+    }, settings, base)
+    if ('type' in resolved) throw new Error(resolved.message)
+    expect(resolved).toMatchObject({ maxEventSize: 10, withCredentials: true, timeouts: { connectMs: 7, silenceMs: HUB_DEFAULTS.silenceTimeoutMs.eventsource } })
+    expect(resolved.reconnect).toEqual({ backoff: { ...HUB_DEFAULTS.backoff, baseMs: 1 }, maxRetries: 2 })
+    expect(resolved.logLimits).toEqual({ maxEvents: 3, maxBytes: HUB_DEFAULTS.maxBytesPerRun })
+    expect(resolved.contract.events).toContain('token')
+  })
+
+  it('refuses what it cannot resolve, typed, with the resume URL checked by the same rules as the stream URL', () => {
+    const refused = (spec: Partial<RunSpec>) => {
+      const result = resolveRun({ runId: 'r', sessionId: 's', url: '/s', ...spec }, settings, base)
+      return 'type' in result ? [result.code, result.message.slice(0, 16)] : 'resolved'
+    }
+    expect(refused({ url: 'https://api.example/s' })).toBe('resolved')
+    expect(refused({ url: 'https://other.example/s' })).toEqual(['url_refused', 'https://other.ex'])
+    expect(refused({ resumeUrl: 'https://other.example/s' })).toEqual(['url_refused', 'RunSpec.resumeUr'])
+    expect(refused({ runId: '' })).toEqual(['invalid_spec', 'RunSpec.runId mu'])
+    expect(refused({ preset: 'nope' as RunSpec['preset'] })).toEqual(['invalid_spec', "Unknown preset '"])
+    expect(refused({ transport: 'eventsource', headers: { a: 'b' } })).toEqual(['invalid_spec', 'EventSource can '])
+  })
+})
+
+describe('Subscribable', () => {
+  class Counter extends Subscribable<number> {
+    tell(n: number) {
+      this.notify(n)
+    }
+  }
+
+  it('tells every listener in order, over a copy, and one listener\'s throw stops none of the others', () => {
+    const reported: unknown[] = []
+    const reportError = globalThis.reportError
+    globalThis.reportError = (error) => reported.push(error)
+    try {
+      const counter = new Counter()
+      const heard: string[] = []
+      let offLater = () => {}
+      const offFirst = counter.subscribe((n) => {
+        heard.push(`first ${n}`)
+        offLater() // unsubscribing while notified: this notice still reaches everyone it was for
+        if (n === 1) counter.subscribe((m) => heard.push(`added ${m}`)) // and a listener added now hears only later ones
+      })
+      counter.subscribe(() => {
+        throw new Error('listener bug')
+      })
+      offLater = counter.subscribe((n) => heard.push(`later ${n}`))
+      counter.subscribe((n) => heard.push(`last ${n}`))
+      counter.tell(1)
+      counter.tell(2)
+      offFirst()
+      counter.tell(3)
+      expect(heard).toEqual(['first 1', 'later 1', 'last 1', 'first 2', 'last 2', 'added 2', 'last 3', 'added 3'])
+      expect(reported.map(String)).toEqual(['Error: listener bug', 'Error: listener bug', 'Error: listener bug'])
+    } finally {
+      globalThis.reportError = reportError
+    }
   })
 })
