@@ -264,6 +264,7 @@ export class RunHub {
   #statusChanged(run: Run): void {
     const { runId } = run.spec
     if (isFinal(run.status) && !this.#evictionTimers.has(runId)) {
+      // Read when the run ends, not resolved at open: a page's `retentionMs` setting covers runs opened before it.
       this.#evictionTimers.set(runId, this.#options.setTimeout(() => this.#evict(runId), run.spec.retentionMs ?? this.#options.retentionMs))
       this.#budget.rebalance() // a slot is free
     }
