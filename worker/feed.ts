@@ -1,17 +1,15 @@
 import type { Announcement, FeedSpec, FeedSummary, RunError, RunSpec } from '../src/protocol.ts'
-import { Connection, fatalError, type ConnectionEnv } from './connection.ts'
+import type { ConnectionEnv } from './connection.ts'
+import { ConnectionHolder, type TransitionNotice } from './connection-holder.ts'
 import { STREAM_DEFAULTS } from './hub-options.ts'
 import { resolveStream, type ResolvedStream, type StreamSettings } from './resolve-run.ts'
-import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
 import type { StreamFields } from './server-contract.ts'
 import { ServerCursor } from './server-cursor.ts'
-import { Subscribable } from './subscribable.ts'
-import type { DropReason } from './transport.ts'
 
 /** What a feed tells its listener (the hub). */
 export type FeedNotice =
   /** `action` changed the feed's status. */
-  | { type: 'transition'; action: RunAction }
+  | TransitionNotice
   /** An event announced this run: the hub opens or joins it, and says how that went (`announced`, `reject`). */
   | { type: 'announcement'; spec: RunSpec }
 
@@ -20,48 +18,25 @@ export type FeedNotice =
  * own reconnecting connection and status (it parks and counts in the budget like a run), but no
  * log: each event is read as it arrives.
  */
-export class Feed extends Subscribable<FeedNotice> {
+export class Feed extends ConnectionHolder<FeedNotice> {
   readonly spec: FeedSpec
-  /** The order in which the hub opened it, shared with runs: the budget serves earlier ones first. */
-  readonly openOrder: number
   /** Clients that opened the feed; the hub closes it when the last one is gone. */
   readonly holders = new Set<string>()
   announced = 0
   rejected = 0
   lastError: RunError | undefined
-  #state: RunState = { status: 'connecting' }
-  #started = false
   readonly #cursor: ServerCursor
-  readonly #connection: Connection
 
   constructor(spec: FeedSpec, stream: ResolvedStream, env: ConnectionEnv, openOrder: number) {
-    super()
+    const cursor = new ServerCursor(stream.contract)
+    super(stream, env, cursor, openOrder)
     this.spec = spec
-    this.openOrder = openOrder
-    this.#cursor = new ServerCursor(stream.contract)
-    this.#connection = new Connection(stream, env, this.#cursor, {
-      onOpen: () => this.#dispatch({ type: 'opened' }),
-      onEvent: (type, data, id) => this.#receive(type, data, id),
-      onDrop: (reason) => this.#dropped(reason),
-      onReconnectDue: () => this.#connect(),
-    })
-  }
-
-  get status() {
-    return this.#state.status
-  }
-
-  get connected(): boolean {
-    return this.#connection.connected
-  }
-
-  get connectionsOpened(): number {
-    return this.#connection.opened
+    this.#cursor = cursor
   }
 
   summary(): FeedSummary {
     const summary: FeedSummary = { feedId: this.spec.feedId, status: this.status, announced: this.announced, rejected: this.rejected }
-    const error = this.lastError ?? this.#state.error
+    const error = this.lastError ?? this.error
     if (error) summary.error = error
     return summary
   }
@@ -71,73 +46,15 @@ export class Feed extends Subscribable<FeedNotice> {
     this.lastError = { type: 'error', code: 'invalid_spec', message: `Feed ${this.spec.feedId}: ${message}` }
   }
 
-  start(): void {
-    if (this.#started) return
-    this.#started = true
-    this.#connect()
-  }
-
-  park(): void {
-    this.#connection.close()
-    this.#dispatch({ type: 'parked' })
-  }
-
-  resume(): void {
-    if (this.status !== 'parked') return
-    this.#dispatch({ type: 'resumed' })
-    this.#started = true
-    this.#connect()
-  }
-
-  /** Opened again after it failed: reconnect with a fresh retry budget. */
-  retry(): void {
-    if (this.status !== 'failed') return
-    this.#connection.resetRetries()
-    this.#dispatch({ type: 'retry' })
-    this.#connect()
-  }
-
-  /** The network is back (see `Run.reconnectNow`). */
-  reconnectNow(): void {
-    if (this.status === 'failed' && this.#state.error?.code === 'retries_exhausted') return this.retry()
-    if (this.status !== 'reconnecting') return
-    this.#connection.reconnectNow()
-  }
-
-  close(): void {
-    this.#connection.close()
-  }
-
-  #connect(): void {
-    if (isFinal(this.status) || this.status === 'parked') return
-    this.#connection.open()
-  }
-
-  #dispatch(action: RunAction): void {
-    const next = runStatusReducer(this.#state, action)
-    if (next === this.#state) return
-    this.#state = next
-    if (isFinal(next.status)) this.#connection.close()
-    this.notify({ type: 'transition', action })
-  }
-
   /** An event: announcements are never skipped as replays (opening a run twice joins it), only events whose id was seen. */
-  #receive(type: string, data: string, id: string | undefined): void {
+  protected receive(type: string, data: string, id: string | undefined): void {
     if (this.#cursor.ingest(id).kind !== 'new') return
-    this.#connection.progress()
+    this.connection.progress()
     const announcement = this.spec.announces.find((candidate) => candidate.event === type)
     if (!announcement) return
     const spec = announcedSpec(announcement, data)
     if (typeof spec === 'string') return this.reject(spec)
     this.notify({ type: 'announcement', spec })
-  }
-
-  #dropped(reason: DropReason): void {
-    if (isFinal(this.status) || this.status === 'parked') return
-    const error = fatalError(reason)
-    if (error === 'ended') return this.#dispatch({ type: 'terminal' })
-    if (error) return this.#dispatch({ type: 'failed', error })
-    this.#connection.reconnect(reason, (action) => this.#dispatch(action))
   }
 }
 

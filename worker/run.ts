@@ -1,12 +1,13 @@
-import type { ResyncReason, RunError, RunSpec, RunSummary } from '../src/protocol.ts'
-import { Connection, fatalError, type ConnectionEnv } from './connection.ts'
+import type { ResyncReason, RunSpec, RunSummary } from '../src/protocol.ts'
+import { fatalError, type ConnectionEnv } from './connection.ts'
+import { ConnectionHolder, type TransitionNotice } from './connection-holder.ts'
 import { EventLog } from './event-log.ts'
 import type { ResolvedRun } from './resolve-run.ts'
-import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
+import { isFinal } from './run-status.ts'
 import { isInterruption, type ServerContract } from './server-contract.ts'
 import { ServerCursor, type Ingest } from './server-cursor.ts'
 import type { StreamUrls } from './spec-check.ts'
-import { notifyEach, Subscribable } from './subscribable.ts'
+import { notifyEach } from './subscribable.ts'
 import type { DropReason } from './transport.ts'
 
 /** A place in a run's log where the server lost events it cannot replay. */
@@ -22,7 +23,7 @@ export type RunNotice =
   /** New events are in the log. */
   | { type: 'events' }
   /** `action` changed the run's status (the reducer applied it). */
-  | { type: 'transition'; action: RunAction }
+  | TransitionNotice
   /** The transcript has a hole that reconnecting cannot fill, after the log's last event. */
   | { type: 'hole'; hole: Hole }
 
@@ -32,22 +33,17 @@ export type RunListener = (notice: RunNotice) => void
  * One run: its server connection, its log and its status. Holds at most one connection, from
  * `start()` until a terminal event or a final failure, except while parked by the connection budget.
  *
- * A subscribable: its subscribers (the hub's subscriptions) hear each notice first, then its
+ * A subscribable (through `ConnectionHolder`): its subscribers (the hub's subscriptions) hear each notice first, then its
  * observers (the hub's timers, the registry), as query-core's `Query` tells its observers before
  * its cache. Only subscribers count as watching the run.
  */
-export class Run extends Subscribable<RunNotice> {
+export class Run extends ConnectionHolder<RunNotice> {
   #resolved: ResolvedRun
   readonly log: EventLog
-  /** The order in which the hub opened its runs: the budget serves earlier runs first. */
-  readonly openOrder: number
   finishedUnwatched = false
   /** Every hole the run's transcript has, in log order: a subscriber whose catch-up crosses one is told, in its place. */
   readonly holes: Hole[] = []
   readonly #observers = new Set<RunListener>()
-  #state: RunState = { status: 'connecting' }
-  #started = false
-  readonly #connection: Connection
   /** The server's cursor: resume, and the one place that tells new events from replayed ones. */
   readonly #cursor: ServerCursor
   /** The cursor at which a seq jump was last repaired: a second jump there is loss the server cannot fill. */
@@ -56,17 +52,11 @@ export class Run extends Subscribable<RunNotice> {
   #confirmingEnd = false
 
   constructor(resolved: ResolvedRun, env: ConnectionEnv, openOrder: number) {
-    super()
+    const cursor = new ServerCursor(resolved.contract, resolved.spec.resumeFrom)
+    super(resolved, env, cursor, openOrder, resolved.spec.runId)
     this.#resolved = resolved
-    this.openOrder = openOrder
+    this.#cursor = cursor
     this.log = new EventLog(resolved.logLimits)
-    this.#cursor = new ServerCursor(resolved.contract, resolved.spec.resumeFrom)
-    this.#connection = new Connection(resolved, env, this.#cursor, {
-      onOpen: () => this.#dispatch({ type: 'opened' }),
-      onEvent: (type, data, id) => this.#receive(type, data, id),
-      onDrop: (reason) => this.#dropped(reason),
-      onReconnectDue: () => this.#connect(),
-    }, resolved.spec.runId)
   }
 
   get spec(): RunSpec {
@@ -81,22 +71,6 @@ export class Run extends Subscribable<RunNotice> {
   /** The URLs this run connects to, as checked when it was opened. */
   get urls(): StreamUrls {
     return this.#resolved.urls
-  }
-
-  get status() {
-    return this.#state.status
-  }
-
-  get error(): RunError | undefined {
-    return this.#state.error
-  }
-
-  get connected(): boolean {
-    return this.#connection.connected
-  }
-
-  get connectionsOpened(): number {
-    return this.#connection.opened
   }
 
   /** Subscribers now (the hub's subscriptions; observers are not counted). */
@@ -123,96 +97,47 @@ export class Run extends Subscribable<RunNotice> {
     const summary: RunSummary = {
       runId,
       sessionId,
-      status: this.#state.status,
+      status: this.status,
       eventCount: this.log.lastSeq,
       subscriberCount: this.subscriberCount,
       finishedUnwatched: this.finishedUnwatched,
       incomplete: this.holes.length > 0,
     }
-    if (this.#state.error) summary.error = this.#state.error
+    if (this.error) summary.error = this.error
     return summary
-  }
-
-  /** Opens the first connection (once). */
-  start(): void {
-    if (this.#started) return
-    this.#started = true
-    this.#connect()
-  }
-
-  /** Closes the connection to free a slot of the connection budget; `resume()` reopens it from the cursor. */
-  park(): void {
-    this.#connection.close()
-    this.#dispatch({ type: 'parked' })
-  }
-
-  resume(): void {
-    if (this.status !== 'parked') return
-    this.#dispatch({ type: 'resumed' })
-    this.#started = true
-    this.#connect()
   }
 
   /**
    * A failed run opened again: reconnect from the cursor with a fresh retry budget, and with the
    * spec it was opened with this time (new headers after a sign-in, a new URL).
    */
-  retry(resolved?: ResolvedRun): void {
+  override retry(resolved?: ResolvedRun): void {
     if (this.status !== 'failed') return
     if (resolved) {
       // The cursor keeps its scheme (and the contract it was made with).
       this.#resolved = { ...resolved, contract: { ...resolved.contract, ids: this.#resolved.contract.ids } }
-      this.#connection.use(this.#resolved)
+      this.connection.use(this.#resolved)
     }
-    this.#connection.resetRetries()
-    this.#dispatch({ type: 'retry' })
-    this.#connect()
-  }
-
-  /**
-   * The network is back: a run waiting for it, or out its backoff, reconnects at once, and so
-   * does one that gave up on reconnecting (`retries_exhausted`): only the server can say a run is gone.
-   */
-  reconnectNow(): void {
-    if (this.status === 'failed' && this.#state.error?.code === 'retries_exhausted') return this.retry()
-    if (this.status !== 'reconnecting') return
-    this.#connection.reconnectNow()
+    super.retry()
   }
 
   /** The app no longer wants the run held (`relay.close`): it fails with `closed`; opening it again resumes it. */
   closeByApp(): void {
     if (isFinal(this.status)) return
-    this.#dispatch({ type: 'failed', error: { type: 'error', code: 'closed', message: `Run ${this.spec.runId} was closed by the app; open it again to resume.` } })
+    this.dispatch({ type: 'failed', error: { type: 'error', code: 'closed', message: `Run ${this.spec.runId} was closed by the app; open it again to resume.` } })
   }
 
-  /** Closes the connection and cancels timers; the run keeps its log. */
-  close(): void {
-    this.#connection.close()
+  protected override onFinal(): void {
+    if (this.subscriberCount === 0) this.finishedUnwatched = true
   }
 
-  #dispatch(action: RunAction): void {
-    const next = runStatusReducer(this.#state, action)
-    if (next === this.#state) return
-    this.#state = next
-    if (isFinal(next.status)) {
-      this.#connection.close()
-      if (this.subscriberCount === 0) this.finishedUnwatched = true
-    }
-    this.notify({ type: 'transition', action })
-  }
-
-  #connect(): void {
-    if (isFinal(this.status) || this.status === 'parked') return
-    this.#connection.open()
-  }
-
-  #receive(type: string, data: string, id: string | undefined): void {
+  protected receive(type: string, data: string, id: string | undefined): void {
     // [ingest] The server cursor is parsed here, once, and kept with the event in the log.
     const ingest = this.#cursor.ingest(id)
     if (ingest.kind === 'duplicate' || ingest.kind === 'lost') return // a replay, or loss already told: not progress
     const placed = ingest.kind === 'gap' ? this.#acceptGap(ingest, id!) : ingest
     if (!placed) return
-    this.#connection.progress()
+    this.connection.progress()
     this.#confirmingEnd = false // the run went on: that close was a cut
     if (isInterruption(type, id, this.#cursor.hasIds)) {
       this.#hole('server_lost_events', 'The server lost the live run and cannot replay the rest of it.')
@@ -220,7 +145,7 @@ export class Run extends Subscribable<RunNotice> {
     this.log.append({ type, data, id, serverSeq: placed.serverSeq })
     this.notify({ type: 'events' })
     const { end } = this.contract
-    if (end.events.includes(type) || (end.data !== null && data.trim() === end.data)) this.#dispatch({ type: 'terminal' })
+    if (end.events.includes(type) || (end.data !== null && data.trim() === end.data)) this.dispatch({ type: 'terminal' })
   }
 
   /**
@@ -236,7 +161,7 @@ export class Run extends Subscribable<RunNotice> {
       : `The server sent seq ${serverSeq} after a higher one (ids went backwards) where ${expected} was due`
     if (this.#gapRepairedAt !== expected) {
       this.#gapRepairedAt = expected
-      this.#connection.drop({ kind: 'protocol', message })
+      this.connection.drop({ kind: 'protocol', message })
       return undefined
     }
     if (why === 'skipped') {
@@ -255,24 +180,24 @@ export class Run extends Subscribable<RunNotice> {
     this.notify({ type: 'hole', hole })
   }
 
-  #dropped(reason: DropReason): void {
+  protected override dropped(reason: DropReason): void {
     if (isFinal(this.status) || this.status === 'parked') return
     const error = fatalError(reason)
     const close = this.#closeMeans(reason)
     // While confirming an unverified clean end, a refusal (404 for a finished stream) leaves that end standing.
-    if (error === 'ended' || close === 'end' || (error && this.#confirmingEnd)) return this.#dispatch({ type: 'terminal' })
-    if (error) return this.#dispatch({ type: 'failed', error })
+    if (error === 'ended' || close === 'end' || (error && this.#confirmingEnd)) return this.dispatch({ type: 'terminal' })
+    if (error) return this.dispatch({ type: 'failed', error })
     if (close === 'confirm') {
       // One more connection, at once and not counted as a retry: nothing new and a close is the end; more events, a cut repaired.
       this.#confirmingEnd = true
-      this.#dispatch({ type: 'dropped' })
-      return this.#connection.reconnectIn(0)
+      this.dispatch({ type: 'dropped' })
+      return this.connection.reconnectIn(0)
     }
     if (this.contract.resume.kind === 'none' && this.log.lastSeq > 0) {
       const message = `The connection dropped after ${this.log.lastSeq} events and this server cannot resume (resume: none); the rest of the run is lost. Last: ${'message' in reason ? reason.message : 'the server closed the stream'}`
-      return this.#dispatch({ type: 'failed', error: { type: 'error', code: 'unresumable', message } })
+      return this.dispatch({ type: 'failed', error: { type: 'error', code: 'unresumable', message } })
     }
-    this.#connection.reconnect(reason, (action) => this.#dispatch(action))
+    this.reconnect(reason)
   }
 
   /**
@@ -284,7 +209,7 @@ export class Run extends Subscribable<RunNotice> {
     const { onClose } = this.contract.end
     const applies = onClose === true || (onClose === 'no-ids' && !this.#cursor.hasIds)
     if (!applies || reason.kind !== 'closed') return 'drop'
-    if (this.#connection.newEvents === 0) return this.#confirmingEnd ? 'end' : 'drop'
+    if (this.connection.newEvents === 0) return this.#confirmingEnd ? 'end' : 'drop'
     const repeatsPost = this.#resolved.method !== 'GET' && this.urls.resumeUrl === undefined
     return reason.unverified && !repeatsPost ? 'confirm' : 'end'
   }

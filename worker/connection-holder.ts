@@ -1,0 +1,128 @@
+import type { RunError, RunStatus } from '../src/protocol.ts'
+import { Connection, fatalError, type ConnectionEnv } from './connection.ts'
+import type { ResolvedStream } from './resolve-run.ts'
+import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
+import type { ServerCursor } from './server-cursor.ts'
+import { Subscribable } from './subscribable.ts'
+import type { DropReason } from './transport.ts'
+
+/** `action` changed the holder's status (the reducer applied it). */
+export type TransitionNotice = { type: 'transition'; action: RunAction }
+
+/**
+ * What a run and a feed share: one reconnecting connection, a status changed only by
+ * `runStatusReducer`, and the moves the budget and the network make (start, park, resume,
+ * reconnect now). Each says what its events are (`receive`) and what a drop means (`dropped`).
+ */
+export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | TransitionNotice> {
+  /** The order in which the hub opened runs and feeds: the budget serves earlier ones first. */
+  readonly openOrder: number
+  protected readonly connection: Connection
+  #state: RunState = { status: 'connecting' }
+  #started = false
+
+  constructor(stream: ResolvedStream, env: ConnectionEnv, cursor: ServerCursor, openOrder: number, runId?: string) {
+    super()
+    this.openOrder = openOrder
+    this.connection = new Connection(stream, env, cursor, {
+      onOpen: () => this.dispatch({ type: 'opened' }),
+      onEvent: (type, data, id) => this.receive(type, data, id),
+      onDrop: (reason) => this.dropped(reason),
+      onReconnectDue: () => this.#connect(),
+    }, runId)
+  }
+
+  get status(): RunStatus {
+    return this.#state.status
+  }
+
+  get error(): RunError | undefined {
+    return this.#state.error
+  }
+
+  get connected(): boolean {
+    return this.connection.connected
+  }
+
+  get connectionsOpened(): number {
+    return this.connection.opened
+  }
+
+  /** Opens the first connection (once). */
+  start(): void {
+    if (this.#started) return
+    this.#started = true
+    this.#connect()
+  }
+
+  /** Closes the connection to free a slot of the connection budget; `resume()` reopens it from the cursor. */
+  park(): void {
+    this.connection.close()
+    this.dispatch({ type: 'parked' })
+  }
+
+  resume(): void {
+    if (this.status !== 'parked') return
+    this.dispatch({ type: 'resumed' })
+    this.#started = true
+    this.#connect()
+  }
+
+  /** Opened again after it failed: reconnect from the cursor with a fresh retry budget. */
+  retry(): void {
+    if (this.status !== 'failed') return
+    this.connection.resetRetries()
+    this.dispatch({ type: 'retry' })
+    this.#connect()
+  }
+
+  /**
+   * The network is back: one waiting for it, or out its backoff, reconnects at once, and so does
+   * one that gave up on reconnecting (`retries_exhausted`): only the server can say a run is gone.
+   */
+  reconnectNow(): void {
+    if (this.status === 'failed' && this.#state.error?.code === 'retries_exhausted') return this.retry()
+    if (this.status !== 'reconnecting') return
+    this.connection.reconnectNow()
+  }
+
+  /** Closes the connection and cancels timers. */
+  close(): void {
+    this.connection.close()
+  }
+
+  protected dispatch(action: RunAction): void {
+    const next = runStatusReducer(this.#state, action)
+    if (next === this.#state) return
+    this.#state = next
+    if (isFinal(next.status)) {
+      this.connection.close()
+      this.onFinal()
+    }
+    this.notify({ type: 'transition', action })
+  }
+
+  /** The status became final (before anyone is told). */
+  protected onFinal(): void {}
+
+  /** An event within the size limit. */
+  protected abstract receive(type: string, data: string, id: string | undefined): void
+
+  /** A drop: a refusal that retrying cannot fix ends it; anything else reconnects. */
+  protected dropped(reason: DropReason): void {
+    if (isFinal(this.status) || this.status === 'parked') return
+    const error = fatalError(reason)
+    if (error === 'ended') return this.dispatch({ type: 'terminal' })
+    if (error) return this.dispatch({ type: 'failed', error })
+    this.reconnect(reason)
+  }
+
+  protected reconnect(reason: DropReason): void {
+    this.connection.reconnect(reason, (action) => this.dispatch(action))
+  }
+
+  #connect(): void {
+    if (isFinal(this.status) || this.status === 'parked') return
+    this.connection.open()
+  }
+}
