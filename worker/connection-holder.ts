@@ -1,4 +1,4 @@
-import type { RunError, RunStatus } from '../src/protocol.ts'
+import type { RunError, RunStatus } from '../src/model.ts'
 import { Connection, fatalError, type ConnectionEnv } from './connection.ts'
 import type { ResolvedStream } from './resolve-run.ts'
 import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'

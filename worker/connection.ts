@@ -1,4 +1,4 @@
-import type { RunError } from '../src/protocol.ts'
+import type { RunError } from '../src/model.ts'
 import { backoffDelay } from './backoff.ts'
 import type { ResolvedStream } from './resolve-run.ts'
 import type { RunAction } from './run-status.ts'

@@ -1,4 +1,5 @@
-import type { HubSettings, RunError } from '../src/protocol.ts'
+import type { RunError } from '../src/model.ts'
+import type { HubSettings } from '../src/hub-wire.ts'
 import type { HubOptions } from './hub-options.ts'
 
 type SettingsOptions = Pick<HubOptions, 'allowedOrigins' | 'connectionBudget' | 'retentionMs' | 'maxEventsPerRun' | 'maxBytesPerRun'>

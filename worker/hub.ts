@@ -1,7 +1,5 @@
-import type {
-  FeedSpec, FeedSummary, HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, RunError, RunSpec, StartAt, SubscriberSink,
-  SubscriptionTarget, TransportKind,
-} from '../src/protocol.ts'
+import type { FeedSpec, FeedSummary, RunError, RunSpec, StartAt, SubscriptionTarget, TransportKind } from '../src/model.ts'
+import type { HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../src/hub-wire.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
 import * as Comlink from 'comlink'
 import type { ConnectionEnv } from './connection.ts'

@@ -1,4 +1,5 @@
-import type { RunError, RunStatus, StartAt, SubscriberMessage, SubscriberSink, SubscriptionTarget } from '../src/protocol.ts'
+import type { RunError, RunStatus, StartAt, SubscriptionTarget } from '../src/model.ts'
+import type { SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
 import { isThenable } from './safe-call.ts'
 import { serverSeqOf } from './server-contract.ts'
 import { assertNever, isFinal, statusAfter, type RunAction } from './run-status.ts'
