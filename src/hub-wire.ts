@@ -52,8 +52,9 @@ export type SubscriberMessage =
   | { type: 'resync'; runId: string; reason: ResyncReason; message: string }
 
 /**
- * The page-side receiver of one subscription, exposed with Comlink on the port `subscribe` gets:
- * one MessageChannel per subscription, never one per event.
+ * The receiver of one subscription, as the hub sees it: by default a sink over the client's
+ * event port (`worker/event-port.ts`, settling on the page's ack), or one the caller exposes with
+ * Comlink on the `sink` port of `subscribe`. Never one message per event.
  * The hub sends the next batch only once `deliver` has settled, so at most one
  * batch per subscription waits in a tab's port, however slow or frozen the tab.
  */
@@ -137,13 +138,19 @@ export interface HubApi {
   /** This client no longer needs the feed; the hub closes it when no client does. */
   closeFeed(feedId: string): void
   /**
-   * Catch-up and live events go to `sink`: a port on which the client exposes its
-   * `SubscriberSink` with Comlink (transferred). The hub closes it when the subscription ends.
+   * The client's event port (transferred), sent right after `hello` answered: every later
+   * subscription without a `sink` is delivered on it (see `EventPortMessage`).
+   */
+  events(port: MessagePort): void
+  /**
+   * Catch-up and live events go to the client's event port (`sink` undefined), or to `sink`: a
+   * port on which the caller exposes its `SubscriberSink` with Comlink (transferred), which the
+   * hub closes when the subscription ends.
    * The client chooses `subscriptionId` (unique for the
    * hub's life, e.g. prefixed with its client id), so it can unsubscribe without waiting for this
    * call's answer, which may come after the client's deadline.
    */
-  subscribe(target: SubscriptionTarget, startAt: StartAt, sink: MessagePort, subscriptionId: string): void
+  subscribe(target: SubscriptionTarget, startAt: StartAt, sink: MessagePort | undefined, subscriptionId: string): void
   /** Ends the subscription; honoured even when it arrives before the `subscribe` it ends (a subscribe still in flight on another port). */
   unsubscribe(subscriptionId: string): void
   /** Stops holding the run's connection before its end; the run fails with `closed` and keeps its log. Opening it again resumes it. */
@@ -157,3 +164,22 @@ export interface HubApi {
   ping(): true
   diagnostics(): HubDiagnostics
 }
+
+// ---------------------------------------------------------------------------------------------
+// The event port: deliveries travel on one MessagePort per client, outside Comlink.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What travels on a client's event port (`HubApi.events`). Comlink carries only control calls;
+ * deliveries go here as plain messages, without Comlink's envelope (a call id, a path, wrapped
+ * arguments, and an answer of the same shape), one per batch. Flow control is the sink's: the
+ * hub sends a subscription's next batch only after the page acked the one before, so at most
+ * one batch per subscription waits in the port, however slow or frozen the tab.
+ */
+export type EventPortMessage =
+  /** Hub → page: the next batch of one subscription (events as `EventColumns`). */
+  | { type: 'batch'; subscriptionId: string; messages: SubscriberMessage[] }
+  /** Page → hub: the page has handled that subscription's batch; the hub may send the next one. */
+  | { type: 'ack'; subscriptionId: string }
+  /** Page → hub: the page closes its end; the hub ends every subscription delivered on this port. */
+  | { type: 'close' }

@@ -1,8 +1,9 @@
 import * as Comlink from 'comlink'
 import { failedLink, type HubConnector, type HubLink } from './connectors.ts'
 import { RelayError } from './errors.ts'
+import { PageEventPort } from './event-port.ts'
 import { checkHello } from './handshake.ts'
-import type { HubApi, HubHello, OpenedRun, SubscriberMessage, SubscriberSink } from './hub-wire.ts'
+import type { HubApi, HubHello, OpenedRun } from './hub-wire.ts'
 import type { FeedSpec, FeedSummary, RunError, RunSpec, RunSummary, StartAt, SubscriptionTarget } from './model.ts'
 import { OpenedRuns } from './opened-runs.ts'
 import { PROTOCOL_VERSION } from './protocol-version.ts'
@@ -40,6 +41,13 @@ export class RelayClient implements RunRelay {
   #linked: HubLink | undefined
   /** The handshake with the hub in use; recovery replaces it with one with the new hub. */
   #hello: Promise<HubHello> | undefined
+  /**
+   * Deliveries travel on an event port of the current link (src/event-port.ts); Comlink only
+   * carries control calls. It goes to the hub once `hello` answered: `'auto'` re-sends to its
+   * fallback hub only what was sent before the worker answered, and a transferred port cannot be
+   * sent twice. Control calls share one port, so the hub has it before any later `subscribe`.
+   */
+  #events: PageEventPort | undefined
   #nextSubscription = 1
   /** Follows the registry while this client has opened runs that may still be live, to forget those that are not. */
   #stopPruning: (() => void) | undefined
@@ -130,6 +138,7 @@ export class RelayClient implements RunRelay {
     const gone = new Promise((resolve) => (deadline = setTimeout(resolve, this.#timeoutMs)))
     void Promise.race([hub.release(), gone]).catch(() => {}).finally(() => {
       clearTimeout(deadline)
+      this.#events?.close()
       close()
     })
   }
@@ -178,9 +187,15 @@ export class RelayClient implements RunRelay {
 
   /** The hello path: the handshake with the hub in use, the first call on every link. */
   #handshake(): Promise<HubHello> {
+    this.#events?.close()
+    const events = (this.#events = new PageEventPort())
     // The lock is held before the hub hears of us, so its wait for the lock cannot win early.
     const hello = this.#call('hello', (hub) => (this.#lifeLock?.held ?? Promise.resolve()).then(() => hub.hello(this.clientId, PROTOCOL_VERSION, this.#options.hub)))
-      .then((answer) => checkHello(answer, this.#options.hub))
+      .then((answer) => {
+        checkHello(answer, this.#options.hub)
+        this.#linked?.hub.events(Comlink.transfer(events.hubEnd, [events.hubEnd])).catch(() => {})
+        return answer
+      })
     hello.catch(() => {}) // callers who care await it; an unobserved failure is not an unhandled rejection
     return hello
   }
@@ -193,18 +208,13 @@ export class RelayClient implements RunRelay {
 
   /** The subscribe path: registers `sub` with the current hub under a new id of this client's choosing. */
   readonly #register = (sub: ClientSubscription, startAt: StartAt): void => {
-    // A channel of our own rather than Comlink.proxy: the hub closes its end when the subscription
-    // ends, which also ends the tunnel of a hub in another tab (shared-tab.ts).
-    const { port1, port2 } = new MessageChannel()
-    Comlink.expose({
-      deliver(messages: SubscriberMessage[]) {
-        for (const message of messages) handleMessage(message, sub)
-      },
-    } satisfies SubscriberSink, port1)
     const id = `${this.clientId}/${this.#nextSubscription++}`
     sub.subscriptionId = id
-    sub.registered = this.#afterHello('subscribe', (hub) => hub.subscribe(sub.target, startAt, Comlink.transfer(port2, [port2]), id))
+    sub.registered = this.#afterHello('subscribe', (hub) => hub.subscribe(sub.target, startAt, undefined, id))
     sub.registered.catch(() => {})
+    this.#events?.route(id, (messages) => {
+      for (const message of messages) handleMessage(message, sub)
+    })
   }
 
   /**
@@ -214,6 +224,7 @@ export class RelayClient implements RunRelay {
    */
   readonly #unregister = (sub: ClientSubscription): Promise<void> => {
     const id = sub.subscriptionId
+    this.#events?.unroute(id)
     return this.#afterHello('unsubscribe', (hub) => hub.unsubscribe(id)).catch(() => {})
   }
 

@@ -1,6 +1,8 @@
 import * as Comlink from 'comlink'
-import type { HubApi } from './hub-wire.ts'
-import type { TabWire as Wire } from './tab-wire.ts'
+import { subscriptionsOn } from '../worker/event-port.ts'
+import { isEventPort } from './event-port.ts'
+import type { EventPortMessage, HubApi } from './hub-wire.ts'
+import type { EventPortWire, TabWire } from './tab-wire.ts'
 import { holdLifeLock, watchClientLock } from './tab-lock.ts'
 
 /**
@@ -21,6 +23,13 @@ interface PortPlaceholder {
   tunnelledPort: string
 }
 
+/** Stands for a follower's event port: its messages travel as `EventPortWire`, addressed by the follower's endpoint id. */
+interface EventPortPlaceholder {
+  eventPortOf: string
+}
+
+type Wire = TabWire | EventPortWire
+
 type Listener = (event: { data: unknown }) => void
 
 /** The peer of every tunnel a follower opens: it talks to whichever tab leads. */
@@ -37,6 +46,11 @@ class Channel {
   readonly #channel: BroadcastChannel
   readonly #tunnels = new Map<string, { port: MessagePort; peer: string }>()
   readonly #listeners = new Set<(wire: Wire) => void>()
+  /**
+   * Event ports by follower endpoint id: in a follower, the hub end its page made; in the leader,
+   * the end that routes to the channel, with the hub's end, whose subscriptions `tunnels` counts.
+   */
+  readonly #eventEnds = new Map<string, { port: MessagePort; hubEnd?: MessagePort; inbound: EventPortWire['kind'] }>()
   #nextPort = 0
 
   constructor(name: string) {
@@ -58,14 +72,27 @@ class Channel {
       }
       case 'port-closed':
         return this.#drop(wire.port)
+      case 'events-to-leader':
+      case 'events-to-follower': {
+        const id = wire.kind === 'events-to-leader' ? wire.from : wire.to
+        const end = this.#eventEnds.get(id)
+        if (end?.inbound === wire.kind) end.port.postMessage(wire.data)
+        return
+      }
       default:
         return assertNever(wire)
     }
   }
 
-  /** How many ports this tab tunnels now (each ends with its subscription, or with its peer tab). */
+  /**
+   * What this tab carries per subscription for other tabs now: tunnelled ports, and the
+   * subscriptions its hub delivers on followers' event ports. Each ends with its subscription,
+   * or with its peer tab.
+   */
   get tunnels(): number {
-    return this.#tunnels.size
+    let delivered = 0
+    for (const { hubEnd } of this.#eventEnds.values()) if (hubEnd) delivered += subscriptionsOn(hubEnd)
+    return this.#tunnels.size + delivered
   }
 
   post(wire: Wire): void {
@@ -77,12 +104,19 @@ class Channel {
     return () => this.#listeners.delete(listener)
   }
 
-  /** Replaces each transferred port by a placeholder; the port becomes this tab's end of a tunnel to `peer`. */
-  encode(data: unknown, peer: string, transfer: Transferable[] = []): unknown {
+  /**
+   * Replaces each transferred port by a placeholder; the port becomes this tab's end of a tunnel to `peer`,
+   * or, for an event port sent by the follower endpoint `endpointId`, its end of that endpoint's events.
+   */
+  encode(data: unknown, peer: string, transfer: Transferable[] = [], endpointId?: string): unknown {
     const ports = transfer.filter((item): item is MessagePort => item instanceof MessagePort)
     if (ports.length === 0) return data
     return replace(data, (value) => {
       if (!(value instanceof MessagePort) || !ports.includes(value)) return undefined
+      if (endpointId !== undefined && isEventPort(value)) {
+        this.#openEvents(endpointId, value, 'events-to-follower')
+        return { eventPortOf: endpointId } satisfies EventPortPlaceholder
+      }
       const id = `${crypto.randomUUID()}:${this.#nextPort++}`
       this.#open(id, value, peer)
       return { tunnelledPort: id } satisfies PortPlaceholder
@@ -92,6 +126,12 @@ class Channel {
   /** Replaces each placeholder by a fresh port whose other end is this tab's end of the tunnel. */
   decode(data: unknown, peer: string): unknown {
     return replace(data, (value) => {
+      if (isEventPlaceholder(value)) {
+        // The leader's side of a follower's event port: the hub gets a real port, whose other end routes to the channel.
+        const { port1, port2 } = new MessageChannel()
+        this.#openEvents(value.eventPortOf, port2, 'events-to-leader', port1)
+        return port1
+      }
       if (!isPlaceholder(value)) return undefined
       const { port1, port2 } = new MessageChannel()
       const id = value.tunnelledPort
@@ -110,9 +150,27 @@ class Channel {
     })
   }
 
-  /** Drops every tunnel to `peer`, a tab that is gone. */
+  /** Drops every tunnel to `peer`, a tab that is gone, and its event port: the hub ends what it delivered there. */
   dropPeer(peer: string): void {
     for (const [id, tunnel] of [...this.#tunnels]) if (tunnel.peer === peer) this.#drop(id)
+    const events = this.#eventEnds.get(peer)
+    if (events?.hubEnd) events.port.postMessage({ type: 'close' } satisfies EventPortMessage)
+    this.#dropEvents(peer)
+  }
+
+  /** `inbound`: the kind of wire message whose data goes into `port`; what `port` receives goes out as the other kind. */
+  #openEvents(id: string, port: MessagePort, inbound: EventPortWire['kind'], hubEnd?: MessagePort): void {
+    this.#eventEnds.set(id, { port, hubEnd, inbound })
+    port.onmessage = (event: MessageEvent<EventPortMessage>) => {
+      const data = event.data
+      this.post(inbound === 'events-to-follower' ? { kind: 'events-to-leader', from: id, data } : { kind: 'events-to-follower', to: id, data })
+      if (data.type === 'close') this.#dropEvents(id) // the page closed its end
+    }
+  }
+
+  #dropEvents(id: string): void {
+    this.#eventEnds.get(id)?.port.close()
+    this.#eventEnds.delete(id)
   }
 
   #open(id: string, port: MessagePort, peer: string): void {
@@ -127,10 +185,12 @@ class Channel {
 }
 
 /** A Comlink endpoint made of a send function and a filter on the channel; its tunnels lead to `peer`. */
-function endpoint(channel: Channel, peer: string, send: (data: unknown) => Wire, accept: (wire: Wire) => unknown, onClose = () => {}): Comlink.Endpoint & { close(): void } {
+function endpoint(
+  channel: Channel, peer: string, send: (data: unknown) => Wire, accept: (wire: Wire) => unknown, onClose = () => {}, endpointId?: string,
+): Comlink.Endpoint & { close(): void } {
   const listeners = new Map<EventListenerOrEventListenerObject, () => void>()
   return {
-    postMessage: (data: unknown, transfer?: Transferable[]) => channel.post(send(channel.encode(data, peer, transfer))),
+    postMessage: (data: unknown, transfer?: Transferable[]) => channel.post(send(channel.encode(data, peer, transfer, endpointId))),
     addEventListener(_type: string, listener: EventListenerOrEventListenerObject) {
       const call = listener as unknown as Listener
       listeners.set(listener, channel.listen((wire) => {
@@ -185,7 +245,7 @@ export function sharedTabEndpoints(name: string, createHub: () => Promise<{ conn
       const id = crypto.randomUUID()
       const life = holdLifeLock(followerLockId(id))
       return life.held.then(() =>
-        endpoint(tab.channel, LEADER, (data) => ({ kind: 'to-leader', from: id, data }), (w) => (w.kind === 'to-follower' && w.to === id ? w.data : undefined), life.release),
+        endpoint(tab.channel, LEADER, (data) => ({ kind: 'to-leader', from: id, data }), (w) => (w.kind === 'to-follower' && w.to === id ? w.data : undefined), life.release, id),
       )
     })
 }
@@ -245,6 +305,10 @@ function replace(value: unknown, swap: (value: unknown) => unknown): unknown {
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, replace(item, swap)]))
   }
   return value
+}
+
+function isEventPlaceholder(value: unknown): value is EventPortPlaceholder {
+  return typeof value === 'object' && value !== null && typeof (value as EventPortPlaceholder).eventPortOf === 'string'
 }
 
 function isPlaceholder(value: unknown): value is PortPlaceholder {

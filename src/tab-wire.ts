@@ -3,6 +3,8 @@
  * serves the hub to the others without SharedWorker. Read only by `shared-tab.ts`; the hub
  * itself never sees it (it gets plain Comlink messages on a point-to-point endpoint). Types only.
  */
+
+import type { EventPortMessage } from './hub-wire.ts'
 export type TabWire =
   /** A Comlink message from a follower's endpoint to the leader's hub. */
   | { kind: 'to-leader'; from: string; data: unknown }
@@ -12,3 +14,14 @@ export type TabWire =
   | { kind: 'port'; port: string; data: unknown }
   /** The tab that sent it closed its end of a tunnelled port (the hub, as a subscription ended): drop the other end. */
   | { kind: 'port-closed'; port: string }
+
+/**
+ * The event port of a follower tab (`EventPortMessage` in `hub-wire.ts`): a BroadcastChannel
+ * cannot carry a MessagePort, so its messages travel on the channel, addressed by the follower's
+ * endpoint id like that endpoint's Comlink messages.
+ */
+export type EventPortWire =
+  /** An event-port message from a follower's page to the leader's hub. */
+  | { kind: 'events-to-leader'; from: string; data: EventPortMessage }
+  /** An event-port message from the leader's hub to one follower's page. */
+  | { kind: 'events-to-follower'; to: string; data: EventPortMessage }

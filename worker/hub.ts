@@ -1,6 +1,7 @@
 import type { FeedSpec, FeedSummary, RunError, RunSpec, StartAt, SubscriptionTarget, TransportKind } from '../src/model.ts'
 import type { HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../src/hub-wire.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
+import { HubEventPort } from './event-port.ts'
 import * as Comlink from 'comlink'
 import type { ConnectionEnv } from './connection.ts'
 import { hubDiagnostics } from './diagnostics.ts'
@@ -79,6 +80,8 @@ export class RunHub {
   /** The API one client (tab) talks to. Its id arrives with `hello`. */
   connect(): HubApi {
     let clientId = `anonymous-${this.#nextId++}`
+    // Deliveries go on the client's event port (worker/event-port.ts); closing it ends what it carries.
+    let events: HubEventPort | undefined
     return {
       hello: (id, protocolVersion, settings): HubHello => {
         clientId = id
@@ -92,7 +95,15 @@ export class RunHub {
       open: (spec) => this.open(spec),
       openFeed: (spec) => this.openFeed(clientId, spec),
       closeFeed: (feedId) => this.closeFeed(clientId, feedId),
+      events: (port) => {
+        events = new HubEventPort(port, (ids) => ids.forEach((id) => this.unsubscribe(id)))
+      },
       subscribe: (target, startAt, port, subscriptionId) => {
+        if (!port) {
+          if (!events) throw new Error('subscribe: no sink port, and no event port yet: call events(port) after hello first.')
+          const { sink, release } = events.sink(subscriptionId)
+          return void this.subscribe(clientId, target, startAt, sink, subscriptionId, release)
+        }
         const sink = Comlink.wrap<SubscriberSink>(port)
         // Released with its subscription: Comlink's release lets the page close its end, and closing
         // ours ends the channel (and, between tabs, its tunnel: see shared-tab.ts).
