@@ -1,4 +1,8 @@
+import { createElement, Profiler, useLayoutEffect } from 'react'
+import { createRoot } from 'react-dom/client'
 import { createRunRelay, type RunRelay } from '../src/index.ts'
+import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
+import { useRun } from '../src/react.ts'
 
 /**
  * Benchmark cases in a real browser against the dev chat server. `scripts/bench.mjs` opens
@@ -111,6 +115,34 @@ async function catchUp(runId: string): Promise<{ ms: number; events: number }> {
   return { ms: endedAt - started, events }
 }
 
+/**
+ * The same catch-up into a React component that shows the run with `useRun` (text folded with the
+ * default reducer, events decoded as JSON): ms from mounting it to the commit that shows the run
+ * ended with all its events, and React's commits after the mount's up to that one.
+ */
+async function reactCatchUp(runId: string, events: number): Promise<{ ms: number; updates: number; shown: number }> {
+  const container = document.body.appendChild(document.createElement('div'))
+  const root = createRoot(container)
+  try {
+    return await new Promise((resolve) => {
+      let commits = 0
+      let started = 0
+      function Run() {
+        const view = useRun(runId, { relay })
+        useLayoutEffect(() => {
+          if (view.status === 'ended' && view.eventCount >= events) resolve({ ms: now() - started, updates: commits - 1, shown: view.eventCount })
+        })
+        return createElement('pre', null, `${view.eventCount} events, ${view.state.length} characters`)
+      }
+      started = now()
+      root.render(createElement(Profiler, { id: 'run', onRender: () => void commits++ }, createElement(Run)))
+    })
+  } finally {
+    root.unmount()
+    container.remove()
+  }
+}
+
 /** The payload of a run as the server sent it: characters of type, data and id (ASCII, so bytes). */
 async function payloadBytes(runId: string): Promise<number> {
   const { events } = (await (await fetch(`/api/chat/transcript?stream_id=${runId}`)).json()) as { events: Array<{ seq: number; event: string; data: string }> }
@@ -171,7 +203,7 @@ async function encodings(events = 10_000): Promise<Record<string, number>> {
   return result
 }
 
-const benchApi = { connect, startRun, openRun, latency, throughput, finishedRun, catchUp, payloadBytes, evictedRuns, encodings, followHub, now }
+const benchApi = { connect, startRun, openRun, latency, throughput, finishedRun, catchUp, reactCatchUp, payloadBytes, evictedRuns, encodings, followHub, now, protocolVersion: () => PROTOCOL_VERSION }
 Object.assign(globalThis, { benchApi })
 export type BenchApi = typeof benchApi
 document.querySelector('#out')!.textContent = 'ready'

@@ -125,7 +125,15 @@ try {
     const finished = await call(main, 'finishedRun', 10_000)
     const catchUps = []
     for (let round = 0; round < ROUNDS; round++) catchUps.push((await call(main, 'catchUp', finished)).ms)
-    row('catch-up of a finished 10,000-event run, to its last event (ms)', fixed(median(catchUps)), '', 'target ≤ 10 ms')
+    row('catch-up of a finished 10,000-event run, to its last event (ms)', fixed(median(catchUps)), '', `target ≤ 10 ms; range ${fixed(Math.min(...catchUps))}–${fixed(Math.max(...catchUps))}`)
+    // The same catch-up shown by a React component (useRun): to the commit that shows its last event, and how many renders it took.
+    const { events: finishedEvents } = await call(main, 'catchUp', finished)
+    const inReact = []
+    for (let round = 0; round < ROUNDS; round++) inReact.push(await call(main, 'reactCatchUp', finished, finishedEvents))
+    const reactMs = inReact.map((r) => r.ms)
+    const updates = [...new Set(inReact.map((r) => r.updates))].join(', ')
+    row('the same catch-up in a React component (useRun), to its last event shown (ms)', fixed(median(reactMs)), '',
+      `target ≤ 10 ms, one render; renders after the mount's: ${updates}; range ${fixed(Math.min(...reactMs))}–${fixed(Math.max(...reactMs))}`)
     const encodings = await call(main, 'encodings')
     for (const [form, ms] of Object.entries(encodings)) row(`wire form of a 10,000-event catch-up: ${form} (ms, clone + decode)`, fixed(ms), '', form === 'columns' ? 'chosen' : '')
 
@@ -133,7 +141,7 @@ try {
     // Memory, in a fresh worker: heap per buffered run against its payload, and after 1,000 evictions.
     const heapName = `${name}-heap`
     await call(main, 'connect', heapName)
-    const title = `${heapName}@1`
+    const title = `${heapName}@${await call(main, 'protocolVersion')}` // the worker's name carries the protocol version
     const perPayload = []
     for (let round = 0; round < 3; round++) {
       const before = await workerHeap(title)

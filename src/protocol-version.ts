@@ -3,4 +3,4 @@
  * It is part of the SharedWorker's name, so a tab of a newer build never shares
  * a worker with an older one, and it is checked again in the handshake.
  */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 3
