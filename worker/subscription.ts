@@ -164,7 +164,7 @@ export class HubSubscription {
     } catch {
       // One subscriber's failure is its own; the hub and the other subscribers go on.
     }
-    // Across Comlink `deliver` returns a promise that settles when the page has handled the batch.
+    // On the event port (or across Comlink) `deliver` returns a promise that settles when the page has handled the batch.
     if (isThenable(result)) result.then(settled, settled)
     else settled()
   }
