@@ -1,58 +1,41 @@
 import type { EventPortMessage, SubscriberMessage } from './hub-wire.ts'
 
 /**
- * The page's end of its event port (one per connection to a hub): takes each batch, hands it to
- * its subscription by id, and acks it on the same port, which lets the hub send that
- * subscription's next batch. The hub's end is `worker/event-port.ts`.
+ * The page's end of its event port (one per link to a hub): takes each batch, hands it to its
+ * subscription by id, and acks it on the same port, which lets the hub send that subscription's
+ * next batch. The hub's end is `worker/event-port.ts`.
  */
-export class PageEventPort {
+export interface PageEventPort {
   /** The end to transfer to the hub (`HubApi.events`). */
-  readonly hubEnd: MessagePort
-  readonly #port: MessagePort
-  readonly #receivers = new Map<string, (messages: SubscriberMessage[]) => void>()
-
-  constructor() {
-    const { port1, port2 } = new MessageChannel()
-    this.#port = port1
-    this.hubEnd = port2
-    eventPorts.add(port2)
-    port1.onmessage = (event: MessageEvent<EventPortMessage>) => this.#receive(event.data)
-  }
-
-  /** Batches for `subscriptionId` go to `receive` until `unroute`. */
-  route(subscriptionId: string, receive: (messages: SubscriberMessage[]) => void): void {
-    this.#receivers.set(subscriptionId, receive)
-  }
-
-  unroute(subscriptionId: string): void {
-    this.#receivers.delete(subscriptionId)
-  }
-
+  hubEnd: MessagePort
+  /** Where each subscription's batches go, by subscription id; a batch for an id not here is acked and goes to nobody. */
+  receivers: Map<string, (messages: SubscriberMessage[]) => void>
   /** Tells the hub, which ends every subscription delivered here, and closes this end. */
-  close(): void {
-    this.#receivers.clear()
-    this.#port.postMessage({ type: 'close' } satisfies EventPortMessage)
-    this.#port.close()
-  }
+  close(): void
+}
 
-  #receive(message: EventPortMessage): void {
-    switch (message.type) {
-      case 'batch': {
-        // Handled first, then acked: the hub's next batch cannot overtake this one's handlers.
-        // A batch for a subscription that has ended here is acked too, and goes to nobody.
-        try {
-          this.#receivers.get(message.subscriptionId)?.(message.messages)
-        } finally {
-          this.#port.postMessage({ type: 'ack', subscriptionId: message.subscriptionId } satisfies EventPortMessage)
-        }
-        return
-      }
-      case 'ack':
-      case 'close':
-        return // only the page sends these
-      default:
-        return assertNever(message)
+export function openEventPort(): PageEventPort {
+  const { port1, port2 } = new MessageChannel()
+  const receivers = new Map<string, (messages: SubscriberMessage[]) => void>()
+  const post = (message: EventPortMessage) => port1.postMessage(message)
+  // Only the hub sends batches. Handled first, then acked: the next batch cannot overtake this one's handlers.
+  port1.onmessage = ({ data }: MessageEvent<EventPortMessage>) => {
+    if (data.type !== 'batch') return
+    try {
+      receivers.get(data.subscriptionId)?.(data.messages)
+    } finally {
+      post({ type: 'ack', subscriptionId: data.subscriptionId })
     }
+  }
+  eventPorts.add(port2)
+  return {
+    hubEnd: port2,
+    receivers,
+    close() {
+      receivers.clear()
+      post({ type: 'close' })
+      port1.close()
+    },
   }
 }
 
@@ -63,6 +46,8 @@ export function isEventPort(port: MessagePort): boolean {
   return eventPorts.has(port)
 }
 
-function assertNever(value: never): never {
-  throw new Error(`Unknown message on the event port: ${JSON.stringify(value)}`)
-}
+/**
+ * The hub's end of each port, by port (`worker/event-port.ts` adds itself): the shared-tab hub
+ * counts what it delivers to followers without loading the hub's code.
+ */
+export const hubEnds = new WeakMap<MessagePort, { readonly size: number }>()

@@ -1,7 +1,7 @@
 import * as Comlink from 'comlink'
 import { failedLink, type HubConnector, type HubLink } from './connectors.ts'
 import { RelayError } from './errors.ts'
-import { PageEventPort } from './event-port.ts'
+import { openEventPort, type PageEventPort } from './event-port.ts'
 import { checkHello } from './handshake.ts'
 import type { HubApi, HubHello, OpenedRun } from './hub-wire.ts'
 import type { FeedSpec, FeedSummary, RunError, RunSpec, RunSummary, StartAt, SubscriptionTarget } from './model.ts'
@@ -188,7 +188,7 @@ export class RelayClient implements RunRelay {
   /** The hello path: the handshake with the hub in use, the first call on every link. */
   #handshake(): Promise<HubHello> {
     this.#events?.close()
-    const events = (this.#events = new PageEventPort())
+    const events = (this.#events = openEventPort())
     // The lock is held before the hub hears of us, so its wait for the lock cannot win early.
     const hello = this.#call('hello', (hub) => (this.#lifeLock?.held ?? Promise.resolve()).then(() => hub.hello(this.clientId, PROTOCOL_VERSION, this.#options.hub)))
       .then((answer) => {
@@ -212,7 +212,7 @@ export class RelayClient implements RunRelay {
     sub.subscriptionId = id
     sub.registered = this.#afterHello('subscribe', (hub) => hub.subscribe(sub.target, startAt, undefined, id))
     sub.registered.catch(() => {})
-    this.#events?.route(id, (messages) => {
+    this.#events?.receivers.set(id, (messages) => {
       for (const message of messages) handleMessage(message, sub)
     })
   }
@@ -224,7 +224,7 @@ export class RelayClient implements RunRelay {
    */
   readonly #unregister = (sub: ClientSubscription): Promise<void> => {
     const id = sub.subscriptionId
-    this.#events?.unroute(id)
+    this.#events?.receivers.delete(id)
     return this.#afterHello('unsubscribe', (hub) => hub.unsubscribe(id)).catch(() => {})
   }
 

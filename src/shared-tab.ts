@@ -1,6 +1,5 @@
 import * as Comlink from 'comlink'
-import { subscriptionsOn } from '../worker/event-port.ts'
-import { isEventPort } from './event-port.ts'
+import { hubEnds, isEventPort } from './event-port.ts'
 import type { EventPortMessage, HubApi } from './hub-wire.ts'
 import type { EventPortWire, TabWire } from './tab-wire.ts'
 import { holdLifeLock, watchClientLock } from './tab-lock.ts'
@@ -91,7 +90,7 @@ class Channel {
    */
   get tunnels(): number {
     let delivered = 0
-    for (const { hubEnd } of this.#eventEnds.values()) if (hubEnd) delivered += subscriptionsOn(hubEnd)
+    for (const { hubEnd } of this.#eventEnds.values()) if (hubEnd) delivered += hubEnds.get(hubEnd)?.size ?? 0
     return this.#tunnels.size + delivered
   }
 

@@ -1,3 +1,4 @@
+import { hubEnds } from '../src/event-port.ts'
 import type { EventPortMessage, SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
 
 /**
@@ -20,7 +21,7 @@ export class HubEventPort {
     // Where the browser has it (Chromium), a MessagePort fires `close` when its other end goes
     // with its page, a crash included; elsewhere the client's life lock frees its subscriptions.
     port.addEventListener('close', () => this.#close())
-    openPorts.set(port, this)
+    hubEnds.set(port, this)
   }
 
   /** How many subscriptions are delivered on this port now. */
@@ -72,14 +73,6 @@ export class HubEventPort {
     this.#port.close()
     this.#onClose([...this.#sinks.keys()])
   }
-}
-
-/** Each hub end by its port, for `subscriptionsOn` (the shared-tab hub counts what a follower holds). */
-const openPorts = new WeakMap<MessagePort, HubEventPort>()
-
-/** Subscriptions the hub delivers on `port` now: 0 for a port that is no hub end. */
-export function subscriptionsOn(port: MessagePort): number {
-  return openPorts.get(port)?.size ?? 0
 }
 
 function assertNever(value: never): never {
