@@ -1,7 +1,7 @@
 import * as Comlink from 'comlink'
 import { hubEnds, isEventPort } from './event-port.ts'
 import type { EventPortMessage, HubApi } from './hub-wire.ts'
-import type { EventPortWire, TabWire } from './tab-wire.ts'
+import { isEventPlaceholder, isPlaceholder, type EventPortPlaceholder, type EventPortWire, type PortPlaceholder, type TabWire } from './tab-wire.ts'
 import { holdLifeLock, watchClientLock } from './tab-lock.ts'
 
 /**
@@ -16,16 +16,6 @@ import { holdLifeLock, watchClientLock } from './tab-lock.ts'
  * addresses messages to one peer and tunnels each transferred port through the
  * channel under an id.
  */
-
-/** Stands for a MessagePort inside a message on the channel. */
-interface PortPlaceholder {
-  tunnelledPort: string
-}
-
-/** Stands for a follower's event port: its messages travel as `EventPortWire`, addressed by the follower's endpoint id. */
-interface EventPortPlaceholder {
-  eventPortOf: string
-}
 
 type Wire = TabWire | EventPortWire
 
@@ -304,12 +294,4 @@ function replace(value: unknown, swap: (value: unknown) => unknown): unknown {
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, replace(item, swap)]))
   }
   return value
-}
-
-function isEventPlaceholder(value: unknown): value is EventPortPlaceholder {
-  return typeof value === 'object' && value !== null && typeof (value as EventPortPlaceholder).eventPortOf === 'string'
-}
-
-function isPlaceholder(value: unknown): value is PortPlaceholder {
-  return typeof value === 'object' && value !== null && typeof (value as PortPlaceholder).tunnelledPort === 'string'
 }

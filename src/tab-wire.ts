@@ -1,7 +1,8 @@
 /**
  * The tab wire: what travels on the BroadcastChannel of the shared-tab hub, where a leader tab
  * serves the hub to the others without SharedWorker. Read only by `shared-tab.ts`; the hub
- * itself never sees it (it gets plain Comlink messages on a point-to-point endpoint). Types only.
+ * itself never sees it (it gets plain Comlink messages on a point-to-point endpoint). Types, and
+ * the guards of the two placeholders that stand for a MessagePort inside a message.
  */
 
 import type { EventPortMessage } from './hub-wire.ts'
@@ -25,3 +26,21 @@ export type EventPortWire =
   | { kind: 'events-to-leader'; from: string; data: EventPortMessage }
   /** An event-port message from the leader's hub to one follower's page. */
   | { kind: 'events-to-follower'; to: string; data: EventPortMessage }
+
+/** Stands for a MessagePort inside a message on the channel: the port is tunnelled under this id. */
+export interface PortPlaceholder {
+  tunnelledPort: string
+}
+
+/** Stands for a follower's event port: its messages travel as `EventPortWire`, addressed by the follower's endpoint id. */
+export interface EventPortPlaceholder {
+  eventPortOf: string
+}
+
+export function isPlaceholder(value: unknown): value is PortPlaceholder {
+  return typeof value === 'object' && value !== null && typeof (value as PortPlaceholder).tunnelledPort === 'string'
+}
+
+export function isEventPlaceholder(value: unknown): value is EventPortPlaceholder {
+  return typeof value === 'object' && value !== null && typeof (value as EventPortPlaceholder).eventPortOf === 'string'
+}

@@ -1,5 +1,7 @@
+import * as Comlink from 'comlink'
 import { hubEnds } from '../src/event-port.ts'
 import type { EventPortMessage, SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
+import { safeCall } from './safe-call.ts'
 
 /**
  * The hub's end of one client's event port: a `SubscriberSink` per subscription, each batch
@@ -77,4 +79,14 @@ export class HubEventPort {
 
 function assertNever(value: never): never {
   throw new Error(`Unknown message on the event port: ${JSON.stringify(value)}`)
+}
+
+/**
+ * The sink of a subscription whose caller passed a port of its own (a direct caller of the hub API,
+ * not the page's client): a Comlink proxy. Released with its subscription: Comlink's release lets the
+ * page close its end, and closing ours ends the channel (and, between tabs, its tunnel: see shared-tab.ts).
+ */
+export function comlinkSink(port: MessagePort): { sink: SubscriberSink; release: () => void } {
+  const sink = Comlink.wrap<SubscriberSink>(port)
+  return { sink, release: () => { safeCall(() => sink[Comlink.releaseProxy]()); port.close() } }
 }

@@ -1,8 +1,7 @@
 import type { FeedSpec, FeedSummary, RunError, RunSpec, StartAt, SubscriptionTarget, TransportKind } from '../src/model.ts'
 import type { HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../src/hub-wire.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
-import { HubEventPort } from './event-port.ts'
-import * as Comlink from 'comlink'
+import { comlinkSink, HubEventPort } from './event-port.ts'
 import type { ConnectionEnv } from './connection.ts'
 import { hubDiagnostics } from './diagnostics.ts'
 import { createEventSourceTransport } from './eventsource-transport.ts'
@@ -16,7 +15,6 @@ import { RegistryWatches } from './registry.ts'
 import { resolveRun } from './resolve-run.ts'
 import { isFinal } from './run-status.ts'
 import { Run } from './run.ts'
-import { safeCall } from './safe-call.ts'
 import type { StreamUrls } from './spec-check.ts'
 import { HubSubscription } from './subscription.ts'
 import type { Transport } from './transport.ts'
@@ -99,18 +97,9 @@ export class RunHub {
         events = new HubEventPort(port, (ids) => ids.forEach((id) => this.unsubscribe(id)))
       },
       subscribe: (target, startAt, port, subscriptionId) => {
-        if (!port) {
-          if (!events) throw new Error('subscribe: no sink port, and no event port yet: call events(port) after hello first.')
-          const { sink, release } = events.sink(subscriptionId)
-          return void this.subscribe(clientId, target, startAt, sink, subscriptionId, release)
-        }
-        const sink = Comlink.wrap<SubscriberSink>(port)
-        // Released with its subscription: Comlink's release lets the page close its end, and closing
-        // ours ends the channel (and, between tabs, its tunnel: see shared-tab.ts).
-        void this.subscribe(clientId, target, startAt, sink, subscriptionId, () => {
-          safeCall(() => sink[Comlink.releaseProxy]())
-          port.close()
-        })
+        if (!port && !events) throw new Error('subscribe: no sink port, and no event port yet: call events(port) after hello first.')
+        const { sink, release } = port ? comlinkSink(port) : events!.sink(subscriptionId)
+        void this.subscribe(clientId, target, startAt, sink, subscriptionId, release)
       },
       unsubscribe: (id) => this.unsubscribe(id),
       close: (runId) => this.#runs.get(runId)?.closeByApp(),
