@@ -59,6 +59,22 @@ describe('the event port', () => {
     expect(frozen.events('frozen/1')).toEqual(tokens(1, 50).map(([, data]) => data))
   })
 
+  it('a repeated subscribe of a live id changes nothing: the first subscription goes on receiving, and its port still frees it', async () => {
+    const { hub, fake, tab } = setup()
+    const page = tab('page', { acks: true })
+    page.api.open(spec('r1'))
+    page.api.subscribe({ runId: 'r1' }, 'beginning', undefined, 'page/1')
+    page.api.subscribe({ runId: 'r1' }, 'beginning', undefined, 'page/1') // a repeat (a retried call)
+    const [connection] = fake.of('r1')
+    for (let i = 0; i < 3; i++) {
+      connection!.emit(...tokens(i * 10 + 1, i * 10 + 10))
+      await waitFor(() => page.events('page/1').length === i * 10 + 10, { what: `the first subscription to get ${i * 10 + 10} events` })
+    }
+    expect(page.events('page/1')).toEqual(tokens(1, 30).map(([, data]) => data))
+    page.port.postMessage({ type: 'close' } satisfies EventPortMessage)
+    await waitFor(() => hub.diagnostics().subscriptionsByClient.page === 0, { what: 'the closed port to free the subscription' })
+  })
+
   it('ends every subscription delivered on a port the page closes; the other tabs keep theirs', async () => {
     const { hub, fake, tab } = setup()
     const closing = tab('closing', { acks: true })

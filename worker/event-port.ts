@@ -33,6 +33,9 @@ export class HubEventPort {
 
   /** The sink of one subscription; `release` once the subscription has ended. */
   sink(subscriptionId: string): { sink: SubscriberSink; release: () => void } {
+    // A repeat of a live id (the hub refuses it and releases this sink at once) must not
+    // replace the live subscription's entry, or that one's next batch would wait for ever.
+    if (this.#sinks.has(subscriptionId)) return { sink: { deliver: () => Promise.resolve() }, release: () => {} }
     const entry: { acked?: () => void } = {}
     this.#sinks.set(subscriptionId, entry)
     const sink: SubscriberSink = {
