@@ -38,7 +38,7 @@ export interface EventColumns {
   ids: Array<string | null>
 }
 
-/** One message to a subscriber. A batch of them arrives in one `deliver` call. */
+/** One message to a subscriber. A batch of them is one `deliver` call in the hub, one `batch` message on the event port. */
 export type SubscriberMessage =
   /** A session subscription is now following this run (sent before its events). */
   | { type: 'run'; run: RunSummary }

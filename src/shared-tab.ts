@@ -12,9 +12,10 @@ import { holdLifeLock, watchClientLock } from './tab-lock.ts'
  * moves them over (re-opening runs, renewing subscriptions from their cursors).
  *
  * Comlink needs point-to-point endpoints and transfers a MessagePort for every
- * proxy (a subscription's sink). A BroadcastChannel is neither, so this file
- * addresses messages to one peer and tunnels each transferred port through the
- * channel under an id.
+ * proxy (a run-list watcher's sink, a direct caller's subscription sink). A BroadcastChannel
+ * is neither, so this file addresses messages to one peer and tunnels each transferred port
+ * through the channel under an id. A follower's event port (its deliveries) is not tunnelled:
+ * its messages travel as `EventPortWire`, addressed by the follower's endpoint id.
  */
 
 type Wire = TabWire | EventPortWire
@@ -27,8 +28,8 @@ const LEADER = 'leader'
 /**
  * One tab's side of the channel: the tunnel ends it owns, and the listeners of its endpoints.
  *
- * A tunnel ends when the side that received the port closes it (the hub closes a subscription's
- * port when the subscription ends): this tab then tells the other one, and both drop their ends. A tunnel whose peer tab is gone (closed, crashed) can get no answer, so
+ * A tunnel ends when the side that received the port closes it (the hub closes a caller's own
+ * subscription port when that subscription ends): this tab then tells the other one, and both drop their ends. A tunnel whose peer tab is gone (closed, crashed) can get no answer, so
  * the leader also drops every tunnel of a follower once that follower's life lock is free.
  */
 class Channel {
@@ -125,7 +126,7 @@ class Channel {
       const { port1, port2 } = new MessageChannel()
       const id = value.tunnelledPort
       this.#open(id, port2, peer)
-      // The port this tab's side gets: when it closes it (the hub, as a subscription ends), the
+      // The port this tab's side gets: when it closes it (the hub, as a caller's own subscription ends), the
       // tunnel ends on both tabs, one task later so that what was posted before passes first.
       port1.close = () => {
         MessagePort.prototype.close.call(port1)
@@ -205,7 +206,7 @@ interface Joined {
 
 const joinedTabs = new Map<string, Joined>()
 
-/** Ports tunnelled by this tab for `name` (diagnostics: they must not pile up). */
+/** What this tab carries for other tabs for `name`: tunnelled ports, plus the subscriptions its hub delivers on followers' event ports (diagnostics: neither may pile up). */
 export function tunnelCount(name: string): number {
   return joinedTabs.get(name)?.channel.tunnels ?? 0
 }

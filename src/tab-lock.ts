@@ -1,5 +1,5 @@
 /**
- * A client's life lock. A MessagePort has no close event (a tab that closes or crashes is invisible to the worker), so each
+ * A client's life lock. A MessagePort's close event is not in every engine (where it is missing, a tab that closes or crashes is invisible to the worker), so each
  * client holds a Web Lock named after itself for its whole life; the hub requests the same
  * lock and is granted it once the tab is gone, closed or crashed.
  */

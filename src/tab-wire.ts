@@ -13,7 +13,7 @@ export type TabWire =
   | { kind: 'to-follower'; to: string; data: unknown }
   /** A message through a tunnelled MessagePort; only the two tabs that know `port` act on it. */
   | { kind: 'port'; port: string; data: unknown }
-  /** The tab that sent it closed its end of a tunnelled port (the hub, as a subscription ended): drop the other end. */
+  /** The tab that sent it closed its end of a tunnelled port (the hub, as a caller's own subscription ended): drop the other end. */
   | { kind: 'port-closed'; port: string }
 
 /**
