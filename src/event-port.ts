@@ -1,28 +1,30 @@
-import type { EventPortMessage, SubscriberMessage } from './hub-wire.ts'
+import type { EventPortMessage } from './hub-wire.ts'
+import { handleMessage, type ClientSubscription } from './subscription.ts'
 
 /**
- * The page's end of its event port (one per link to a hub): takes each batch, hands it to its
- * subscription by id, and acks it on the same port, which lets the hub send that subscription's
+ * The page's end of its event port (one per link to a hub): takes each batch, hands its messages
+ * to its subscription by id (`handleMessage`, which calls the pane's handlers), and acks it on the same port, which lets the hub send that subscription's
  * next batch. The hub's end is `worker/event-port.ts`.
  */
 export interface PageEventPort {
   /** The end to transfer to the hub (`HubApi.events`). */
   hubEnd: MessagePort
-  /** Where each subscription's batches go, by subscription id; a batch for an id not here is acked and goes to nobody. */
-  receivers: Map<string, (messages: SubscriberMessage[]) => void>
+  /** The subscriptions delivered here, by id; a batch for an id not here is acked and goes to nobody. */
+  subscriptions: Map<string, ClientSubscription>
   /** Tells the hub, which ends every subscription delivered here, and closes this end. */
   close(): void
 }
 
 export function openEventPort(): PageEventPort {
   const { port1, port2 } = new MessageChannel()
-  const receivers = new Map<string, (messages: SubscriberMessage[]) => void>()
+  const subscriptions = new Map<string, ClientSubscription>()
   const post = (message: EventPortMessage) => port1.postMessage(message)
   // Only the hub sends batches. Handled first, then acked: the next batch cannot overtake this one's handlers.
   port1.onmessage = ({ data }: MessageEvent<EventPortMessage>) => {
     if (data.type !== 'batch') return
     try {
-      receivers.get(data.subscriptionId)?.(data.messages)
+      const sub = subscriptions.get(data.subscriptionId)
+      if (sub) for (const message of data.messages) handleMessage(message, sub)
     } finally {
       post({ type: 'ack', subscriptionId: data.subscriptionId })
     }
@@ -30,9 +32,9 @@ export function openEventPort(): PageEventPort {
   eventPorts.add(port2)
   return {
     hubEnd: port2,
-    receivers,
+    subscriptions,
     close() {
-      receivers.clear()
+      subscriptions.clear()
       post({ type: 'close' })
       port1.close()
     },

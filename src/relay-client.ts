@@ -9,7 +9,7 @@ import { OpenedRuns } from './opened-runs.ts'
 import { PROTOCOL_VERSION } from './protocol-version.ts'
 import { moveToNewHub, type RegistryListener } from './recovery.ts'
 import { RELAY_DEFAULTS, type RelayOptions, type RunHandlers, type RunRelay, type SubscribeOptions, type Unsubscribe } from './relay-types.ts'
-import { guard, handleMessage, newSubscription, type ClientSubscription } from './subscription.ts'
+import { guard, newSubscription, type ClientSubscription } from './subscription.ts'
 import { holdLifeLock } from './tab-lock.ts'
 
 /**
@@ -212,9 +212,7 @@ export class RelayClient implements RunRelay {
     sub.subscriptionId = id
     sub.registered = this.#afterHello('subscribe', (hub) => hub.subscribe(sub.target, startAt, undefined, id))
     sub.registered.catch(() => {})
-    this.#events?.receivers.set(id, (messages) => {
-      for (const message of messages) handleMessage(message, sub)
-    })
+    this.#events?.subscriptions.set(id, sub)
   }
 
   /**
@@ -224,7 +222,7 @@ export class RelayClient implements RunRelay {
    */
   readonly #unregister = (sub: ClientSubscription): Promise<void> => {
     const id = sub.subscriptionId
-    this.#events?.receivers.delete(id)
+    this.#events?.subscriptions.delete(id)
     return this.#afterHello('unsubscribe', (hub) => hub.unsubscribe(id)).catch(() => {})
   }
 
