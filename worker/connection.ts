@@ -66,10 +66,6 @@ export class Connection {
     this.#owner = owner
   }
 
-  get stream(): ResolvedStream {
-    return this.#stream
-  }
-
   get connected(): boolean {
     return this.#current !== undefined
   }

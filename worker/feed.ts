@@ -85,7 +85,7 @@ export function resolveFeed(spec: FeedSpec, settings: StreamSettings, baseUrl: s
 }
 
 /** What is wrong with a feed spec from the page, or undefined. */
-export function feedSpecProblem(spec: FeedSpec): string | undefined {
+function feedSpecProblem(spec: FeedSpec): string | undefined {
   if (typeof spec?.feedId !== 'string' || !spec.feedId) return 'FeedSpec.feedId must be a non-empty string.'
   if (!Array.isArray(spec.announces) || spec.announces.length === 0) {
     return "FeedSpec.announces must list at least one announcement, e.g. { event: 'server_turn_started', run: { runId: '{stream_id}', sessionId: '{session_id}', url: '/api/chat/stream?stream_id={stream_id}' } }."
@@ -104,7 +104,7 @@ export function feedSpecProblem(spec: FeedSpec): string | undefined {
  * replaced by that field of the announcement's JSON data (URL-encoded inside `url`).
  * Returns why not, as a string, when the data does not fit.
  */
-export function announcedSpec(announcement: Announcement, data: string): RunSpec | string {
+function announcedSpec(announcement: Announcement, data: string): RunSpec | string {
   let fields: unknown
   try {
     fields = JSON.parse(data)

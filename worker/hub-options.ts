@@ -113,7 +113,7 @@ export function hubOptionsWith(given: Partial<HubOptions>): HubOptions {
 }
 
 /** The browser's own view of the network (a worker has `navigator.onLine` and the events too). */
-export const browserNetwork: HubOptions['network'] = {
+const browserNetwork: HubOptions['network'] = {
   isOnline: () => globalThis.navigator?.onLine ?? true,
   onChange(callback) {
     globalThis.addEventListener?.('online', () => callback(true))

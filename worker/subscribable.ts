@@ -10,17 +10,11 @@ export class Subscribable<Notice> {
     this.onSubscribe()
     return () => {
       this.listeners.delete(listener)
-      this.onUnsubscribe()
     }
   }
 
-  hasListeners(): boolean {
-    return this.listeners.size > 0
-  }
-
+  /** Called after each new listener is added. */
   protected onSubscribe(): void {}
-
-  protected onUnsubscribe(): void {}
 
   protected notify(notice: Notice): void {
     notifyEach(this.listeners, notice)
