@@ -19,6 +19,7 @@ export interface NodeResponseLike {
   write(chunk: Uint8Array): boolean
   end(): unknown
   once(event: 'drain' | 'close', listener: () => void): unknown
+  off(event: 'drain' | 'close', listener: () => void): unknown
   on(event: 'close', listener: () => void): unknown
   readonly destroyed?: boolean
   readonly writableEnded?: boolean
@@ -75,8 +76,15 @@ export function toNodeListener(handler: (request: Request) => Response | Promise
         const { done, value } = await reader.read()
         if (done || res.destroyed) break
         if (!res.write(value)) await new Promise<void>((resolve) => {
-          res.once('drain', resolve)
-          res.once('close', resolve)
+          // Whichever comes first removes the other: a long stream waits for many drains, and a
+          // `close` listener left behind by each would pile up on the response.
+          const settle = () => {
+            res.off('drain', settle)
+            res.off('close', settle)
+            resolve()
+          }
+          res.once('drain', settle)
+          res.once('close', settle)
         })
       }
     } catch {

@@ -26,6 +26,23 @@ describe('toNodeListener', () => {
     expect(http.calls()).toBe(1)
   })
 
+  it('waits for drain without leaving a listener behind: a long body under backpressure ends with as many as a short one', async () => {
+    const chunk = new Uint8Array(64 * 1024) // over the response's buffer: each write waits for a drain
+    const body = (chunks: number) => new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (chunks-- === 0) controller.close()
+        else controller.enqueue(chunk)
+      },
+    })
+    const http = await serve(async (incoming) => new Response(body(Number(new URL(incoming.url).searchParams.get('chunks')))))
+    cleanups.push(() => http.close())
+    const closeListeners: number[] = []
+    http.server.on('request', (_req, res) => res.on('finish', () => closeListeners.push(res.listenerCount('close'))))
+    for (const chunks of [4, 200]) expect((await (await fetch(`${http.url}?chunks=${chunks}`)).arrayBuffer()).byteLength).toBe(chunks * chunk.byteLength)
+    await waitFor(() => closeListeners.length === 2, 'both responses to finish')
+    expect(closeListeners[1]).toBe(closeListeners[0])
+  })
+
   it('survives a client that goes away mid-body (no unhandled rejection), and serves the next request', async () => {
     const http = await echoServer()
     let arrived = false
