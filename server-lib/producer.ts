@@ -24,6 +24,21 @@ export const PRODUCER_DEFAULTS = {
 } as const
 
 /**
+ * Runs `task` once this turn of the event loop is over; returns how to cancel it. Node and Bun's
+ * `setImmediate` runs right after the turn's I/O, where `setTimeout(…, 0)` waits at least 1 ms
+ * (Node clamps it), which every event's latency would pay; elsewhere (Deno, edge runtimes) a timer.
+ */
+function nextTurn(task: () => void): () => void {
+  const { setImmediate, clearImmediate } = globalThis as { setImmediate?: (task: () => void) => unknown; clearImmediate?: (handle: unknown) => void }
+  if (setImmediate && clearImmediate) {
+    const handle = setImmediate(task)
+    return () => clearImmediate(handle)
+  }
+  const handle = setTimeout(task, 0)
+  return () => clearTimeout(handle)
+}
+
+/**
  * Writes one run into the log: `emit` buffers, and the buffer goes out as one append per tick
  * (never one round trip per token), one append in flight at a time, so a fast producer's
  * events batch up by themselves while the log is busy. Renews its lease while idle.
@@ -44,7 +59,8 @@ export class RunProducer {
   #finalInFlight = false
   #done = false
   #flushing: Promise<void> | undefined
-  #scheduled: ReturnType<typeof setTimeout> | undefined
+  /** Cancels the scheduled flush, if one is scheduled. */
+  #scheduled: (() => void) | undefined
   #lastWrite = Date.now()
   #renewTimer: ReturnType<typeof setInterval>
   #unfollow: (() => void) | undefined
@@ -101,7 +117,7 @@ export class RunProducer {
   /** Resolves when everything emitted so far is in the log (or was dropped because the run ended). */
   async flush(): Promise<void> {
     if (this.#scheduled !== undefined) {
-      clearTimeout(this.#scheduled)
+      this.#scheduled()
       this.#scheduled = undefined
     }
     while (this.#pending.length > 0 && !this.#done) await (this.#flushing ??= this.#write().finally(() => (this.#flushing = undefined)))
@@ -111,10 +127,10 @@ export class RunProducer {
   #schedule(): void {
     if (this.#scheduled !== undefined || this.#flushing) return
     // One tick: every emit of this turn of the event loop joins one append.
-    this.#scheduled = setTimeout(() => {
+    this.#scheduled = nextTurn(() => {
       this.#scheduled = undefined
       void this.flush()
-    }, 0)
+    })
   }
 
   async #write(): Promise<void> {
