@@ -11,7 +11,8 @@ describe('startRun', () => {
     const sessionId = uniqueName('session')
     const seen = recorder()
     hub.subscribe({ sessionId }, seen.handlers)
-    const first = await startRun(hub, { sessionId, message: 'hello', body: { tokens: 40, rate: 100 } })
+    // 2 s of run (the dev server keeps its rate by the clock): the second start must come while it runs, on a loaded machine too.
+    const first = await startRun(hub, { sessionId, message: 'hello', body: { tokens: 200, rate: 100 } })
     expect(first.joined).toBe(false)
     expect(first.run.sessionId).toBe(sessionId)
     const again = await startRun(hub, { sessionId, message: 'hello again' })
