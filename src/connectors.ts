@@ -163,6 +163,7 @@ function movableEndpoint(first: MessagePort): Comlink.Endpoint & { moveTo(next: 
     },
     start: () => current.start?.(),
     moveTo(next) {
+      answered = true // the one move: nothing is re-sent after it, so nothing more is kept
       for (const listener of listeners) current.removeEventListener('message', listener)
       current = next
       for (const listener of listeners) next.addEventListener('message', listener)
