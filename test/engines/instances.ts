@@ -3,7 +3,7 @@ import { playwright } from '@vitest/browser-playwright'
 import { webdriverio } from '@vitest/browser-webdriverio'
 import { chromium } from 'playwright'
 import type { BrowserInstanceOption } from 'vitest/node'
-import { tolerateMissingBidiMediaEmulation } from './firefox-bidi-shim.ts'
+import { tolerateMissingBidiCommands } from './firefox-bidi-shim.ts'
 
 /**
  * The engines the browser tests run in, one vitest browser instance each. `$ENGINES` picks them
@@ -29,7 +29,7 @@ export function engineInstance(engine: Engine): BrowserInstanceOption {
       return { browser: 'chromium', name: 'chromium', provider: playwright({ launchOptions: { executablePath: chromiumPath(), args: CHROMIUM_ARGS } }) }
     case 'firefox':
       // Debian's firefox-esr over WebDriver BiDi (Playwright's own Firefox build is not on this network).
-      tolerateMissingBidiMediaEmulation()
+      tolerateMissingBidiCommands()
       return { browser: 'firefox', name: 'firefox', provider: playwright({ launchOptions: { channel: 'moz-firefox', executablePath: firefoxPath() } }) }
     case 'webkit':
       return webkitInstance()
