@@ -6,8 +6,8 @@ import type { ServerCursor } from './server-cursor.ts'
 import { Subscribable } from './subscribable.ts'
 import type { DropReason } from './transport.ts'
 
-/** `action` changed the holder's status (the reducer applied it). */
-export type TransitionNotice = { type: 'transition'; action: RunAction }
+/** `action` changed the holder's status to `state` (the reducer applied it). */
+export type TransitionNotice = { type: 'transition'; action: RunAction; state: RunState }
 
 /**
  * What a run and a feed share: one reconnecting connection, a status changed only by
@@ -99,7 +99,7 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
       this.connection.close()
       this.onFinal()
     }
-    this.notify({ type: 'transition', action })
+    this.notify({ type: 'transition', action, state: next })
   }
 
   /** The status became final (before anyone is told). */

@@ -53,29 +53,6 @@ function transition(state: RunState, action: RunAction): RunState {
   }
 }
 
-/**
- * The status a run is in once the reducer has applied `action` and changed its state: what a
- * listener told of the transition reads, instead of asking the run again.
- */
-export function statusAfter(action: RunAction): RunStatus {
-  switch (action.type) {
-    case 'opened':
-      return 'open'
-    case 'dropped':
-    case 'resumed':
-    case 'retry':
-      return 'reconnecting'
-    case 'parked':
-      return 'parked'
-    case 'terminal':
-      return 'ended'
-    case 'failed':
-      return 'failed'
-    default:
-      return assertNever(action)
-  }
-}
-
 export function assertNever(value: never): never {
   throw new Error(`Unhandled case: ${JSON.stringify(value)}`)
 }

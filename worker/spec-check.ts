@@ -21,11 +21,17 @@ export function checkRunFields(spec: RunSpec): RunError | undefined {
 
 /** The preset a spec names is known: checked before its contract can be resolved. */
 export function checkPreset(spec: StreamFields): RunError | undefined {
-  if (typeof spec.url !== 'string' || !spec.url) return { type: 'error', code: 'invalid_spec', message: 'RunSpec.url must be the stream URL, e.g. `/api/chat/stream?stream_id=...`.' }
+  const noUrl = checkUrlField(spec)
+  if (noUrl) return noUrl
   if (spec.preset !== undefined && !(spec.preset in PRESETS)) {
     return { type: 'error', code: 'invalid_spec', message: `Unknown preset '${spec.preset}'; use one of ${Object.keys(PRESETS).filter((name) => name !== 'auto').join(', ')}, or none.` }
   }
   return undefined
+}
+
+function checkUrlField(spec: StreamFields): RunError | undefined {
+  if (typeof spec.url === 'string' && spec.url) return undefined
+  return { type: 'error', code: 'invalid_spec', message: 'RunSpec.url must be the stream URL, e.g. `/api/chat/stream?stream_id=...`.' }
 }
 
 /**
@@ -43,8 +49,9 @@ export function checkStream(spec: StreamFields, contract: ServerContract, baseUr
 
 function checkStreamFields(spec: StreamFields, contract: ServerContract, baseUrl: string, allowedOrigins: readonly string[]): URL | RunError {
   const invalid = (message: string): RunError => ({ type: 'error', code: 'invalid_spec', message })
-  const unknown = checkPreset(spec)
-  if (unknown) return unknown
+  // The preset was checked once, before the contract was resolved; `url` is checked here too, as it stands for `resumeUrl` as well.
+  const noUrl = checkUrlField(spec)
+  if (noUrl) return noUrl
   if (contract.transport === 'eventsource' && (spec.method === 'POST' || spec.headers || spec.body)) {
     return invalid('EventSource can only GET without custom headers; use `transport: \'fetch\'` for method, headers or body.')
   }

@@ -2,7 +2,7 @@ import type { RunError, RunStatus, StartAt, SubscriptionTarget } from '../src/mo
 import type { SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
 import { isThenable } from './safe-call.ts'
 import { serverSeqOf } from './server-contract.ts'
-import { assertNever, isFinal, statusAfter, type RunAction } from './run-status.ts'
+import { assertNever, isFinal, type RunState } from './run-status.ts'
 import type { Hole, Run, RunNotice } from './run.ts'
 
 /** Messages other than events: they wait in a short queue, each pinned to its place in the run's log. */
@@ -109,7 +109,7 @@ export class HubSubscription {
       case 'events':
         return this.#wake()
       case 'transition':
-        return this.#statusChanged(run, notice.action)
+        return this.#statusChanged(run, notice.state)
       case 'hole':
         return this.#hole(run, notice.hole)
       default:
@@ -117,9 +117,9 @@ export class HubSubscription {
     }
   }
 
-  /** The run's status changed by `action`: pinned after the events logged so far. */
-  #statusChanged(run: Run, action: RunAction): void {
-    this.#push(statusMessage(run.spec.runId, statusAfter(action), action.type === 'failed' ? action.error : undefined), run, run.log.lastSeq)
+  /** The run's status changed to `state`: pinned after the events logged so far. */
+  #statusChanged(run: Run, { status, error }: RunState): void {
+    this.#push(statusMessage(run.spec.runId, status, error), run, run.log.lastSeq)
   }
 
   /** The run's transcript has a hole: the subscriber hears of it in its place, before the events after it. */
