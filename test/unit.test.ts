@@ -223,6 +223,9 @@ describe('resolveRun', () => {
     expect(refused({ url: 'https://api.example/s' })).toBe('resolved')
     expect(refused({ url: 'https://other.example/s' })).toEqual(['url_refused', 'https://other.ex'])
     expect(refused({ resumeUrl: 'https://other.example/s' })).toEqual(['url_refused', 'RunSpec.resumeUr'])
+    // An empty resumeUrl would resolve to the page itself: refused, as an empty url is.
+    expect(refused({ resumeUrl: '' })).toEqual(['invalid_spec', 'RunSpec.resumeUr'])
+    expect(refused({ url: '' })).toEqual(['invalid_spec', 'RunSpec.url must'])
     expect(refused({ runId: '' })).toEqual(['invalid_spec', 'RunSpec.runId mu'])
     expect(refused({ preset: 'nope' as RunSpec['preset'] })).toEqual(['invalid_spec', "Unknown preset '"])
     expect(refused({ transport: 'eventsource', headers: { a: 'b' } })).toEqual(['invalid_spec', 'EventSource can '])
