@@ -170,7 +170,8 @@ export interface HubApi {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * What travels on a client's event port (`HubApi.events`). Comlink carries only control calls;
+ * What travels on a client's event port (`HubApi.events`). Comlink carries the control calls and
+ * the registry watchers' snapshots (at most one per 100 ms), never a subscription's events;
  * deliveries go here as plain messages, without Comlink's envelope (a call id, a path, wrapped
  * arguments, and an answer of the same shape), one per batch. Flow control is the sink's: the
  * hub sends a subscription's next batch only after the page acked the one before, so at most

@@ -9,8 +9,8 @@ import { isFinal } from './run-status.ts'
 /**
  * React bindings: a provider and hooks over `useSyncExternalStore`. A hook's subscription lives
  * exactly as long as a component reads it (StrictMode's extra mount and unmount leave nothing
- * behind), and each batch the hub delivers is one store change, so one render: a 10,000-event
- * catch-up renders once.
+ * behind). A batch the hub delivers is handled in one task (its run, events and status messages
+ * each set the store), so React batches it into one render: a 10,000-event catch-up renders once.
  */
 
 const RelayContext = createContext<RunRelay | undefined>(undefined)

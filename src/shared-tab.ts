@@ -2,6 +2,7 @@ import * as Comlink from 'comlink'
 import { hubEnds, isEventPort } from './event-port.ts'
 import type { EventPortMessage, HubApi } from './hub-wire.ts'
 import { isEventPlaceholder, isPlaceholder, type EventPortPlaceholder, type EventPortWire, type PortPlaceholder, type TabWire } from './tab-wire.ts'
+import { assertNever } from './run-status.ts'
 import { holdLifeLock, watchClientLock } from './tab-lock.ts'
 
 /**
@@ -70,7 +71,7 @@ class Channel {
         return
       }
       default:
-        return assertNever(wire)
+        return assertNever(wire, 'message on the shared-tab channel')
     }
   }
 
@@ -282,9 +283,6 @@ function followerLockId(endpointId: string): string {
   return `shared-tab-follower:${endpointId}`
 }
 
-function assertNever(value: never): never {
-  throw new Error(`Unknown message on the shared-tab channel: ${JSON.stringify(value)}`)
-}
 
 /** Deep-copies plain objects and arrays, replacing values for which `swap` returns something. */
 function replace(value: unknown, swap: (value: unknown) => unknown): unknown {

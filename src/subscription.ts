@@ -1,6 +1,7 @@
 import type { RunEvent, StartAt, SubscriptionTarget } from './model.ts'
 import type { EventColumns, SubscriberMessage } from './hub-wire.ts'
 import type { RunHandlers, SubscribeOptions } from './relay-types.ts'
+import { assertNever } from './run-status.ts'
 
 /** What the page keeps of one subscription, so it can be renewed on a new hub. */
 export interface ClientSubscription {
@@ -58,7 +59,7 @@ export function handleMessage(message: SubscriberMessage, sub: ClientSubscriptio
     case 'resync':
       return guard(() => handlers.onResync?.(message.runId, message.reason, message.message))
     default:
-      return assertNever(message)
+      return assertNever(message, 'message')
   }
 }
 
@@ -101,6 +102,3 @@ export function guard(run: () => unknown): void {
   }
 }
 
-function assertNever(value: never): never {
-  throw new Error(`Unhandled message: ${JSON.stringify(value)}`)
-}

@@ -41,7 +41,7 @@ export class Connection {
   readonly #env: ConnectionEnv
   readonly #cursor: ServerCursor
   readonly #owner: ConnectionOwner
-  /** Attempts made so far (diagnostics; the first one is the only one that may POST). */
+  /** Attempts made so far (diagnostics). */
   opened = 0
   #current: StreamConnection | undefined
   #reconnectTimer: unknown

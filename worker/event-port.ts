@@ -1,6 +1,7 @@
 import * as Comlink from 'comlink'
 import { hubEnds } from '../src/event-port.ts'
 import type { EventPortMessage, SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
+import { assertNever } from './run-status.ts'
 import { safeCall } from './safe-call.ts'
 
 /**
@@ -68,7 +69,7 @@ export class HubEventPort {
       case 'batch':
         return // only the hub sends batches
       default:
-        return assertNever(message)
+        return assertNever(message, 'message on the event port')
     }
   }
 
@@ -80,9 +81,6 @@ export class HubEventPort {
   }
 }
 
-function assertNever(value: never): never {
-  throw new Error(`Unknown message on the event port: ${JSON.stringify(value)}`)
-}
 
 /**
  * The sink of a subscription whose caller passed a port of its own (a direct caller of the hub API,

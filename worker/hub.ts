@@ -1,4 +1,4 @@
-import type { FeedSpec, FeedSummary, RunError, RunSpec, StartAt, SubscriptionTarget, TransportKind } from '../src/model.ts'
+import type { FeedSpec, FeedSummary, RunError, RunSpec, RunStatus, StartAt, SubscriptionTarget, TransportKind } from '../src/model.ts'
 import type { HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../src/hub-wire.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
 import { comlinkSink, HubEventPort } from './event-port.ts'
@@ -127,7 +127,7 @@ export class RunHub {
     }
     if (existing) return joined(existing, resolved.urls, openNumber)
     const run = new Run({ ...resolved, spec: structuredClone(spec) }, this.#env, this.#nextId++)
-    run.observe((notice) => notice.type === 'transition' && this.#statusChanged(run))
+    run.observe((notice) => notice.type === 'transition' && this.#statusChanged(run, notice.state.status))
     run.observe(this.#registry.listener)
     this.#runs.set(spec.runId, run)
     for (const sub of this.#subscriptions.values()) {
@@ -259,9 +259,9 @@ export class RunHub {
   }
 
   /** A run's status changed (its subscriptions heard it first): a final run frees its slot and is evicted later. */
-  #statusChanged(run: Run): void {
+  #statusChanged(run: Run, status: RunStatus): void {
     const { runId } = run.spec
-    if (isFinal(run.status) && !this.#evictionTimers.has(runId)) {
+    if (isFinal(status) && !this.#evictionTimers.has(runId)) {
       // Read when the run ends, not resolved at open: a page's `retentionMs` setting covers runs opened before it.
       this.#evictionTimers.set(runId, this.#options.setTimeout(() => this.#evict(runId), run.spec.retentionMs ?? this.#options.retentionMs))
       this.#budget.rebalance() // a slot is free

@@ -44,7 +44,7 @@ export class RegistryWatches {
     for (const [id, watch] of this.#watches) if (watch.clientId === clientId) this.#watches.delete(id)
   }
 
-  /** Listens to a run or a feed: new events and status changes update the list; a hole does not. */
+  /** Listens to a run (a feed's changes come through `changed`): new events and status changes update the list; a hole does not. */
   readonly listener = (notice: { type: string }): void => {
     if (notice.type !== 'hole') this.changed()
   }

@@ -1,4 +1,5 @@
 import type { RunError, RunStatus } from '../src/model.ts'
+import { assertNever, isFinal } from '../src/run-status.ts'
 
 /** Everything that can happen to a run's connection. The only way its status changes. */
 export type RunAction =
@@ -16,10 +17,8 @@ export interface RunState {
   error?: RunError
 }
 
-/** `ended` and `failed` are final: nothing moves a run out of them. */
-export function isFinal(status: RunStatus): boolean {
-  return status === 'ended' || status === 'failed'
-}
+// `ended` and `failed` are final: nothing moves a run out of them but `retry` (the reducer below).
+export { assertNever, isFinal }
 
 /**
  * The run state machine. Pure; invalid transitions return the state unchanged,
@@ -53,6 +52,3 @@ function transition(state: RunState, action: RunAction): RunState {
   }
 }
 
-export function assertNever(value: never): never {
-  throw new Error(`Unhandled case: ${JSON.stringify(value)}`)
-}

@@ -87,9 +87,16 @@ export function listenedNames(contract: ServerContract): string[] | 'all' {
 
 /** The gapless seq of a `seq` id: `<run>:<n>` or a plain integer; undefined past Number.MAX_SAFE_INTEGER, which a Number cannot hold exactly. */
 export function serverSeqOf(id: string): number | undefined {
+  const seq = seqOfId(id)
+  return seq !== undefined && seq <= MAX_SAFE ? Number(seq) : undefined
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+/** The seq of a `seq` id, `<run>:<n>` or a plain integer, exactly, at any size. */
+export function seqOfId(id: string): bigint | undefined {
   const match = /(?:^|:)(\d+)$/.exec(id)
-  const seq = match ? Number(match[1]) : undefined
-  return seq !== undefined && Number.isSafeInteger(seq) ? seq : undefined
+  return match ? BigInt(match[1]!) : undefined
 }
 
 /**

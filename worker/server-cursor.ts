@@ -1,12 +1,7 @@
-import type { ServerContract } from './server-contract.ts'
+import { seqOfId, type ServerContract } from './server-contract.ts'
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 
-/** The seq of a `seq` id, `<run>:<n>` or a plain integer, exactly, at any size. */
-export function seqOfId(id: string): bigint | undefined {
-  const match = /(?:^|:)(\d+)$/.exec(id)
-  return match ? BigInt(match[1]!) : undefined
-}
 
 /** What an incoming event is to the run, by its id. */
 export type Ingest =

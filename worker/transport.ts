@@ -34,7 +34,7 @@ export interface StreamHandlers {
   onDrop(reason: DropReason): void
 }
 
-/** One connection's request, resolved (see `resolve-run.ts`): a transport reads nothing else. */
+/** One connection's request, resolved (see `resolve-run.ts`): a transport reads nothing else of the spec (the EventSource probe's own deadline is `STREAM_DEFAULTS.probeTimeoutMs`). */
 export interface StreamRequest {
   url: string
   /** The first request uses the spec's method and body; reconnects to a `resumeUrl` are GETs. */
@@ -57,7 +57,7 @@ export interface StreamConnection {
   close(): void
   /**
    * The connect timeout passed without `onOpen` or `onDrop`: closes the connection and says why,
-   * if the transport can find out more than the timeout (within `waitMs`). Optional.
+   * if the transport can find out more than the timeout (within `waitMs`, and the probe's own deadline). Optional.
    */
   explainTimeout?(timeout: DropReason, waitMs: number): Promise<DropReason>
 }
