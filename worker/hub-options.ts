@@ -5,7 +5,8 @@ import type { Transport } from './transport.ts'
 
 /**
  * Every default of the hub in one place: the options (`HUB_DEFAULTS`, and the platform ones in
- * `hubOptionsWith`) and the fixed limits of a connection (`STREAM_DEFAULTS`).
+ * `hubOptionsWith`) and the fixed limits of a connection (`STREAM_DEFAULTS`). What a server
+ * contract means when a spec leaves a field out is its preset's (`server-contract.ts`).
  */
 
 /** Options of the hub. Every field has a default in `HUB_DEFAULTS` or `hubOptionsWith`. */
@@ -80,6 +81,12 @@ export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeo
 
 /** Limits of every connection that are not hub options. */
 export const STREAM_DEFAULTS = {
+  /**
+   * The transport when neither the spec nor its preset names one. fetch: it refuses redirects (the
+   * allow-list holds), bounds a line at maxEventSize and sees the status, heartbeats and every event
+   * name. EventSource can do none of these (README, "Transports").
+   */
+  transport: 'fetch' as TransportKind,
   /** How long a server may take to answer with headers, unless the spec says otherwise (`RunSpec.connectTimeoutMs`). */
   connectTimeoutMs: 10_000,
   /** How long a feed's connection must stay open to count as progress (a feed may be idle for hours). */

@@ -1,4 +1,5 @@
 import type { IdScheme, ResumeStrategy, RunEnd, RunSpec, ServerPreset, TransportKind } from '../src/model.ts'
+import { STREAM_DEFAULTS } from './hub-options.ts'
 
 /** The fields of a spec that describe one server stream: a run's, or a feed's (which has no run or session). */
 export type StreamFields = Omit<RunSpec, 'runId' | 'sessionId' | 'resumeFrom' | 'retentionMs' | 'logLimits'>
@@ -67,9 +68,7 @@ export const PRESETS: Record<ServerPreset | 'auto', Preset> = {
 /** The contract of a spec: its own fields over its preset's. */
 export function contractOf(spec: StreamFields): ServerContract {
   const preset = PRESETS[spec.preset ?? 'auto']
-  // fetch by default: it refuses redirects (the allow-list holds), bounds a line at maxEventSize and sees
-  // the status, heartbeats and every event name. EventSource can do none of these (README, "Transports").
-  const transport = spec.transport ?? preset.transport ?? 'fetch'
+  const transport = spec.transport ?? preset.transport ?? STREAM_DEFAULTS.transport
   return {
     ids: spec.ids ?? preset.ids ?? 'auto',
     end: { ...preset.end, ...spec.end },
