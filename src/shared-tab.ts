@@ -283,7 +283,6 @@ function followerLockId(endpointId: string): string {
   return `shared-tab-follower:${endpointId}`
 }
 
-
 /** Deep-copies plain objects and arrays, replacing values for which `swap` returns something. */
 function replace(value: unknown, swap: (value: unknown) => unknown): unknown {
   const swapped = swap(value)

@@ -101,4 +101,3 @@ export function guard(run: () => unknown): void {
     globalThis.reportError?.(error)
   }
 }
-

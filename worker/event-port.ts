@@ -81,7 +81,6 @@ export class HubEventPort {
   }
 }
 
-
 /**
  * The sink of a subscription whose caller passed a port of its own (a direct caller of the hub API,
  * not the page's client): a Comlink proxy. Released with its subscription: Comlink's release lets the
