@@ -42,8 +42,8 @@ export class RelayClient implements RunRelay {
   /** The handshake with the hub in use; recovery replaces it with one with the new hub. */
   #hello: Promise<HubHello> | undefined
   /**
-   * Deliveries travel on an event port of the current link (src/event-port.ts); Comlink only
-   * carries control calls. It goes to the hub once `hello` answered: `'auto'` re-sends to its
+   * Deliveries travel on an event port of the current link (src/event-port.ts); Comlink carries
+   * the control calls and the registry snapshots. It goes to the hub once `hello` answered: `'auto'` re-sends to its
    * fallback hub only what was sent before the worker answered, and a transferred port cannot be
    * sent twice. Control calls share one port, so the hub has it before any later `subscribe`.
    */
