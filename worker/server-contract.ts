@@ -90,7 +90,8 @@ export function serverSeqOf(id: string): number | undefined {
   return seq !== undefined && seq <= MAX_SAFE ? Number(seq) : undefined
 }
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+/** The largest seq a Number holds exactly. */
+export const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 
 /** The seq of a `seq` id, `<run>:<n>` or a plain integer, exactly, at any size. */
 export function seqOfId(id: string): bigint | undefined {

@@ -1,7 +1,4 @@
-import { seqOfId, type ServerContract } from './server-contract.ts'
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
-
+import { MAX_SAFE, seqOfId, type ServerContract } from './server-contract.ts'
 
 /** What an incoming event is to the run, by its id. */
 export type Ingest =
