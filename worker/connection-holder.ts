@@ -1,7 +1,8 @@
 import type { RunError, RunStatus } from '../src/model.ts'
-import { Connection, fatalError, type ConnectionEnv } from './connection.ts'
+import { Connection, type ConnectionEnv } from './connection.ts'
+import { decideDrop, type DropFacts, type DropOutcome } from './reconnect-policy.ts'
 import type { ResolvedStream } from './resolve-run.ts'
-import { isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
+import { assertNever, isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
 import type { ServerCursor } from './server-cursor.ts'
 import { Subscribable } from './subscribable.ts'
 import type { DropReason } from './transport.ts'
@@ -108,17 +109,35 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
   /** An event within the size limit. */
   protected abstract receive(type: string, data: string, id: string | undefined): void
 
-  /** A drop: a refusal that retrying cannot fix ends it; anything else reconnects. */
+  /** A drop: the reconnect policy decides what follows, from the facts of the holder and its connection. */
   protected dropped(reason: DropReason): void {
     if (isFinal(this.status) || this.status === 'parked') return
-    const error = fatalError(reason)
-    if (error === 'ended') return this.dispatch({ type: 'terminal' })
-    if (error) return this.dispatch({ type: 'failed', error })
-    this.reconnect(reason)
+    this.applyDrop(decideDrop(this.dropFacts(reason)))
   }
 
-  protected reconnect(reason: DropReason): void {
-    this.connection.reconnect(reason, (action) => this.dispatch(action))
+  /** What the policy needs to know of a drop. A feed never ends by closing and holds no transcript to lose. */
+  protected dropFacts(reason: DropReason): DropFacts {
+    return { ...this.connection.facts(), reason, holder: 'feed', resume: 'cursor', endOnClose: false, hasIds: false, heldEvents: 0, confirmingEnd: false }
+  }
+
+  protected applyDrop(outcome: DropOutcome): void {
+    switch (outcome.kind) {
+      case 'end':
+        return this.dispatch({ type: 'terminal' })
+      case 'fail':
+        return this.dispatch({ type: 'failed', error: outcome.error })
+      case 'confirm-end':
+        this.dispatch({ type: 'dropped' })
+        return this.connection.reconnectIn(0, false)
+      case 'wait-for-network':
+        this.dispatch({ type: 'dropped' })
+        return this.connection.waitForNetwork()
+      case 'reconnect':
+        this.dispatch({ type: 'dropped' })
+        return this.connection.reconnectIn(outcome.delayMs, true)
+      default:
+        return assertNever(outcome)
+    }
   }
 
   #connect(): void {

@@ -1,7 +1,5 @@
-import type { RunError } from '../src/model.ts'
-import { backoffDelay } from './backoff.ts'
 import type { ResolvedStream } from './resolve-run.ts'
-import type { RunAction } from './run-status.ts'
+import type { DropFacts } from './reconnect-policy.ts'
 import { listenedNames } from './server-contract.ts'
 import type { ServerCursor } from './server-cursor.ts'
 import type { DropReason, StreamConnection, Transport } from './transport.ts'
@@ -31,10 +29,13 @@ export interface ConnectionOwner {
   onReconnectDue(): void
 }
 
+/** The facts of a drop that the connection knows (see `DropFacts`). */
+export type ConnectionFacts = Pick<DropFacts, 'newEvents' | 'accepted' | 'repeatsPost' | 'online' | 'attempt' | 'maxRetries' | 'backoff' | 'retryMs' | 'random'>
+
 /**
  * A reconnecting server connection: one attempt at a time, each built from the resolved stream and
- * the cursor, with its connect timeout and silence watchdog; between attempts, the backoff and the
- * count of retries without progress.
+ * the cursor, with its connect timeout and silence watchdog; between attempts, the timer and the
+ * count of retries without progress. What a drop means is not decided here: `reconnect-policy.ts`.
  */
 export class Connection {
   #stream: ResolvedStream
@@ -52,6 +53,10 @@ export class Connection {
   #heardAt = 0
   #attempt = 0
   #retryMs: number | undefined
+  /** A response was accepted as an event stream (the server had the first request). */
+  #accepted = false
+  /** The first request was sent by a hub that went away: this one starts with the resume request. */
+  #firstSent = false
 
   readonly #runId: string | undefined
   /** New events on the current attempt (`progress`): a clean close after some may be the end (`end.onClose`). */
@@ -75,11 +80,31 @@ export class Connection {
     this.#stream = stream
   }
 
+  /** The first request went out from a hub that went away (recovery): every attempt of this one resumes. */
+  startResumed(): void {
+    this.#firstSent = true
+    this.#accepted = true
+  }
+
+  /** The first request is a POST and there is no `resumeUrl`: a reconnect would send it again. */
+  get repeatsPost(): boolean {
+    return this.#stream.method !== 'GET' && this.#stream.urls.resumeUrl === undefined
+  }
+
+  /** What this connection knows of a drop, for the reconnect policy. */
+  facts(): ConnectionFacts {
+    const { maxRetries, backoff } = this.#stream.reconnect
+    return {
+      newEvents: this.newEvents, accepted: this.#accepted, repeatsPost: this.repeatsPost, online: this.#env.isOnline(),
+      attempt: this.#attempt, maxRetries, backoff, retryMs: this.#retryMs, random: this.#env.random(),
+    }
+  }
+
   /** Opens one attempt. */
   open(): void {
     const { urls, contract, timeouts } = this.#stream
     // A reconnect goes to `resumeUrl` when there is one (a GET), never repeating a POST that starts a turn.
-    const resuming = this.opened > 0 && urls.resumeUrl !== undefined
+    const resuming = (this.opened > 0 || this.#firstSent) && urls.resumeUrl !== undefined
     const { url, headers } = this.#cursor.request(resuming ? urls.resumeUrl! : urls.url)
     this.opened++
     this.newEvents = 0
@@ -98,6 +123,7 @@ export class Connection {
       transport: contract.transport,
     }, {
       onOpen: () => {
+        this.#accepted = true
         this.#env.clearTimeout(this.#connectTimer)
         const { healthyMs } = this.#stream.timeouts
         if (healthyMs !== undefined) this.#healthyTimer = this.#env.setTimeout(() => (this.#attempt = 0), healthyMs)
@@ -136,30 +162,15 @@ export class Connection {
     this.#owner.onDrop(reason)
   }
 
-  /**
-   * After a drop that did not end the owner: wait for the network (no retry spent), give up after
-   * `maxRetries` without progress, or back off. `dispatch` gets the action for the owner's status first.
-   */
-  reconnect(reason: DropReason, dispatch: (action: RunAction) => void): void {
-    const last = 'message' in reason ? reason.message : 'the server closed the stream'
-    if (!this.#env.isOnline()) {
-      // [offline] Waiting for the network is not a failed attempt: `online` reconnects (reconnectNow).
-      dispatch({ type: 'dropped' })
-      return this.#env.waitForNetwork()
-    }
-    const { maxRetries, backoff } = this.#stream.reconnect
-    if (this.#attempt >= maxRetries) {
-      const message = `Gave up after ${this.#attempt} reconnects without progress; last: ${last}`
-      return dispatch({ type: 'failed', error: { type: 'error', code: 'retries_exhausted', message } })
-    }
-    dispatch({ type: 'dropped' })
-    const jittered = backoffDelay(this.#attempt++, backoff, this.#env.random, this.#retryMs)
-    // [RFC 9110] A 429 or 503 with Retry-After says when to come back: never sooner (it is capped where parsed).
-    this.reconnectIn(reason.kind === 'http' && reason.retryAfterMs !== undefined ? Math.max(jittered, reason.retryAfterMs) : jittered)
+  /** The next attempt in `ms`; `countsAsRetry`: it spends one of the retries without progress. */
+  reconnectIn(ms: number, countsAsRetry: boolean): void {
+    if (countsAsRetry) this.#attempt++
+    this.#reconnectTimer = this.#env.setTimeout(() => this.#owner.onReconnectDue(), ms)
   }
 
-  reconnectIn(ms: number): void {
-    this.#reconnectTimer = this.#env.setTimeout(() => this.#owner.onReconnectDue(), ms)
+  /** Offline: the hub calls `reconnectNow` once the browser is online. */
+  waitForNetwork(): void {
+    this.#env.waitForNetwork()
   }
 
   /** Reconnects at once if no attempt is open (the network is back). */
@@ -218,17 +229,4 @@ export class Connection {
       this.drop({ kind: 'silence', message: `Nothing arrived for ${timeoutMs} ms` })
     }, waitMs)
   }
-}
-
-/** Outcomes that retrying cannot fix. 204 is the server's way to say "nothing more, ever". */
-export function fatalError(reason: DropReason): RunError | 'ended' | undefined {
-  if (reason.kind === 'oversize') return { type: 'error', code: 'oversize', message: reason.message }
-  if (reason.kind === 'bad_response') return { type: 'error', code: 'bad_response', message: reason.message }
-  if (reason.kind !== 'http') return undefined
-  const { status, message } = reason
-  if (status === 204) return 'ended'
-  if (status === 401 || status === 403) return { type: 'error', code: 'auth', status, message }
-  if (status === 404) return { type: 'error', code: 'not_found', status, message }
-  if (status >= 500 || status === 408 || status === 429) return undefined
-  return { type: 'error', code: 'http', status, message }
 }

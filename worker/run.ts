@@ -1,5 +1,5 @@
 import type { ResyncReason, RunSpec, RunSummary } from '../src/model.ts'
-import { fatalError, type ConnectionEnv } from './connection.ts'
+import type { ConnectionEnv } from './connection.ts'
 import { ConnectionHolder, type TransitionNotice } from './connection-holder.ts'
 import { EventLog } from './event-log.ts'
 import type { ResolvedRun } from './resolve-run.ts'
@@ -8,6 +8,7 @@ import { isInterruption, type ServerContract } from './server-contract.ts'
 import { ServerCursor, type Ingest } from './server-cursor.ts'
 import type { StreamUrls } from './spec-check.ts'
 import { notifyEach } from './subscribable.ts'
+import { decideRecovery, type DropFacts, type DropOutcome } from './reconnect-policy.ts'
 import type { DropReason } from './transport.ts'
 
 /** A place in a run's log where the server lost events it cannot replay. */
@@ -51,12 +52,17 @@ export class Run extends ConnectionHolder<RunNotice> {
   /** A clean close that may have been a cut (`closed` with `unverified`) is being confirmed by one more connection. */
   #confirmingEnd = false
 
-  constructor(resolved: ResolvedRun, env: ConnectionEnv, openOrder: number) {
+  /** `resumed`: the run's first request was sent by a hub that went away; this one only resumes it, or fails at once. */
+  constructor(resolved: ResolvedRun, env: ConnectionEnv, openOrder: number, resumed = false) {
     const cursor = new ServerCursor(resolved.contract, resolved.spec.resumeFrom)
     super(resolved, env, cursor, openOrder, resolved.spec.runId)
     this.#resolved = resolved
     this.#cursor = cursor
     this.log = new EventLog(resolved.logLimits)
+    if (!resumed) return
+    const cannot = decideRecovery({ repeatsPost: this.connection.repeatsPost, resume: resumeKind(this.contract) })
+    if (cannot) this.dispatch({ type: 'failed', error: cannot })
+    else this.connection.startResumed()
   }
 
   get spec(): RunSpec {
@@ -180,37 +186,25 @@ export class Run extends ConnectionHolder<RunNotice> {
     this.notify({ type: 'hole', hole })
   }
 
-  protected override dropped(reason: DropReason): void {
-    if (isFinal(this.status) || this.status === 'parked') return
-    const error = fatalError(reason)
-    const close = this.#closeMeans(reason)
-    // While confirming an unverified clean end, a refusal (404 for a finished stream) leaves that end standing.
-    if (error === 'ended' || close === 'end' || (error && this.#confirmingEnd)) return this.dispatch({ type: 'terminal' })
-    if (error) return this.dispatch({ type: 'failed', error })
-    if (close === 'confirm') {
-      // One more connection, at once and not counted as a retry: nothing new and a close is the end; more events, a cut repaired.
-      this.#confirmingEnd = true
-      this.dispatch({ type: 'dropped' })
-      return this.connection.reconnectIn(0)
+  protected override dropFacts(reason: DropReason): DropFacts {
+    const { end } = this.contract
+    return {
+      ...super.dropFacts(reason),
+      holder: 'run',
+      resume: resumeKind(this.contract),
+      endOnClose: end.onClose,
+      hasIds: this.#cursor.hasIds,
+      heldEvents: this.log.lastSeq,
+      confirmingEnd: this.#confirmingEnd,
     }
-    if (this.contract.resume.kind === 'none' && this.log.lastSeq > 0) {
-      const message = `The connection dropped after ${this.log.lastSeq} events and this server cannot resume (resume: none); the rest of the run is lost. Last: ${'message' in reason ? reason.message : 'the server closed the stream'}`
-      return this.dispatch({ type: 'failed', error: { type: 'error', code: 'unresumable', message } })
-    }
-    this.reconnect(reason)
   }
 
-  /**
-   * [contract] `end.onClose`: a response that ends cleanly after at least one new event is the end.
-   * A clean end the transport could not verify (`unverified`: WebKit's fetch reports a cut socket
-   * as a clean end) is confirmed first by one more connection, unless that would repeat a POST.
-   */
-  #closeMeans(reason: DropReason): 'end' | 'confirm' | 'drop' {
-    const { onClose } = this.contract.end
-    const applies = onClose === true || (onClose === 'no-ids' && !this.#cursor.hasIds)
-    if (!applies || reason.kind !== 'closed') return 'drop'
-    if (this.connection.newEvents === 0) return this.#confirmingEnd ? 'end' : 'drop'
-    const repeatsPost = this.#resolved.method !== 'GET' && this.urls.resumeUrl === undefined
-    return reason.unverified && !repeatsPost ? 'confirm' : 'end'
+  protected override applyDrop(outcome: DropOutcome): void {
+    if (outcome.kind === 'confirm-end') this.#confirmingEnd = true
+    super.applyDrop(outcome)
   }
+}
+
+function resumeKind({ resume }: ServerContract): DropFacts['resume'] {
+  return resume.kind === 'none' ? 'none' : resume.kind === 'replay' ? 'replay' : 'cursor'
 }
