@@ -124,6 +124,24 @@ export interface HubDiagnostics {
   clients: number
 }
 
+/** How a client opens a run. */
+export interface OpenOptions {
+  /**
+   * The run's first request was sent by a hub that went away (recovery): this hub never sends it
+   * again. It connects through `resumeUrl` (a GET); a run that cannot resume that way (a POST
+   * without `resumeUrl`, a server that cannot resume) fails at once as `unresumable`.
+   */
+  resumed?: boolean
+}
+
+/**
+ * Where a subscription starts: what an app can ask (`StartAt`), or, for a subscription renewed on
+ * a new hub, after the first `afterCount` events of run `runId` (a run without ids, which the new
+ * hub replays from its start). A run that ends before reaching that count tells the subscriber
+ * `server_lost_events`: the server's replay no longer covers what it had.
+ */
+export type HubStartAt = StartAt | { afterCount: number; runId: string }
+
 /**
  * The hub's API as one client (a tab or the in-page fallback) sees it.
  * Every method may be called across Comlink, so results are plain data.
@@ -132,7 +150,7 @@ export interface HubApi {
   /** First call on every connection. Throws nothing; the client compares versions. */
   hello(clientId: string, protocolVersion: number, settings?: HubSettings): HubHello
   /** Opens a run, or joins it when the hub already holds it: never a second connection. Opening a failed run retries it from its cursor. */
-  open(spec: RunSpec): OpenedRun | RunError
+  open(spec: RunSpec, options?: OpenOptions): OpenedRun | RunError
   /** Opens a feed, or joins it: one connection for every tab. It lives while a client that opened it does, or until `closeFeed`. */
   openFeed(spec: FeedSpec): FeedSummary | RunError
   /** This client no longer needs the feed; the hub closes it when no client does. */
@@ -150,7 +168,7 @@ export interface HubApi {
    * hub's life, e.g. prefixed with its client id), so it can unsubscribe without waiting for this
    * call's answer, which may come after the client's deadline.
    */
-  subscribe(target: SubscriptionTarget, startAt: StartAt, sink: MessagePort | undefined, subscriptionId: string): void
+  subscribe(target: SubscriptionTarget, startAt: HubStartAt, sink: MessagePort | undefined, subscriptionId: string): void
   /** Ends the subscription; honoured even when it arrives before the `subscribe` it ends (a subscribe still in flight on another port). */
   unsubscribe(subscriptionId: string): void
   /** Stops holding the run's connection before its end; the run fails with `closed` and keeps its log. Opening it again resumes it. */

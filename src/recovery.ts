@@ -1,8 +1,8 @@
 import type * as Comlink from 'comlink'
-import type { HubApi, HubHello, OpenedRun } from './hub-wire.ts'
-import type { FeedSpec, RunError, RunSummary, StartAt } from './model.ts'
+import type { HubApi, HubHello, HubStartAt, OpenedRun } from './hub-wire.ts'
+import type { FeedSpec, RunError, RunSummary } from './model.ts'
 import type { OpenedRuns } from './opened-runs.ts'
-import { guard, resumeAt, type ClientSubscription } from './subscription.ts'
+import { guard, resumeAt, runsOf, type ClientSubscription } from './subscription.ts'
 
 /**
  * Recovery: when the client's liveness ping finds that its hub stopped answering (a killed
@@ -25,7 +25,7 @@ export interface RecoveringClient {
   /** Closes the link to the hub in use, connects a new one and starts the handshake with it. */
   replaceHub(): Promise<HubHello>
   call<T>(what: string, invoke: (hub: Comlink.Remote<HubApi>) => Promise<T>): Promise<T>
-  register(sub: ClientSubscription, startAt: StartAt): void
+  register(sub: ClientSubscription, startAt: HubStartAt): void
   unregister(sub: ClientSubscription): Promise<void>
   watch(listener: RegistryListener): void
 }
@@ -33,7 +33,7 @@ export interface RecoveringClient {
 /** The hub stopped answering: connect a new one and carry the client's state over to it. */
 export async function moveToNewHub(client: RecoveringClient): Promise<void> {
   for (const sub of client.subscriptions) {
-    for (const runId of sub.lastEventIds.keys()) guard(() => sub.handlers.onStatus?.('reconnecting', runId))
+    for (const runId of runsOf(sub)) guard(() => sub.handlers.onStatus?.('reconnecting', runId))
   }
   const previous = await client.hello().then((answer) => answer.hubId, () => undefined)
   const { hubId } = await client.replaceHub()
@@ -42,13 +42,15 @@ export async function moveToNewHub(client: RecoveringClient): Promise<void> {
     for (const sub of client.subscriptions) await client.unregister(sub)
   }
   // Every tab re-opens what it opened; the new hub replays those runs from the server's journal.
+  // `resumed`: the old hub sent each run's first request, so the new one never repeats it (a POST
+  // that starts a turn): it resumes through `resumeUrl`, or the run fails as `unresumable`.
   for (const spec of client.feeds.values()) await client.call('openFeed', (hub) => hub.openFeed(spec) as Promise<unknown>).catch(() => {})
   client.opened.newHub()
   for (const spec of client.opened.specs()) {
-    const result = await client.call('open', (hub) => hub.open(spec) as Promise<OpenedRun | RunError>).catch(() => undefined)
+    const result = await client.call('open', (hub) => hub.open(spec, { resumed: true }) as Promise<OpenedRun | RunError>).catch(() => undefined)
     if (result && !('type' in result)) client.opened.reopened(spec.runId, result.openNumber)
   }
-  // A new hub numbers events anew: each subscription resumes from its server cursor.
+  // A new hub numbers events anew: each subscription resumes from its server cursor, or its count.
   for (const sub of client.subscriptions) client.register(sub, resumeAt(sub))
   for (const listener of client.watches.keys()) client.watch(listener)
 }

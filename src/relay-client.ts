@@ -3,8 +3,8 @@ import { failedLink, type HubConnector, type HubLink } from './connectors.ts'
 import { RelayError } from './errors.ts'
 import { openEventPort, type PageEventPort } from './event-port.ts'
 import { checkHello } from './handshake.ts'
-import type { HubApi, HubHello, OpenedRun } from './hub-wire.ts'
-import type { FeedSpec, FeedSummary, RunError, RunSpec, RunSummary, StartAt, SubscriptionTarget } from './model.ts'
+import type { HubApi, HubHello, HubStartAt, OpenedRun } from './hub-wire.ts'
+import type { FeedSpec, FeedSummary, RunError, RunSpec, RunSummary, SubscriptionTarget } from './model.ts'
 import { OpenedRuns } from './opened-runs.ts'
 import { PROTOCOL_VERSION } from './protocol-version.ts'
 import { moveToNewHub, type RegistryListener } from './recovery.ts'
@@ -207,7 +207,7 @@ export class RelayClient implements RunRelay {
   }
 
   /** The subscribe path: registers `sub` with the current hub under a new id of this client's choosing. */
-  readonly #register = (sub: ClientSubscription, startAt: StartAt): void => {
+  readonly #register = (sub: ClientSubscription, startAt: HubStartAt): void => {
     const id = `${this.clientId}/${this.#nextSubscription++}`
     sub.subscriptionId = id
     sub.registered = this.#afterHello('subscribe', (hub) => hub.subscribe(sub.target, startAt, undefined, id))

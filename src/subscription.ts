@@ -1,5 +1,5 @@
 import type { RunEvent, StartAt, SubscriptionTarget } from './model.ts'
-import type { EventColumns, SubscriberMessage } from './hub-wire.ts'
+import type { EventColumns, HubStartAt, SubscriberMessage } from './hub-wire.ts'
 import type { RunHandlers, SubscribeOptions } from './relay-types.ts'
 import { assertNever } from './run-status.ts'
 
@@ -9,8 +9,12 @@ export interface ClientSubscription {
   handlers: RunHandlers
   startAt: StartAt
   decode?: (event: RunEvent) => void
-  /** The last server event id delivered per run, most recent run last: the cursor to resume from on a new hub. */
-  lastEventIds: Map<string, string>
+  /**
+   * What was delivered per run, most recent run last: the cursor to resume from on a new hub.
+   * `lastEventId`: the last server id, when the run has ids; `lastSeq`: the last hub seq, which
+   * counts the run's events from its first for a server without ids (a new hub replays it from there).
+   */
+  delivered: Map<string, { lastEventId?: string; lastSeq: number }>
   /**
    * Its id in the current hub, chosen by this client so that an unsubscribe never waits for the
    * subscribe's answer: a subscribe that timed out may still arrive, and the hub honours an
@@ -27,7 +31,7 @@ export function newSubscription(target: SubscriptionTarget, handlers: RunHandler
     target, handlers,
     startAt: options.startAt ?? 'beginning',
     decode: options.decode === 'json' ? decodeJson : undefined,
-    lastEventIds: new Map(),
+    delivered: new Map(),
     subscriptionId: '',
     registered: Promise.resolve(),
   }
@@ -46,11 +50,9 @@ export function handleMessage(message: SubscriberMessage, sub: ClientSubscriptio
       return guard(() => handlers.onWaiting?.(message.runId))
     case 'events': {
       const events = eventsOf(message)
-      const lastId = message.ids.findLast((id) => id !== null)
-      if (lastId != null) {
-        sub.lastEventIds.delete(message.runId) // keep the most recent run last
-        sub.lastEventIds.set(message.runId, lastId)
-      }
+      const lastId = message.ids.findLast((id) => id != null) ?? sub.delivered.get(message.runId)?.lastEventId
+      sub.delivered.delete(message.runId) // keep the most recent run last
+      sub.delivered.set(message.runId, { lastEventId: lastId ?? undefined, lastSeq: message.firstSeq + message.types.length - 1 })
       if (sub.decode) events.forEach(sub.decode)
       return guard(() => handlers.onEvents?.(events, message.runId))
     }
@@ -74,14 +76,24 @@ export function eventsOf(columns: EventColumns): RunEvent[] {
   return events
 }
 
-/** Where a renewed subscription starts on a new hub: after the last event it got, by server id. */
-export function resumeAt(sub: ClientSubscription): StartAt {
-  const runIds = [...sub.lastEventIds.keys()]
-  const runId = 'runId' in sub.target ? sub.target.runId : runIds.at(-1)
-  const afterEventId = runId === undefined ? undefined : sub.lastEventIds.get(runId)
-  if (afterEventId !== undefined) return { afterEventId, runId }
-  // Nothing with an id arrived yet: a hub seq means nothing to the new hub.
+/**
+ * Where a renewed subscription starts on a new hub: after the last event it got, by server id; for
+ * a run without ids, after as many events as it got (the new hub replays the run from its start).
+ */
+export function resumeAt(sub: ClientSubscription): HubStartAt {
+  const runId = 'runId' in sub.target ? sub.target.runId : [...sub.delivered.keys()].at(-1)
+  const delivered = runId === undefined ? undefined : sub.delivered.get(runId)
+  if (runId !== undefined && delivered?.lastEventId !== undefined) return { afterEventId: delivered.lastEventId, runId }
+  if (runId !== undefined && delivered !== undefined) return { afterCount: delivered.lastSeq, runId }
+  // Nothing arrived yet: a hub seq means nothing to the new hub.
   return typeof sub.startAt === 'object' ? 'beginning' : sub.startAt
+}
+
+/** The runs a subscription has heard of: those it was delivered events of, and the one it names. */
+export function runsOf(sub: ClientSubscription): string[] {
+  const runIds = new Set(sub.delivered.keys())
+  if ('runId' in sub.target) runIds.add(sub.target.runId)
+  return [...runIds]
 }
 
 /** Decoding errors travel as data on the event, never as an exception. */

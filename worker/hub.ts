@@ -1,5 +1,5 @@
-import type { FeedSpec, FeedSummary, RunError, RunSpec, RunStatus, StartAt, SubscriptionTarget, TransportKind } from '../src/model.ts'
-import type { HubApi, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../src/hub-wire.ts'
+import type { FeedSpec, FeedSummary, RunError, RunSpec, RunStatus, SubscriptionTarget, TransportKind } from '../src/model.ts'
+import type { HubApi, HubStartAt, OpenOptions, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../src/hub-wire.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
 import { comlinkSink, HubEventPort } from './event-port.ts'
 import type { ConnectionEnv } from './connection.ts'
@@ -90,7 +90,7 @@ export class RunHub {
         if ('type' in applied) return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId, settings: settingsInForce(this.#options), settingsError: applied }
         return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId, settings: applied }
       },
-      open: (spec) => this.open(spec),
+      open: (spec, options) => this.open(spec, options),
       openFeed: (spec) => this.openFeed(clientId, spec),
       closeFeed: (feedId) => this.closeFeed(clientId, feedId),
       events: (port) => {
@@ -111,7 +111,7 @@ export class RunHub {
     }
   }
 
-  open(spec: RunSpec): OpenedRun | RunError {
+  open(spec: RunSpec, options: OpenOptions = {}): OpenedRun | RunError {
     const existing = this.#runs.get(spec.runId)
     const resolved = resolveRun(spec, this.#options, this.#options.baseUrl)
     if ('type' in resolved) return resolved
@@ -126,10 +126,11 @@ export class RunHub {
       return { ...existing.summary(), openNumber }
     }
     if (existing) return joined(existing, resolved.urls, openNumber)
-    const run = new Run({ ...resolved, spec: structuredClone(spec) }, this.#env, this.#nextId++)
+    const run = new Run({ ...resolved, spec: structuredClone(spec) }, this.#env, this.#nextId++, options.resumed === true)
     run.observe((notice) => notice.type === 'transition' && this.#statusChanged(run, notice.state.status))
     run.observe(this.#registry.listener)
     this.#runs.set(spec.runId, run)
+    if (isFinal(run.status)) this.#statusChanged(run, run.status) // a resumed run that cannot resume fails at once
     for (const sub of this.#subscriptions.values()) {
       if (sub.follows(run)) this.#attach(sub, run, 'runId' in sub.target ? sub.startAt : 'beginning')
     }
@@ -189,7 +190,7 @@ export class RunHub {
    * Returns the subscription's id: the client's choice, or one the hub picks for a caller in the
    * worker. `release` frees the sink's channel once the subscription ends.
    */
-  subscribe(clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink, subscriptionId = `hub/${this.#nextId++}`, release = () => {}): string {
+  subscribe(clientId: string, target: SubscriptionTarget, startAt: HubStartAt, sink: SubscriberSink, subscriptionId = `hub/${this.#nextId++}`, release = () => {}): string {
     if (this.#unsubscribedEarly.delete(subscriptionId) || this.#subscriptions.has(subscriptionId)) {
       release() // already ended by its client (or a repeat): never registered, nothing to stop later
       return subscriptionId
@@ -245,7 +246,7 @@ export class RunHub {
     return latest
   }
 
-  #attach(sub: HubSubscription, run: Run, startAt: StartAt): void {
+  #attach(sub: HubSubscription, run: Run, startAt: HubStartAt): void {
     sub.attach(run, startAt)
     this.#budget.rebalance()
     this.#registry.changed()

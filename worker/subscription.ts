@@ -1,5 +1,5 @@
-import type { RunError, RunStatus, StartAt, SubscriptionTarget } from '../src/model.ts'
-import type { SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
+import type { RunError, RunStatus, SubscriptionTarget } from '../src/model.ts'
+import type { HubStartAt, SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
 import { isThenable } from './safe-call.ts'
 import { serverSeqOf } from './server-contract.ts'
 import { assertNever, isFinal, type RunState } from './run-status.ts'
@@ -32,6 +32,12 @@ interface Cursor {
    * reached yet (it replays the run from the server): events are skipped until that one has passed.
    */
   skipUntilId?: string
+  /**
+   * How many events of a run without ids the subscriber got from another hub (a renewed
+   * subscription): if the run ends before its log reaches that count, the server's replay no
+   * longer covered them, and the subscriber is told.
+   */
+  heldCount?: number
 }
 
 /**
@@ -50,7 +56,7 @@ export class HubSubscription {
   readonly clientId: string
   readonly target: SubscriptionTarget
   /** Where it asked to start: a run subscription starts there again if its run is opened later. */
-  readonly startAt: StartAt
+  readonly startAt: HubStartAt
   readonly sink: SubscriberSink
   readonly #cursors = new Map<string, Cursor>()
   #control: Control[] = []
@@ -58,7 +64,7 @@ export class HubSubscription {
   #scheduled = false
   #closed = false
 
-  constructor(id: string, clientId: string, target: SubscriptionTarget, startAt: StartAt, sink: SubscriberSink) {
+  constructor(id: string, clientId: string, target: SubscriptionTarget, startAt: HubStartAt, sink: SubscriberSink) {
     this.id = id
     this.clientId = clientId
     this.target = target
@@ -77,11 +83,11 @@ export class HubSubscription {
   }
 
   /** Starts reading `run` at `startAt`: catch-up and live events go out through the same cursor, so nothing slips in between or arrives twice. */
-  attach(run: Run, startAt: StartAt): void {
+  attach(run: Run, startAt: HubStartAt): void {
     const { runId } = run.spec
     const unsubscribe = run.subscribe((notice) => this.#heard(run, notice))
-    const { afterSeq, skipThrough, skipUntilId, truncated } = startOf(run, startAt)
-    this.#cursors.set(runId, { run, unsubscribe, afterSeq, skipThrough, skipUntilId })
+    const { afterSeq, skipThrough, skipUntilId, heldCount, truncated } = startOf(run, startAt)
+    this.#cursors.set(runId, { run, unsubscribe, afterSeq, skipThrough, skipUntilId, heldCount })
     if ('sessionId' in this.target) this.#push({ type: 'run', run: run.summary() }, run, afterSeq)
     // A start before the log's first event is reported by `#takeEvents`; here only the other holes.
     if (truncated && afterSeq + 1 >= run.log.firstSeq) this.#push({ type: 'resync', runId, reason: 'log_truncated', message: truncatedMessage(run) }, run, afterSeq)
@@ -184,6 +190,7 @@ export class HubSubscription {
     const cursor = this.#cursors.get(run.spec.runId)
     if (!cursor || cursor.run !== run) return
     const { log } = run
+    if (cursor.heldCount !== undefined) this.#checkHeldCount(batch, run, cursor)
     const through = Math.min(throughSeq, log.lastSeq)
     if (through <= cursor.afterSeq) return
     if (cursor.afterSeq + 1 < log.firstSeq) {
@@ -207,6 +214,17 @@ export class HubSubscription {
     batch.push({ type: 'events', ...log.columns(run.spec.runId, cursor.afterSeq, through) })
     cursor.afterSeq = through
   }
+
+  /** A run the subscriber holds `heldCount` events of: fine once the log reaches them; short if it ended first. */
+  #checkHeldCount(batch: SubscriberMessage[], run: Run, cursor: Cursor): void {
+    const held = cursor.heldCount!
+    if (run.log.lastSeq >= held) cursor.heldCount = undefined
+    else if (isFinal(run.status)) {
+      cursor.heldCount = undefined
+      // A failed run says why itself; an ended one would look whole.
+      if (run.status === 'ended') batch.push({ type: 'resync', runId: run.spec.runId, reason: 'server_lost_events', message: `Run ${run.spec.runId} ended after ${run.log.lastSeq} events on this hub, but this subscriber had ${held} from a hub that went away: the server's replay no longer covers the run (load its transcript from the app's history).` })
+    }
+  }
 }
 
 function statusMessage(runId: string, status: RunStatus, error: RunError | undefined): ControlMessage {
@@ -217,14 +235,16 @@ function truncatedMessage(run: Run): string {
   return `Events of run ${run.spec.runId} before hub seq ${run.log.firstSeq} are no longer held (per-run log caps).`
 }
 
-/** Where a new subscriber starts in a run's log (see `StartAt`). */
-function startOf(run: Run, startAt: StartAt): { afterSeq: number; skipThrough?: number; skipUntilId?: string; truncated: boolean } {
+/** Where a new subscriber starts in a run's log (see `HubStartAt`). */
+function startOf(run: Run, startAt: HubStartAt): { afterSeq: number; skipThrough?: number; skipUntilId?: string; heldCount?: number; truncated: boolean } {
   const { log } = run
   const fromBeginning = { afterSeq: 0, truncated: log.firstSeq > 1 }
   if (startAt === 'beginning') return fromBeginning
   if (startAt === 'live') return { afterSeq: log.lastSeq, truncated: false }
   if ('afterSeq' in startAt) return { afterSeq: startAt.afterSeq, truncated: startAt.afterSeq + 1 < log.firstSeq }
   if (startAt.runId !== undefined && startAt.runId !== run.spec.runId) return fromBeginning // a cursor of another run
+  // A run without ids, counted: this hub's log holds it from its first event, so its seq is the count.
+  if ('afterCount' in startAt) return { afterSeq: startAt.afterCount, heldCount: startAt.afterCount, truncated: startAt.afterCount + 1 < log.firstSeq }
   // A page-rendered cursor is fully served when the run was opened to resume from it.
   if (startAt.afterEventId === run.spec.resumeFrom) return fromBeginning
   const known = log.seqOfId(startAt.afterEventId)
