@@ -352,6 +352,9 @@ export function createChatServer(options: ChatServerOptions = {}) {
   }
 
   /** The session's live run, if this server knows it. */
+  /** POSTs of `/api/chat` received per chat id. */
+  const chatPosts = new Map<string, number>()
+
   async function activeRun(sessionId: string, wire?: WireMode): Promise<ServerRun | undefined> {
     const runId = await log.activeRun(sessionId)
     return runId === undefined ? undefined : runOf(runId, wire)
@@ -364,6 +367,8 @@ export function createChatServer(options: ChatServerOptions = {}) {
    * `DELETE /api/chat/{id}/stream` stops it.
    */
   async function aiSdk(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    // Tests count the turns' POSTs per chat: a recovery must never send one twice.
+    if (req.method === 'GET' && url.pathname === '/api/ai/chat/posts') return json(res, 200, { posts: chatPosts.get(url.searchParams.get('id') ?? '') ?? 0 })
     const resume = /^\/api(?:\/ai)?\/chat\/([^/]+)\/stream$/.exec(url.pathname)
     if ((req.method === 'GET' || req.method === 'DELETE') && resume) {
       const active = await activeRun(decodeURIComponent(resume[1]!), 'ai-sdk')
@@ -377,6 +382,7 @@ export function createChatServer(options: ChatServerOptions = {}) {
     if (req.method === 'POST' && (url.pathname === '/api/ai/chat' || url.pathname === '/api/chat')) {
       const body = JSON.parse((await readBody(req)) || '{}') as { id?: string; messages?: Array<{ role: string; parts?: Array<{ type: string; text?: string }> }> } & Partial<RunSettings>
       if (!body.id || !Array.isArray(body.messages)) return json(res, 400, { error: 'id and messages are required' })
+      chatPosts.set(body.id, (chatPosts.get(body.id) ?? 0) + 1)
       const last = body.messages.filter((m) => m.role === 'user').at(-1)
       const prompt = last?.parts?.filter((p) => p.type === 'text').map((p) => p.text).join('') ?? ''
       const settings = { ...SETTINGS_DEFAULTS, tokens: 0, ...pick(body, ['tokens', 'rate']), wire: 'ai-sdk' as const }

@@ -142,6 +142,9 @@ export class RelayChatTransport<M extends UIMessage = UIMessage> implements Chat
             if (status === 'ended') finish()
             else if (status === 'failed') finish(new RelayError(error?.code ?? 'http', error?.message ?? `Run ${runId} failed`))
           },
+          // A stream never hangs: a run no hub holds any more, or one whose replay lost events, errors it (useChat's onError).
+          onWaiting: () => finish(new RelayError('unresumable', `The hub that held run ${runId} went away and no tab opened the run again: its stream cannot be resumed here. Reload the chat to load it from the server.`)),
+          onResync: (_runId, reason, message) => finish(new RelayError('unresumable', `The reply of run ${runId} is incomplete (${reason}): ${message}`)),
         }, { decode: 'json' })
         abortSignal?.addEventListener('abort', () => finish(), { once: true })
       },
