@@ -111,6 +111,8 @@ export interface HubDiagnostics {
   connections: Record<string, number>
   /** Server connections opened in total, per run. */
   connectionsOpened: Record<string, number>
+  /** Per run that had any: U+FFFD made of bytes that were not UTF-8 (the SSE spec decodes them so; the run goes on). */
+  invalidText: Record<string, number>
   /** What each run's log holds now, in bytes (UTF-16, as the heap stores it). */
   logBytes: Record<string, number>
   /** Server connections open now (runs and feeds) against the connection budget for the protocol the hub has seen. */

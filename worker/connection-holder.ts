@@ -20,6 +20,8 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
   readonly openOrder: number
   protected readonly connection: Connection
   #state: RunState = { status: 'connecting' }
+  /** U+FFFD the transport made of bytes that are not UTF-8 (diagnostics). */
+  invalidText = 0
   #started = false
 
   constructor(stream: ResolvedStream, env: ConnectionEnv, cursor: ServerCursor, openOrder: number, runId?: string) {
@@ -30,6 +32,7 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
       onEvent: (type, data, id) => this.receive(type, data, id),
       onDrop: (reason) => this.dropped(reason),
       onReconnectDue: () => this.#connect(),
+      onInvalidText: (replaced) => (this.invalidText += replaced),
     }, runId)
   }
 

@@ -27,6 +27,8 @@ export interface ConnectionOwner {
   onDrop(reason: DropReason): void
   /** A reconnect is due: the owner opens it (`open()`), unless it was parked or ended meanwhile. */
   onReconnectDue(): void
+  /** Bytes that are not UTF-8 became this many U+FFFD. */
+  onInvalidText(replaced: number): void
 }
 
 /** The facts of a drop that the connection knows (see `DropFacts`). */
@@ -140,6 +142,7 @@ export class Connection {
       onRetry: (ms) => {
         this.#retryMs = ms
       },
+      onInvalidText: (replaced) => this.#owner.onInvalidText(replaced),
       onDrop: (reason) => this.drop(reason),
     })
     this.#heard()

@@ -22,11 +22,13 @@ export function hubDiagnostics(hub: HubState): HubDiagnostics {
   const connectionsOpened: Record<string, number> = {}
   const listening: Record<string, string[] | 'all'> = {}
   const logBytes: Record<string, number> = {}
+  const invalidText: Record<string, number> = {}
   for (const [runId, run] of hub.runs) {
     connections[runId] = run.connected ? 1 : 0
     connectionsOpened[runId] = run.connectionsOpened
     listening[runId] = listenedNames(run.contract)
     logBytes[runId] = run.log.bytes
+    if (run.invalidText > 0) invalidText[runId] = run.invalidText
   }
   const subscriptionsByClient: Record<string, number> = {}
   for (const clientId of hub.clients) subscriptionsByClient[clientId] = 0
@@ -35,7 +37,7 @@ export function hubDiagnostics(hub: HubState): HubDiagnostics {
   const open = [...hub.runs.values(), ...hub.feeds.values()].filter((holder) => holder.connected).length
   const budget = { protocol: hub.budget.protocol, limit: hub.budget.limit, open }
   return {
-    hubId: hub.hubId, online: hub.online, runs: [...hub.runs.values()].map((run) => run.summary()), feeds, connections, connectionsOpened, listening, logBytes, budget,
+    hubId: hub.hubId, online: hub.online, runs: [...hub.runs.values()].map((run) => run.summary()), feeds, connections, connectionsOpened, listening, logBytes, invalidText, budget,
     subscriptionsByClient, clients: hub.clients.size,
   }
 }

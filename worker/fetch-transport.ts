@@ -64,12 +64,12 @@ export function createFetchTransport(options: FetchTransportOptions = {}) {
         if (closed) return void reader.cancel().catch(() => {})
         if (done) break
         const decoded = text.decode(value)
+        if (decoded.replaced > 0) handlers.onInvalidText?.(decoded.replaced)
         parser.feed(lines.normalize(decoded.text))
-        if (decoded.invalid) {
-          void reader.cancel().catch(() => {})
-          return drop({ kind: 'bad_response', message: `${request.url} sent bytes that are not UTF-8; an event stream must be UTF-8` })
-        }
       }
+      const rest = text.end()
+      if (rest.replaced > 0) handlers.onInvalidText?.(rest.replaced)
+      parser.feed(lines.normalize(rest.text))
       // [spec] At the end of the stream an event not yet dispatched (no blank line) is discarded: nothing to flush,
       // since `lineEnds` never leaves a line end held back in the parser.
       drop({ kind: 'closed', unverified: cleanEndMayBeACut() })
@@ -103,54 +103,35 @@ function lineEnds() {
 }
 
 /**
- * [spec] An event stream is UTF-8; a body that is not is refused, typed, rather than turned into
- * U+FFFD. A streaming fatal decoder carries a sequence split across chunks; when a chunk fails,
- * the text before its first bad byte (with the bytes the decoder held from the previous chunk) is
- * still returned, so every event before the bad bytes is kept.
+ * [spec] "Streams must be decoded using the UTF-8 decode algorithm": invalid bytes become U+FFFD
+ * and the stream goes on, as EventSource does. A streaming decoder carries a sequence split across
+ * chunks. `replaced`: how many U+FFFD the decoder made (one the server sent itself, as the bytes
+ * EF BF BD, is not counted), for diagnostics.
  */
 function utf8Stream() {
-  const decoder = new TextDecoder('utf-8', { fatal: true })
-  /** The bytes of an incomplete sequence at the end of the last chunk, which the decoder holds. */
-  let held: Uint8Array = new Uint8Array(0)
+  const decoder = new TextDecoder('utf-8')
+  /** U+FFFD the server sent as such, in the bytes of the last chunk and the split ones between chunks. */
+  let tail: Uint8Array = new Uint8Array(0)
+  const replacements = (text: string, bytes: Uint8Array): number => {
+    if (!text.includes('\uFFFD')) return 0
+    const joined = concat(tail, bytes)
+    let sent = 0
+    for (let i = 0; i + 2 < joined.length; i++) if (joined[i] === 0xef && joined[i + 1] === 0xbf && joined[i + 2] === 0xbd) sent++
+    return Math.max(0, text.split('\uFFFD').length - 1 - sent)
+  }
   return {
-    decode(chunk: Uint8Array): { text: string; invalid: boolean } {
-      try {
-        const text = decoder.decode(chunk, { stream: true })
-        held = incompleteTail(held.length > 0 && chunk.length < 4 ? concat(held, chunk) : chunk)
-        return { text, invalid: false }
-      } catch {
-        const bytes = concat(held, chunk)
-        return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, validPrefix(bytes)), { stream: true }), invalid: true }
-      }
+    decode(chunk: Uint8Array): { text: string; replaced: number } {
+      const text = decoder.decode(chunk, { stream: true })
+      const replaced = replacements(text, chunk)
+      tail = chunk.slice(-2)
+      return { text, replaced }
+    },
+    /** The end of the body: an unfinished sequence becomes U+FFFD. */
+    end(): { text: string; replaced: number } {
+      const text = decoder.decode()
+      return { text, replaced: text.split('\uFFFD').length - 1 }
     },
   }
-}
-
-/** The length of the longest prefix of `bytes` that is UTF-8 (an incomplete last sequence counts). Bisection: any prefix of such a prefix is one too. */
-function validPrefix(bytes: Uint8Array): number {
-  let good = 0
-  let bad = bytes.length
-  while (bad - good > 1) {
-    const mid = (good + bad) >>> 1
-    try {
-      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid), { stream: true })
-      good = mid
-    } catch {
-      bad = mid
-    }
-  }
-  return good
-}
-
-/** The trailing bytes of a sequence that `bytes` (valid UTF-8 so far) leaves unfinished. */
-function incompleteTail(bytes: Uint8Array): Uint8Array {
-  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
-    const byte = bytes[bytes.length - back]!
-    if ((byte & 0xc0) === 0x80) continue // a continuation byte: look further back for its lead
-    const needed = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1
-    return needed > back ? bytes.slice(bytes.length - back) : new Uint8Array(0)
-  }
-  return new Uint8Array(0)
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

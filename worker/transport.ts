@@ -31,6 +31,8 @@ export interface StreamHandlers {
   onComment(): void
   /** The server's `retry:` field, in ms. */
   onRetry(ms: number): void
+  /** [spec] Bytes that are not UTF-8 were decoded as this many U+FFFD (the stream goes on). Only transports that see the bytes call it. */
+  onInvalidText?(replaced: number): void
   onDrop(reason: DropReason): void
 }
 
