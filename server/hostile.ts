@@ -17,6 +17,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
  * - `status`, `times` (default: always), `retryAfter`: answer with that status instead, `times` times.
  * - `ctype`: the Content-Type to answer with; `needCookie=1`: 401 without the cookie `relay_auth=1`.
  * - `unterminated=N`: `data: ` and then N characters without a line end, then hold.
+ * - `interrupted=1`: end with the reference server's `apperror` without an id, `recovery_control: true` (it cannot replay).
  * - `straddle=1`: an event whose `é` is split across two writes, a second event, then a byte that is
  *   not UTF-8 in that same second write.
  * `GET /api/hostile/redirect?to=URL&status=302` answers a redirect; `GET /api/hostile/login` sets the
@@ -91,7 +92,9 @@ export function handleHostile(req: IncomingMessage, res: ServerResponse, url: UR
   const start = resumeFrom !== undefined && ids.includes(resumeFrom) ? ids.indexOf(resumeFrom) + 1 : 0
   const frames = ids.slice(start).map((id) => `id: ${id}${eol}event: token${eol}data: ${JSON.stringify({ text: `${id} ` })}${eol}${eol}`)
   const endId = q.get('endId')
-  if (q.get('noEnd') !== '1') frames.push(`${endId === null ? '' : `id: ${endId}${eol}`}event: stream_end${eol}data: {}${eol}${eol}`)
+  // `interrupted=1`: end as the reference server does when it cannot replay the run: an `apperror` without an id, marked `recovery_control`.
+  if (q.get('interrupted') === '1') frames.push(`event: apperror${eol}data: ${JSON.stringify({ type: 'interrupted', recovery_control: true, message: 'the live worker stopped and the journal is gone' })}${eol}${eol}`)
+  else if (q.get('noEnd') !== '1') frames.push(`${endId === null ? '' : `id: ${endId}${eol}`}event: stream_end${eol}data: {}${eol}${eol}`)
   const dropAfter = streams === 1 && q.get('dropAfter') !== null ? Number(q.get('dropAfter')) : Infinity
   const gapMs = Number(q.get('gapMs') ?? 0)
   const hold = q.get('hold') === '1'

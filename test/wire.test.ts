@@ -131,3 +131,29 @@ describe('the EventSource status probe', () => {
     expect(texts(seen.events)).toEqual(['1', '2', 'stream_end'])
   })
 })
+
+describe.each(transports)('the reference protocol, hostile, with %s', (transport) => {
+  it("a server that cannot replay says so (apperror, recovery_control, no id): a late subscriber hears server_lost_events, and the run is incomplete", async () => {
+    const key = uniqueName('interrupted')
+    const hub = relay()
+    const seen = await follow(hostile(key, { interrupted: 1 }, { transport, preset: 'reference' }), hub)
+    expect(seen.events.map((event) => event.type)).toEqual(['apperror'])
+    expect(seen.resyncs).toEqual(['server_lost_events'])
+    expect(seen.ended).toBe(true)
+    const late = recorder()
+    hub.subscribe({ runId: key }, late.handlers)
+    await waitFor(() => late.ended, { what: 'the late subscriber to catch up' })
+    expect(late.resyncs).toEqual(['server_lost_events'])
+    expect((await hub.diagnostics()).runs.find((run) => run.runId === key)?.incomplete).toBe(true)
+  })
+
+  it('an end event whose id went backwards after a seq past 2^53 is still the end, after a hole: never retries_exhausted', async () => {
+    const key = uniqueName('past-2-53')
+    const seen = await follow(hostile(key, { ids: '1,2,9007199254740993,3,4', endId: 5 }, { transport, preset: 'reference' }))
+    expect(seen.errors).toEqual([])
+    expect(seen.ended).toBe(true)
+    expect(seen.events.at(-1)?.type).toBe('stream_end')
+    expect(seen.resyncs).toContain('server_lost_events')
+    expect(texts(seen.events).slice(0, 2)).toEqual(['1', '2']) // nothing doubled before the jump
+  })
+})

@@ -140,18 +140,35 @@ export class Run extends ConnectionHolder<RunNotice> {
   protected receive(type: string, data: string, id: string | undefined): void {
     // [ingest] The server cursor is parsed here, once, and kept with the event in the log.
     const ingest = this.#cursor.ingest(id)
+    if (ingest.kind !== 'new' && this.#isEnd(type, data) && (ingest.kind !== 'gap' || ingest.why === 'backwards')) {
+      // An end event the cursor cannot place (its id went backwards, past a seq the server jumped to)
+      // is still the end: never swallowed, or the run would reconnect until its retries run out.
+      return this.#endOutOfPlace(type, data, id, ingest)
+    }
     if (ingest.kind === 'duplicate' || ingest.kind === 'lost') return // a replay, or loss already told: not progress
     const placed = ingest.kind === 'gap' ? this.#acceptGap(ingest, id!) : ingest
     if (!placed) return
     this.connection.progress()
     this.#confirmingEnd = false // the run went on: that close was a cut
-    if (isInterruption(type, id, this.#cursor.hasIds)) {
+    if (isInterruption(type, data, id, this.#cursor.hasIds)) {
       this.#hole('server_lost_events', 'The server lost the live run and cannot replay the rest of it.')
     }
     this.log.append({ type, data, id, serverSeq: placed.serverSeq })
     this.notify({ type: 'events' })
+    if (this.#isEnd(type, data)) this.dispatch({ type: 'terminal' })
+  }
+
+  #isEnd(type: string, data: string): boolean {
     const { end } = this.contract
-    if (end.events.includes(type) || (end.data !== null && data.trim() === end.data)) this.dispatch({ type: 'terminal' })
+    return end.events.includes(type) || (end.data !== null && data.trim() === end.data)
+  }
+
+  /** Logs an end event that came out of place (after a hole, said once), and ends the run. */
+  #endOutOfPlace(type: string, data: string, id: string | undefined, ingest: Ingest): void {
+    if (ingest.kind === 'gap') this.#hole('server_lost_events', `The server sent its end event with seq ${ingest.serverSeq} where ${ingest.expected} was due (ids went backwards): the run ends there, and what it skipped is lost.`)
+    this.log.append({ type, data, id, serverSeq: undefined })
+    this.notify({ type: 'events' })
+    this.dispatch({ type: 'terminal' })
   }
 
   /**

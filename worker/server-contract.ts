@@ -102,7 +102,19 @@ export function seqOfId(id: string): bigint | undefined {
 /**
  * [protocol] When a run's journal has no terminal event (its live worker died), the reference
  * server replays it and appends a synthetic `apperror` without an id: the rest of the run is lost.
+ * A server that cannot replay at all says so with `recovery_control: true` in that `apperror`'s
+ * data, and then it may be the only event a late subscriber gets: a hole too, ids or not.
  */
-export function isInterruption(type: string, id: string | undefined, runHasIds: boolean): boolean {
-  return runHasIds && type === 'apperror' && id === undefined
+export function isInterruption(type: string, data: string, id: string | undefined, runHasIds: boolean): boolean {
+  if (type !== 'apperror' || id !== undefined) return false
+  return runHasIds || isRecoveryControl(data)
+}
+
+function isRecoveryControl(data: string): boolean {
+  if (!data.includes('recovery_control')) return false
+  try {
+    return (JSON.parse(data) as { recovery_control?: unknown }).recovery_control === true
+  } catch {
+    return false
+  }
 }
