@@ -28,6 +28,13 @@ export type ResumeStrategy =
   | { kind: 'replay' }
   /** The server cannot resume (OpenAI-style completions): a drop after the first event fails the run with `unresumable`, never a silent hole. */
   | { kind: 'none' }
+  /**
+   * Durable Streams: the offset travels in the body, in `event: control` data (`streamNextOffset`,
+   * `streamCursor`), echoed as `offset=` and `cursor=` on the next request (`offset=-1` and
+   * `live=sse` on the first, unless the URL has them). Control events never reach the app and are
+   * never counted; `streamClosed: true` ends the run; a clean close is a reconnect.
+   */
+  | { kind: 'offset' }
 
 /**
  * How the server identifies events (see the README's server contract).
@@ -57,8 +64,11 @@ export interface RunEnd {
  * - `ai-sdk`: the Vercel AI SDK UI message stream (`data:` JSON chunks, `[DONE]`, a resume GET that replays from the start).
  * - `openai`: OpenAI-style chat-completions SSE (`data:` chunks, `[DONE]`, no resume).
  * - `last-event-id`: a generic SSE server: ids in any format, `Last-Event-ID` resume, ends with `[DONE]` or by closing.
+ * - `durable-streams`: a Durable Streams server's SSE mode (`live=sse`): offsets from its control
+ *   events (`resume: { kind: 'offset' }`), the end on `streamClosed`, `Stream-SSE-Data-Encoding:
+ *   base64` decoded (as UTF-8 text), and its periodic clean closes resumed from the offset.
  */
-export type ServerPreset = 'reference' | 'ai-sdk' | 'openai' | 'last-event-id'
+export type ServerPreset = 'reference' | 'ai-sdk' | 'openai' | 'last-event-id' | 'durable-streams'
 
 /** Which HTTP client opens the stream. */
 export type TransportKind = 'eventsource' | 'fetch'

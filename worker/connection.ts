@@ -157,6 +157,11 @@ export class Connection {
     this.newEvents++
   }
 
+  /** A sign of life that is not an event (a Durable Streams server caught up): resets the retries, as progress does. */
+  alive(): void {
+    this.#attempt = 0
+  }
+
   /** Ends the current attempt for `reason` and tells the owner. */
   drop(reason: DropReason): void {
     this.#current?.close()

@@ -41,13 +41,21 @@ export function createFetchTransport(options: FetchTransportOptions = {}) {
         void response.body?.cancel().catch(() => {})
         return drop(verdict.kind === 'stream' ? { kind: 'http', status: response.status, message: `${request.url} answered ${response.status} without a body` } : verdict)
       }
+      const encoding = response.headers.get('stream-sse-data-encoding')?.trim().toLowerCase()
+      if (encoding !== undefined && encoding !== 'base64') {
+        void response.body.cancel().catch(() => {})
+        return drop({ kind: 'bad_response', message: `${request.url} answered with Stream-SSE-Data-Encoding: ${encoding}; only base64 is defined (Durable Streams)` })
+      }
       handlers.onOpen()
       const { maxEventSize, events: names } = request
       const parser = createParser({
         maxBufferSize: maxEventSize,
         onEvent: (message) => {
           const type = message.event ?? 'message'
-          if (!closed && (names === 'all' || names.includes(type) || type === 'message')) handlers.onEvent(type, message.data, message.id || undefined)
+          if (closed || !(names === 'all' || names.includes(type) || type === 'message')) return
+          const data = encoding === 'base64' && type === 'data' ? fromBase64(message.data) : message.data
+          if (data === undefined) return drop({ kind: 'bad_response', message: `${request.url} declared Stream-SSE-Data-Encoding: base64 but sent a data event that is not base64: ${message.data.slice(0, 40)}` })
+          handlers.onEvent(type, data, message.id || undefined)
         },
         onComment: () => closed || handlers.onComment(),
         onRetry: (ms) => closed || handlers.onRetry(ms),
@@ -131,6 +139,21 @@ function utf8Stream() {
       const text = decoder.decode()
       return { text, replaced: text.split('\uFFFD').length - 1 }
     },
+  }
+}
+
+/**
+ * [Durable Streams PROTOCOL.md 5.8] A base64 data event: its lines joined without their line ends,
+ * decoded, and read as UTF-8 text (invalid bytes as U+FFFD). Undefined when it is not base64.
+ */
+function fromBase64(data: string): string | undefined {
+  try {
+    const binary = atob(data.replace(/[\r\n]/g, ''))
+    const bytes = new Uint8Array(binary.length)
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
+    return new TextDecoder('utf-8').decode(bytes)
+  } catch {
+    return undefined
   }
 }
 

@@ -77,6 +77,9 @@ export function decideDrop(f: DropFacts): DropOutcome {
   if (f.attempt >= f.maxRetries) {
     return { kind: 'fail', error: { type: 'error', code: 'retries_exhausted', message: `Gave up after ${f.attempt} reconnects without progress; last: ${last}` } }
   }
+  // A clean close after progress or a sign of life is routine (a Durable Streams server closes about
+  // every 60 s, a proxy at its timeout): straight back, or after the server's `retry:`. Once per progress.
+  if (reason.kind === 'closed' && f.attempt === 0) return { kind: 'reconnect', delayMs: f.retryMs ?? 0 }
   const jittered = backoffDelay(f.attempt, f.backoff, () => f.random, f.retryMs)
   // [RFC 9110] A 429 or 503 with Retry-After says when to come back: never sooner (it is capped where parsed).
   const delayMs = reason.kind === 'http' && reason.retryAfterMs !== undefined ? Math.max(jittered, reason.retryAfterMs) : jittered

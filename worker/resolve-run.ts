@@ -71,7 +71,7 @@ export function resolveStream(spec: StreamFields, settings: StreamSettings, base
     maxEventSize: spec.maxEventSize ?? settings.maxEventSize,
     timeouts: {
       connectMs: spec.connectTimeoutMs ?? STREAM_DEFAULTS.connectTimeoutMs,
-      silenceMs: spec.silenceTimeoutMs ?? settings.silenceTimeoutMs[contract.transport],
+      silenceMs: spec.silenceTimeoutMs ?? contract.silenceMs ?? settings.silenceTimeoutMs[contract.transport],
       healthyMs: undefined,
     },
     reconnect: { backoff: { ...settings.backoff, ...backoff }, maxRetries },

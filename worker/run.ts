@@ -5,7 +5,7 @@ import { EventLog } from './event-log.ts'
 import type { ResolvedRun } from './resolve-run.ts'
 import { isFinal } from './run-status.ts'
 import { isInterruption, type ServerContract } from './server-contract.ts'
-import { ServerCursor, type Ingest } from './server-cursor.ts'
+import { ServerCursor, type Control, type Ingest } from './server-cursor.ts'
 import type { StreamUrls } from './spec-check.ts'
 import { notifyEach } from './subscribable.ts'
 import { decideRecovery, type DropFacts, type DropOutcome } from './reconnect-policy.ts'
@@ -138,6 +138,8 @@ export class Run extends ConnectionHolder<RunNotice> {
   }
 
   protected receive(type: string, data: string, id: string | undefined): void {
+    const control = this.#cursor.control(type, data)
+    if (control) return this.#controlled(control)
     // [ingest] The server cursor is parsed here, once, and kept with the event in the log.
     const ingest = this.#cursor.ingest(id)
     if (ingest.kind !== 'new' && this.#isEnd(type, data) && (ingest.kind !== 'gap' || ingest.why === 'backwards')) {
@@ -156,6 +158,14 @@ export class Run extends ConnectionHolder<RunNotice> {
     this.log.append({ type, data, id, serverSeq: placed.serverSeq })
     this.notify({ type: 'events' })
     if (this.#isEnd(type, data)) this.dispatch({ type: 'terminal' })
+  }
+
+  /** A Durable Streams control event: the end, a sign of life (caught up), or a stream that cannot be read. */
+  #controlled(control: Control): void {
+    if (control.kind === 'bad_control') return this.connection.drop({ kind: 'bad_response', message: control.message })
+    if (control.closed) return this.dispatch({ type: 'terminal' })
+    // Caught up: the server is there and has nothing more yet; its periodic closes then spend no retries.
+    if (control.upToDate) this.connection.alive()
   }
 
   #isEnd(type: string, data: string): boolean {
@@ -209,7 +219,8 @@ export class Run extends ConnectionHolder<RunNotice> {
       ...super.dropFacts(reason),
       holder: 'run',
       resume: resumeKind(this.contract),
-      endOnClose: end.onClose,
+      // [Durable Streams] a clean close is routine (about every 60 s): only `streamClosed` ends.
+      endOnClose: this.#cursor.offsetMode ? false : end.onClose,
       hasIds: this.#cursor.hasIds,
       heldEvents: this.log.lastSeq,
       confirmingEnd: this.#confirmingEnd,

@@ -19,6 +19,8 @@ export interface ServerContract {
   transport: TransportKind
   /** Names the EventSource transport listens to (`message` always included); the fetch transport forwards every event when `undefined`. */
   events: string[] | undefined
+  /** The silence timeout the preset needs (a server whose idle signs of life are sparse), before the hub's per-transport default. */
+  silenceMs: number | undefined
 }
 
 /** The reference chat protocol's event names (README.md: *Server contract*, preset `reference`). */
@@ -51,6 +53,15 @@ export const PRESETS: Record<ServerPreset | 'auto', Preset> = {
     resume: { kind: 'none' },
     transport: 'fetch',
   },
+  'durable-streams': {
+    ids: 'none',
+    // The end is the control event's `streamClosed` (server-cursor.ts); a clean close is routine (about every 60 s).
+    end: { events: [], data: null, onClose: false },
+    resume: { kind: 'offset' },
+    transport: 'fetch',
+    // Idle, the reference server sends a control event per long-poll timeout (30 s by default).
+    silenceMs: 75_000,
+  },
   'last-event-id': {
     ids: 'opaque',
     end: { events: [], data: '[DONE]', onClose: true },
@@ -75,6 +86,7 @@ export function contractOf(spec: StreamFields): ServerContract {
     resume: spec.resume ?? preset.resume ?? { kind: 'auto' },
     transport,
     events: spec.events ?? (transport === 'eventsource' ? REFERENCE_EVENT_NAMES : undefined),
+    silenceMs: preset.silenceMs,
   }
 }
 

@@ -14,6 +14,11 @@ export type Ingest =
   /** An event that cannot be placed, on a connection whose loss the run has signalled already: drop it. */
   | { kind: 'lost' }
 
+/** A Durable Streams control event, read (never logged): where the stream stands, or why it cannot be read. */
+export type Control =
+  | { kind: 'control'; closed: boolean; upToDate: boolean }
+  | { kind: 'bad_control'; message: string }
+
 /**
  * Where a run stands with its server: the cursor it resumes from, and the one place that tells a
  * new event from a replayed one, whatever the id scheme (see `ServerContract`):
@@ -23,6 +28,9 @@ export type Ingest =
  * - `opaque`: by equality with every id seen.
  * - `none`: by count: after a reconnect the server replays the run from its start, so the first
  *   events of each new connection, as many as the run holds, are skipped.
+ * - `offset` (Durable Streams): the offset is read from the body, in control events; a reconnect
+ *   resumes from the last one, and the data events since it, which the server sends again, are
+ *   skipped by count.
  */
 export class ServerCursor {
   readonly #contract: ServerContract
@@ -36,13 +44,26 @@ export class ServerCursor {
   /** Events without an id the run holds, and how many of them the current connection has yet to replay. */
   #idlessEvents = 0
   #replaySkip = 0
+  /** Durable Streams: the last control event's `streamNextOffset` and `streamCursor`, and the data events after it. */
+  #offset: string | undefined
+  #offsetCursor: string | undefined
+  #sinceOffset = 0
+  /** Offsets are read from control events: the `offset` resume, or a server the `auto` contract recognised by its first control event. */
+  #offsetMode: boolean
 
   constructor(contract: ServerContract, resumeFrom?: string) {
     this.#contract = contract
-    if (resumeFrom !== undefined) {
+    this.#offsetMode = contract.resume.kind === 'offset'
+    if (resumeFrom !== undefined && contract.resume.kind === 'offset') this.#offset = resumeFrom
+    else if (resumeFrom !== undefined) {
       this.#lastEventId = resumeFrom
       if (contract.ids === 'seq') this.#serverSeq = seqOfId(resumeFrom) ?? 0n
     }
+  }
+
+  /** Whether offsets come from control events (Durable Streams): a clean close is then routine, never the end. */
+  get offsetMode(): boolean {
+    return this.#offsetMode
   }
 
   /** Whether the server has sent any id: a run with none is the `none` scheme. */
@@ -53,9 +74,37 @@ export class ServerCursor {
   /** A new connection: a server without ids that replays (`replay`, or the default) starts over from the first event. */
   connected(): void {
     const { kind } = this.#contract.resume
-    this.#replaySkip = kind === 'replay' || kind === 'auto' ? this.#idlessEvents : 0
+    this.#replaySkip = this.#offsetMode ? this.#sinceOffset : kind === 'replay' || kind === 'auto' ? this.#idlessEvents : 0
     this.#connectionSeq = 0n
     this.#lostOnConnection = false
+  }
+
+  /**
+   * [Durable Streams PROTOCOL.md 5.8] A control event, under the `offset` resume: read here, never
+   * logged or counted. Undefined for every other event. Under the `auto` contract, the first control
+   * event with a `streamNextOffset` (a run without ids) switches the run to offsets: with no spec
+   * fields at all, a Durable Streams server is read whole.
+   */
+  control(type: string, data: string): Control | undefined {
+    if (type !== 'control') return undefined
+    const detecting = !this.#offsetMode && this.#contract.resume.kind === 'auto' && !this.hasIds
+    if (!this.#offsetMode && !detecting) return undefined
+    let fields: { streamNextOffset?: unknown; streamCursor?: unknown; upToDate?: unknown; streamClosed?: unknown } | undefined
+    try {
+      fields = JSON.parse(data) as typeof fields
+    } catch {
+      fields = undefined
+    }
+    if (typeof fields?.streamNextOffset !== 'string' || fields.streamNextOffset === '') {
+      if (detecting) return undefined // an event named `control` of another server: an event like any other
+      return { kind: 'bad_control', message: `A control event has no streamNextOffset string: ${data.slice(0, 80)}` }
+    }
+    this.#offsetMode = true
+    this.#offset = fields.streamNextOffset
+    if (typeof fields.streamCursor === 'string') this.#offsetCursor = fields.streamCursor
+    this.#sinceOffset = 0
+    this.#replaySkip = 0
+    return { kind: 'control', closed: fields.streamClosed === true, upToDate: fields.upToDate === true || fields.streamClosed === true }
   }
 
   ingest(id: string | undefined): Ingest {
@@ -65,6 +114,7 @@ export class ServerCursor {
         return { kind: 'duplicate' }
       }
       this.#idlessEvents++
+      this.#sinceOffset++
       return { kind: 'new', serverSeq: undefined }
     }
     const seq = this.#contract.ids === 'seq' ? seqOfId(id) : undefined
@@ -106,6 +156,13 @@ export class ServerCursor {
     const headers: Record<string, string> = {}
     const resume = this.#contract.resume
     const last = this.#lastEventId
+    if (this.#offsetMode) {
+      // [Durable Streams] offset=-1 reads from the start; `live=sse` asks for this mode.
+      url.searchParams.set('offset', this.#offset ?? url.searchParams.get('offset') ?? '-1')
+      if (!url.searchParams.has('live')) url.searchParams.set('live', 'sse')
+      if (this.#offsetCursor !== undefined) url.searchParams.set('cursor', this.#offsetCursor)
+      return { url: url.href, headers }
+    }
     switch (resume.kind) {
       case 'query':
         if (resume.value === 'seq') url.searchParams.set(resume.param, String(this.#serverSeq))
@@ -122,6 +179,7 @@ export class ServerCursor {
           headers['Last-Event-ID'] = headerValue(last)
         }
         break
+      case 'offset': // handled above
       case 'replay':
       case 'none':
         break

@@ -55,6 +55,9 @@ function checkStreamFields(spec: StreamFields, contract: ServerContract, baseUrl
   if (contract.transport === 'eventsource' && (spec.method === 'POST' || spec.headers || spec.body)) {
     return invalid('EventSource can only GET without custom headers; use `transport: \'fetch\'` for method, headers or body.')
   }
+  if (contract.transport === 'eventsource' && contract.resume.kind === 'offset') {
+    return invalid("The offset resume (Durable Streams) reads the stream's headers (Stream-SSE-Data-Encoding), which EventSource hides; use `transport: 'fetch'`.")
+  }
   if (contract.transport === 'eventsource' && contract.resume.kind === 'header') {
     return invalid('EventSource cannot send Last-Event-ID on a reconnect the hub opens; use `transport: \'fetch\'`, or resume with a query parameter: `resume: { kind: \'query\', param: \'lastEventId\', value: \'event-id\' }`.')
   }
