@@ -1,5 +1,5 @@
 import { commands } from 'vitest/browser'
-import { describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { RelayError, type RunRelay, type RunSpec } from '../src/index.ts'
 import { RelayChatTransport } from '../src/ai-sdk.ts'
 import { killableRelay } from './engine.ts'
@@ -12,6 +12,10 @@ import { finishedWire, recorder, serverStats, startRun, uniqueName, useRelays, w
  * typed signal; and the server saw each turn's POST exactly once.
  */
 const relay = useRelays('recovery')
+// The AI SDK docs' server starts redis-server on its first request: not inside a test's deadline.
+beforeAll(async () => {
+  expect((await fetch('/api/rs/ready')).ok).toBe(true)
+}, 60_000)
 
 interface Turn {
   spec: RunSpec
@@ -19,19 +23,27 @@ interface Turn {
   sent(): Promise<string[]>
   /** POSTs the server received for the turn (1 unless a recovery repeated it), or connections it served for a GET run. */
   requests(): Promise<number>
+  /** Called once the turn streams, before the hub goes away. */
+  streaming?(): void
 }
 
 /** A turn of each protocol on the dev chat server, about 4 s long so the hub goes away mid-run (a leader tab's close takes a few seconds to tell). */
-const protocols: Record<string, { start(): Promise<Turn>; expect: 'whole' | 'unresumable' }> = {
-  'reference (seq ids)': { expect: 'whole', start: () => getTurn('reference', { preset: 'reference' }) },
-  'AI SDK stream over GET (no ids, replays from its start)': { expect: 'whole', start: () => getTurn('ai-sdk', { preset: 'ai-sdk' }) },
-  'AI SDK turn: POST with resumeUrl': { expect: 'whole', start: () => postTurn(true) },
-  'AI SDK turn: POST without resumeUrl': { expect: 'unresumable', start: () => postTurn(false) },
-  'OpenAI-style (no ids, no resume)': { expect: 'unresumable', start: () => getTurn('openai', { preset: 'openai' }) },
+/** A turn's length: `tokens` at `rate` per second. */
+interface Pace { tokens: number; rate: number }
+const LONG: Pace = { tokens: 200, rate: 50 }
+
+const protocols: Record<string, { start(pace?: Pace): Promise<Turn>; expect: 'whole' | 'unresumable' }> = {
+  'reference (seq ids)': { expect: 'whole', start: (pace) => getTurn('reference', { preset: 'reference' }, pace) },
+  'AI SDK stream over GET (no ids, replays from its start)': { expect: 'whole', start: (pace) => getTurn('ai-sdk', { preset: 'ai-sdk' }, pace) },
+  'AI SDK turn: POST with resumeUrl': { expect: 'whole', start: (pace) => postTurn(true, pace) },
+  'AI SDK turn: POST without resumeUrl': { expect: 'unresumable', start: (pace) => postTurn(false, pace) },
+  "AI SDK turn on the AI SDK docs' server (real resumable-stream; its resume GET replays from chunk 0)": { expect: 'whole', start: (pace) => resumableStreamTurn(pace) },
+  'OpenAI-style (no ids, no resume)': { expect: 'unresumable', start: (pace) => getTurn('openai', { preset: 'openai' }, pace) },
+  'last-event-id (opaque ids, Last-Event-ID)': { expect: 'whole', start: (pace) => getTurn('opaque-ids', { preset: 'last-event-id' }, pace) },
 }
 
-async function getTurn(wire: 'reference' | 'ai-sdk' | 'openai', extra: Partial<RunSpec>): Promise<Turn> {
-  const run = await startRun(uniqueName('session'), 'recover me', { tokens: 200, rate: 50, wire })
+async function getTurn(wire: 'reference' | 'ai-sdk' | 'openai' | 'opaque-ids', extra: Partial<RunSpec>, pace = LONG): Promise<Turn> {
+  const run = await startRun(uniqueName('session'), 'recover me', { ...pace, wire })
   return {
     spec: { runId: run.streamId, sessionId: run.sessionId, url: run.url, ...extra },
     sent: async () => wireShape(await finishedWire(run.streamId)),
@@ -39,12 +51,12 @@ async function getTurn(wire: 'reference' | 'ai-sdk' | 'openai', extra: Partial<R
   }
 }
 
-async function postTurn(withResumeUrl: boolean): Promise<Turn> {
+async function postTurn(withResumeUrl: boolean, pace = LONG): Promise<Turn> {
   const chatId = uniqueName('chat')
   const spec: RunSpec = {
     runId: `${chatId}:turn`, sessionId: chatId, url: '/api/ai/chat', method: 'POST', preset: 'ai-sdk',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ id: chatId, messages: [{ role: 'user', parts: [{ type: 'text', text: 'recover me' }] }], tokens: 200, rate: 50 }),
+    body: JSON.stringify({ id: chatId, messages: [{ role: 'user', parts: [{ type: 'text', text: 'recover me' }] }], ...pace }),
     ...(withResumeUrl ? { resumeUrl: `/api/ai/chat/${chatId}/stream` } : {}),
   }
   const streamIdOf = () => waitFor(async () => {
@@ -55,6 +67,31 @@ async function postTurn(withResumeUrl: boolean): Promise<Turn> {
     spec,
     sent: async () => wireShape(await finishedWire(await streamIdOf())),
     requests: async () => ((await (await fetch(`/api/ai/chat/posts?id=${encodeURIComponent(chatId)}`)).json()) as { posts: number }).posts,
+  }
+}
+
+/** A turn on the AI SDK docs' resumable server (test-node/resumable-stream-plugin.ts), as RelayChatTransport opens it. */
+async function resumableStreamTurn(pace = LONG): Promise<Turn> {
+  const chatId = uniqueName('rs-chat')
+  const spec: RunSpec = {
+    runId: `${chatId}:turn`, sessionId: chatId, url: '/api/rs/chat', method: 'POST', preset: 'ai-sdk',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ id: chatId, messages: [{ role: 'user', parts: [{ type: 'text', text: 'recover me' }] }], ...pace }),
+    resumeUrl: `/api/rs/chat/${chatId}/stream`,
+  }
+  // What the server sent: the same turn read whole by a plain resume GET of its own while it streams (from chunk 0).
+  let whole: Promise<string[]> | undefined
+  return {
+    spec,
+    streaming: () => {
+      whole = fetch(`/api/rs/chat/${chatId}/stream`).then(async (response) => (await response.text()).split('\n\n').filter(Boolean).map((frame) => `message ${frame.replace(/^data: /, '')}`))
+    },
+    sent: async () => {
+      const frames = await whole!
+      if (frames.length < 10) throw new Error(`the reference read of chat ${chatId} got ${frames.length} frames`)
+      return frames
+    },
+    requests: async () => ((await (await fetch(`/api/rs/posts?id=${encodeURIComponent(chatId)}`)).json()) as { posts: number }).posts,
   }
 }
 
@@ -82,6 +119,7 @@ describe.each(Object.entries(failures))('recovery after %s', (_, failure) => {
     const seen = recorder()
     here.subscribe({ runId: turn.spec.runId }, seen.handlers, { startAt: 'beginning' })
     await waitFor(() => seen.events.length >= 10, { what: 'the first events' })
+    turn.streaming?.()
 
     await goAway()
     await waitFor(() => seen.ended || seen.errors.length > 0, { timeoutMs: 20_000, what: 'the run to end or fail on the new hub' })
@@ -99,6 +137,62 @@ describe.each(Object.entries(failures))('recovery after %s', (_, failure) => {
     }
     // A POST is never sent twice; a GET run without resume is never asked again either.
     expect(await turn.requests()).toBe(protocol.expect === 'whole' && turn.spec.method !== 'POST' ? 2 : 1)
+  })
+})
+
+/**
+ * The hub stays; a subscriber comes and goes. A pane that switches away and back, and a second tab
+ * that joins late, each get the whole transcript from the hub, once, over the run's one
+ * connection: every protocol, even those that cannot resume.
+ */
+describe.each(Object.entries(protocols))('a subscriber that comes late, %s', (_, protocol) => {
+  const SHORT: Pace = { tokens: 60, rate: 40 }
+
+  it('a pane that switches away and back', async () => {
+    const here = relay()
+    const turn = await protocol.start(SHORT)
+    await here.open(turn.spec)
+    const first = recorder()
+    const stop = here.subscribe({ runId: turn.spec.runId }, first.handlers)
+    await waitFor(() => first.events.length >= 10, { what: 'the first events' })
+    turn.streaming?.()
+    stop() // the switch away: the hub keeps the run's connection
+    const shown = first.events.length
+    await waitFor(async () => ((await here.diagnostics()).runs.find((run) => run.runId === turn.spec.runId)?.eventCount ?? 0) >= shown + 10, { what: 'the run to go on unwatched' })
+    const back = recorder()
+    here.subscribe({ runId: turn.spec.runId }, back.handlers)
+    await waitFor(() => back.finished, { what: 'the run to end' })
+    expect(back.errors).toEqual([])
+    expect(wireShape(back.events)).toEqual(await turn.sent())
+    expect((await here.diagnostics()).connectionsOpened[turn.spec.runId]).toBe(1)
+    expect(await turn.requests()).toBe(1)
+  })
+
+  it('a second tab that joins late', async () => {
+    const name = uniqueName('late')
+    const here = relay(name)
+    const turn = await protocol.start(SHORT)
+    await here.open(turn.spec)
+    const first = recorder()
+    here.subscribe({ runId: turn.spec.runId }, first.handlers)
+    await waitFor(() => first.events.length >= 10, { what: 'the first events' })
+    turn.streaming?.()
+    const tab = await commands.openTab('/test/fixtures/tab.html')
+    try {
+      await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)})`)
+      await commands.evalInTab(tab, `tab.subscribe('late', { runId: ${JSON.stringify(turn.spec.runId)} })`)
+      await waitFor(() => first.finished, { what: 'the run to end' })
+      const late = await waitFor(async () => {
+        const seen = (await commands.evalInTab(tab, `tab.seen('late')`)) as { events: Array<{ type: string; data: string; id?: string }>; statuses: string[] } | undefined
+        return seen?.statuses.includes('ended') ? seen : undefined
+      }, { what: 'the late tab to see the end' })
+      const sent = await turn.sent()
+      expect(wireShape(first.events)).toEqual(sent)
+      expect(wireShape(late.events)).toEqual(sent)
+      expect(await turn.requests()).toBe(1)
+    } finally {
+      await commands.closeTab(tab)
+    }
   })
 })
 
