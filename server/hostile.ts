@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
  * - `ctype`: the Content-Type to answer with; `needCookie=1`: 401 without the cookie `relay_auth=1`.
  * - `unterminated=N`: `data: ` and then N characters without a line end, then hold.
  * - `interrupted=1`: end with the reference server's `apperror` without an id, `recovery_control: true` (it cannot replay).
+ * - `nocors=1`: no CORS headers at all, on the preflight too: another origin's page cannot read it.
  * - `straddle=1`: an event whose `é` is split across two writes, a second event, then a byte that is
  *   not UTF-8 in that same second write.
  * `GET /api/hostile/redirect?to=URL&status=302` answers a redirect; `GET /api/hostile/login` sets the
@@ -28,6 +29,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 
 interface LoggedRequest {
   at: number
+  method: string
   url: string
   lastEventId: string | undefined
   probe: boolean
@@ -38,7 +40,8 @@ const logs = new Map<string, LoggedRequest[]>()
 
 export function handleHostile(req: IncomingMessage, res: ServerResponse, url: URL): void {
   const origin = req.headers.origin
-  const cors: Record<string, string> = origin ? { 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true', 'Access-Control-Allow-Headers': '*', 'Access-Control-Expose-Headers': '*' } : {}
+  // `nocors=1`: a server that answers without any CORS header (and so refuses every other origin).
+  const cors: Record<string, string> = origin && url.searchParams.get('nocors') !== '1' ? { 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true', 'Access-Control-Allow-Headers': '*', 'Access-Control-Expose-Headers': '*' } : {}
   if (req.method === 'OPTIONS') {
     res.writeHead(204, { ...cors, 'Access-Control-Allow-Headers': 'last-event-id, x-run-relay-probe, accept' })
     return void res.end()
@@ -68,7 +71,7 @@ export function handleHostile(req: IncomingMessage, res: ServerResponse, url: UR
   const requests = logs.get(key) ?? []
   logs.set(key, requests)
   const probe = req.headers['x-run-relay-probe'] !== undefined
-  requests.push({ at: Date.now(), url: url.pathname + url.search, lastEventId, probe, cookie: hasCookie })
+  requests.push({ at: Date.now(), method: req.method ?? 'GET', url: url.pathname + url.search, lastEventId, probe, cookie: hasCookie })
   const streams = requests.filter((r) => !r.probe).length
 
   const status = q.get('status')

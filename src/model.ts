@@ -271,6 +271,11 @@ export type RunErrorCode =
   | 'unresumable'
   /** The app closed the run (`relay.close(runId)`) before its end. Opening it again resumes it. */
   | 'closed'
+  /**
+   * A cross-origin stream's server answers, but its response (or preflight) lacks the CORS headers
+   * that let this page's origin read it. Not retried; the message names the origin and the header.
+   */
+  | 'cors'
 
 /** A run failure, as data (see `RunErrorCode`). */
 export interface RunError {

@@ -1,3 +1,4 @@
+import { freePort } from '../test-node/redis-server.ts'
 import type { BrowserCommand, BrowserCommandContext } from 'vitest/node'
 import type { BrowserContext, Page } from 'playwright'
 import { closePackedConsumer, servePackedConsumer } from './packed-consumer.ts'
@@ -51,6 +52,8 @@ export const browserCommands = {
   engineActions: ((ctx) => ENGINE_ACTIONS.filter((name) => driverOf(ctx)[name] !== undefined)) as BrowserCommand<[]>,
   /** One of the test process's environment variables (a browser test has no `process.env`). */
   env: ((_ctx, name) => process.env[name]) as BrowserCommand<[name: string]>,
+  /** A port on 127.0.0.1 that nothing listens on (it was free a moment ago): a server that is down. */
+  closedPort: () => freePort(),
   servePackedConsumer: () => servePackedConsumer(),
   closePackedConsumer: () => closePackedConsumer(),
 }

@@ -17,5 +17,6 @@ declare module 'vitest/browser' {
     screenshotTab(id: string, path: string): Promise<void>
     servePackedConsumer(): Promise<import('./packed-consumer.ts').PackedConsumer>
     closePackedConsumer(): Promise<void>
+    closedPort(): Promise<number>
   }
 }

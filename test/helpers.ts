@@ -232,6 +232,7 @@ export function hostileUrl(params: Record<string, string | number | boolean>, or
 
 export interface HostileRequest {
   at: number
+  method: string
   url: string
   lastEventId: string | undefined
   probe: boolean

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { commands } from 'vitest/browser'
 import type { RunRelay, RunSpec, TransportKind } from '../src/index.ts'
 import { hostileLog, hostileUrl, recorder, uniqueName, useRelays, waitFor } from './helpers.ts'
 import { engine } from './engine.ts'
@@ -155,5 +156,33 @@ describe.each(transports)('the reference protocol, hostile, with %s', (transport
     expect(seen.events.at(-1)?.type).toBe('stream_end')
     expect(seen.resyncs).toContain('server_lost_events')
     expect(texts(seen.events).slice(0, 2)).toEqual(['1', '2']) // nothing doubled before the jump
+  })
+})
+
+describe.each(transports)('CORS, with %s', (transport) => {
+  it('a cross-origin server that answers without CORS headers fails the run as cors, at once, naming the origin and the header', async () => {
+    const { origin: peer } = (await (await fetch('/api/hostile/peer')).json()) as { origin: string }
+    const key = uniqueName('nocors')
+    const hub = relay({ hub: { allowedOrigins: [peer] } })
+    const started = performance.now()
+    const seen = await follow({ runId: key, sessionId: key, url: hostileUrl({ key, ids: '1,2', nocors: 1 }, peer), transport, preset: 'reference' }, hub)
+    const elapsed = performance.now() - started
+    expect(seen.errors.map((error) => error.code)).toEqual(['cors'])
+    expect(seen.errors[0]!.message).toContain(`Access-Control-Allow-Origin: ${location.origin}`)
+    expect(seen.errors[0]!.message).toContain(peer)
+    expect(elapsed).toBeLessThan(2_000)
+    // Never retried: one stream request, and the HEAD (no-cors) that told a refusal from a network failure.
+    expect((await streams(key)).map((request) => request.method)).toEqual(['GET', 'HEAD'])
+  })
+
+  it('a cross-origin server that does not answer at all is a network failure: reconnected, never cors', async () => {
+    const { origin: peer } = (await (await fetch('/api/hostile/peer')).json()) as { origin: string }
+    const dead = `http://127.0.0.1:${await commands.closedPort()}`
+    const key = uniqueName('down')
+    const hub = relay({ hub: { allowedOrigins: [peer, dead] } })
+    const spec: RunSpec = { runId: key, sessionId: key, url: `${dead}/api/hostile/sse?key=${key}`, transport, preset: 'reference', reconnect: { baseMs: 20, maxMs: 50, maxRetries: 3 } }
+    const seen = await follow(spec, hub)
+    expect(seen.errors.map((error) => error.code)).toEqual(['retries_exhausted'])
+    expect((await hub.diagnostics()).connectionsOpened[key]).toBe(4)
   })
 })

@@ -1,4 +1,5 @@
 import { STREAM_DEFAULTS } from './hub-options.ts'
+import { explainNetworkFailure } from './cors-check.ts'
 import { checkResponse } from './response-check.ts'
 import type { DropReason, StreamConnection, StreamHandlers, StreamRequest } from './transport.ts'
 
@@ -93,7 +94,7 @@ async function probe(url: string, withCredentials: boolean, fetchImpl: typeof fe
     const verdict = checkResponse(url, response)
     return verdict.kind === 'stream' ? { kind: 'network', message: `${url} failed, then answered a probe normally` } : verdict
   } catch (error) {
-    return { kind: 'network', message: String(error) }
+    return controller.signal.aborted ? { kind: 'network', message: String(error) } : explainNetworkFailure(url, error, fetchImpl)
   } finally {
     clearTimeout(deadline)
   }

@@ -1,5 +1,6 @@
 import { createParser } from 'eventsource-parser'
 import { checkResponse } from './response-check.ts'
+import { explainNetworkFailure } from './cors-check.ts'
 import { cleanEndMayBeACut } from './engine-facts.ts'
 import type { StreamConnection, StreamHandlers, StreamRequest } from './transport.ts'
 
@@ -25,16 +26,23 @@ export function createFetchTransport(options: FetchTransportOptions = {}) {
       handlers.onDrop(reason)
     }
     void (async () => {
-      const response = await fetchImpl(request.url, {
-        method: request.method,
-        headers: { Accept: 'text/event-stream', ...request.headers },
-        body: request.body,
-        credentials: request.withCredentials ? 'include' : 'same-origin',
-        cache: 'no-store',
-        // A redirect is refused, not followed: a login redirect or another origin is never read as the stream.
-        redirect: 'manual',
-        signal: controller.signal,
-      })
+      let response: Response
+      try {
+        response = await fetchImpl(request.url, {
+          method: request.method,
+          headers: { Accept: 'text/event-stream', ...request.headers },
+          body: request.body,
+          credentials: request.withCredentials ? 'include' : 'same-origin',
+          cache: 'no-store',
+          // A redirect is refused, not followed: a login redirect or another origin is never read as the stream.
+          redirect: 'manual',
+          signal: controller.signal,
+        })
+      } catch (error) {
+        // No response at all: the network, or a CORS refusal the browser reports the same way.
+        if (closed) return
+        return drop(await explainNetworkFailure(request.url, error, fetchImpl))
+      }
       if (closed) return
       const verdict = checkResponse(request.url, response)
       if (verdict.kind !== 'stream' || !response.body) {

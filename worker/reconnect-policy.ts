@@ -90,6 +90,7 @@ export function decideDrop(f: DropFacts): DropOutcome {
 export function refusalOf(reason: DropReason): RunError | 'ended' | undefined {
   if (reason.kind === 'oversize') return { type: 'error', code: 'oversize', message: reason.message }
   if (reason.kind === 'bad_response') return { type: 'error', code: 'bad_response', message: reason.message }
+  if (reason.kind === 'cors') return { type: 'error', code: 'cors', message: reason.message }
   if (reason.kind !== 'http') return undefined
   const { status, message } = reason
   if (status === 204) return 'ended'

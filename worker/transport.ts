@@ -22,6 +22,8 @@ export type DropReason =
   | { kind: 'timeout'; message: string }
   /** Not an event stream: another content type or charset (a login page), a redirect, a 304, a body that is not UTF-8. */
   | { kind: 'bad_response'; message: string }
+  /** A cross-origin server answers, but not with CORS headers that let this origin read it (worker/cors-check.ts). */
+  | { kind: 'cors'; message: string }
 
 /** What a transport reports about one connection. Nothing fires after `close()`. */
 export interface StreamHandlers {
