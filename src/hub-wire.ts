@@ -94,6 +94,11 @@ export interface HubSettings {
   allowedOrigins?: string[]
   /** Streams the hub holds at once; the others are parked. @defaultValue `{ http1: 4, http2: 64 }` */
   connectionBudget?: { http1?: number; http2?: number }
+  /**
+   * How long a slot of the HTTP/1.1 budget stays taken after the hub aborts a request (a park, a
+   * close): browsers keep an aborted request's socket for a while (Chromium about 5 s). @defaultValue 5 000
+   */
+  abortCooldownMs?: number
   /** How long an ended or failed run stays after its last event. @defaultValue 5 minutes */
   retentionMs?: number
   /** Per-run log caps; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */

@@ -10,18 +10,25 @@ import type { Plugin } from 'vite'
  * - `/ds/cut-<n>/v1/stream/<name>`: the first SSE response of the stream is cut (its socket
  *   destroyed, not a clean end) right before its data event number `n` + 1;
  * - `/ds/close-<ms>/v1/stream/<name>`: every SSE response ends cleanly after `ms`, as the protocol
- *   says servers should (about every 60 s), only sooner.
+ *   says servers should (about every 60 s), only sooner;
+ * - `/ds/slow-<ms>/v1/stream/<name>`: the answer waits `ms` before it starts (a slow server).
  * Beside it:
  * - `POST /ds-produce?stream=<name>&count=N&everyMs=M&type=<content type>`: creates the stream, appends
  *   `{"n":i,"text":...}` N times (as UTF-8 bytes for a binary type, which the server sends as
  *   base64), M ms apart, then closes it. Answers at once, the appends going on in the background,
  *   or with `wait=1` once the stream is closed.
- * - `GET /ds-log?stream=<name>`: the query strings of the SSE requests the proxy forwarded.
+ * - `GET /ds-log?stream=<name>`: the query strings of the SSE requests the proxy forwarded, and
+ *   `maxOpen`: the most SSE requests of the stream whose sockets were open at once, and
+ *   `socketMs`: how long each closed one's socket lived.
  */
 export function durableStreamsPlugin(): Plugin {
   let server: Promise<{ url: string; stop(): Promise<void> }> | undefined
   const requests = new Map<string, string[]>()
+  /** SSE responses open now per stream, and the most ever open at once (as the server side sees sockets). */
+  const open = new Map<string, { now: number; max: number; socketMs: number[] }>()
   const cutDone = new Set<string>()
+  /** The dev server is closing: a producer still appending stops quietly. */
+  let stopped = false
 
   async function up() {
     const { DurableStreamTestServer } = await import('@durable-streams/server')
@@ -90,22 +97,39 @@ export function durableStreamsPlugin(): Plugin {
       const q = url.searchParams
       const done = produce(base, q.get('stream')!, Number(q.get('count') ?? 10), Number(q.get('everyMs') ?? 0), q.get('type') ?? 'application/json')
       if (q.get('wait') === '1') await done
-      else done.catch((error: unknown) => console.error('ds-produce:', error))
+      else done.catch((error: unknown) => stopped || console.error('ds-produce:', error))
       return json(200, { ok: true })
     }
-    if (url.pathname === '/ds-log') return json(200, { requests: requests.get(url.searchParams.get('stream') ?? '') ?? [] })
-    const match = /^\/ds(?:\/(cut|close)-(\d+))?(\/v1\/stream\/([^/?]+))$/.exec(url.pathname)
+    if (url.pathname === '/ds-log') {
+      const stream = url.searchParams.get('stream') ?? ''
+      return json(200, { requests: requests.get(stream) ?? [], maxOpen: open.get(stream)?.max ?? 0, socketMs: open.get(stream)?.socketMs ?? [] })
+    }
+    const match = /^\/ds(?:\/(cut|close|slow)-(\d+))?(\/v1\/stream\/([^/?]+))$/.exec(url.pathname)
     if (!match) return next()
     const [, faultKind, faultValue, path, name] = match as unknown as [string, string | undefined, string | undefined, string, string]
     const { url: base } = await (server ??= up())
     const sse = url.searchParams.get('live') === 'sse'
-    if (sse) requests.set(name, [...(requests.get(name) ?? []), url.search])
+    if (sse) {
+      requests.set(name, [...(requests.get(name) ?? []), url.search])
+      const count = open.get(name) ?? { now: 0, max: 0, socketMs: [] }
+      open.set(name, count)
+      count.now++
+      count.max = Math.max(count.max, count.now)
+      // Until the socket closes: an aborted request whose socket the browser keeps still counts.
+      const since = Date.now()
+      res.socket?.once('close', () => {
+        count.now--
+        count.socketMs.push(Date.now() - since)
+      })
+    }
     const fault: { cutAfter?: number; closeAfterMs?: number } = {}
     if (sse && faultKind === 'cut' && !cutDone.has(name)) {
       cutDone.add(name)
       fault.cutAfter = Number(faultValue)
     }
     if (sse && faultKind === 'close') fault.closeAfterMs = Number(faultValue)
+    if (faultKind === 'slow') await new Promise((resolve) => setTimeout(resolve, Number(faultValue)))
+    if (res.destroyed || res.socket?.destroyed) return
     forward(base, path + url.search, req, res, fault)
   }
 
@@ -116,7 +140,10 @@ export function durableStreamsPlugin(): Plugin {
         if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' })
         res.end(JSON.stringify({ error: String(error) }))
       }))
-      vite.httpServer?.once('close', () => void server?.then((s) => s.stop()).catch(() => {}))
+      vite.httpServer?.once('close', () => {
+        stopped = true
+        void server?.then((s) => s.stop()).catch(() => {})
+      })
     },
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { type RunSpec, type RunSummary } from '../src/index.ts'
 import { commands } from 'vitest/browser'
-import { finishedTranscript, recorder, shape, specOf as startedSpec, startRun, uniqueName, useRelays, waitFor, type StartedRun } from './helpers.ts'
+import { finishedTranscript, recorder, serverStats, shape, specOf as startedSpec, startRun, uniqueName, useRelays, waitFor, type StartedRun } from './helpers.ts'
 
 /*
  * In a file of its own: a browser context per file. Earlier tests' hubs keep their unfinished runs
@@ -58,4 +58,26 @@ describe('connection budget', () => {
     expect(open).toBe(0)
     await commands.closeTab(tab)
   }, 90_000)
+})
+
+describe('aborted sockets', () => {
+  it("open/close churn of one run never stalls the page's own requests, and the server never sees more than the budget", async () => {
+    const hub = relay()
+    // A keep-alive server (the Durable Streams reference server): an aborted response's socket is what the browser holds on to.
+    const name = uniqueName('churn')
+    await fetch(`/ds-produce?stream=${name}&count=4000&everyMs=5`, { method: 'POST' })
+    const spec: RunSpec = { runId: name, sessionId: name, url: `/ds/v1/stream/${name}`, preset: 'durable-streams' }
+    const timings: number[] = []
+    for (let i = 0; i < 200; i++) {
+      await hub.open(spec)
+      await hub.close(name) // at once: the request has just been sent
+      const started = performance.now()
+      await fetch('/api/chat/stats?stream_id=none', { cache: 'no-store' })
+      timings.push(performance.now() - started)
+    }
+    expect(Math.max(...timings), `page requests: ${timings.map(Math.round).join(' ')}`).toBeLessThan(1000)
+    const { budget } = await hub.diagnostics()
+    const { maxOpen } = (await (await fetch(`/ds-log?stream=${name}`)).json()) as { maxOpen: number }
+    expect(maxOpen, 'SSE sockets open at once, as the server saw them').toBeLessThanOrEqual(budget.limit)
+  }, 120_000)
 })

@@ -28,7 +28,9 @@ export function fakeTransport() {
     connections.push(connection)
     return {
       close() {
+        const live = !connection.closed
         connection.closed = true
+        return live
       },
     }
   }

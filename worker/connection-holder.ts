@@ -48,6 +48,11 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
     return this.connection.connected
   }
 
+  /** Whether its first connection was opened (`start()`); a parked or retried holder opens again through the budget. */
+  get started(): boolean {
+    return this.#started
+  }
+
   get connectionsOpened(): number {
     return this.connection.opened
   }
@@ -72,12 +77,15 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
     this.#connect()
   }
 
-  /** Opened again after it failed: reconnect from the cursor with a fresh retry budget. */
+  /**
+   * Opened again after it failed: reconnect from the cursor with a fresh retry budget, through the
+   * budget like any start (the hub rebalances next): a slot an aborted socket still takes is waited for.
+   */
   retry(): void {
     if (this.status !== 'failed') return
     this.connection.resetRetries()
     this.dispatch({ type: 'retry' })
-    this.#connect()
+    this.#started = false
   }
 
   /**
@@ -100,7 +108,8 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
     if (next === this.#state) return
     this.#state = next
     if (isFinal(next.status)) {
-      this.connection.close()
+      // An end event: the server closes the response itself. A failure aborts what is in flight.
+      this.connection.close(next.status === 'ended')
       this.onFinal()
     }
     this.notify({ type: 'transition', action, state: next })

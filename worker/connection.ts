@@ -16,6 +16,8 @@ export interface ConnectionEnv {
   isOnline(): boolean
   /** The owner waits for the network: the hub calls its `reconnectNow` once the browser is online. */
   waitForNetwork(): void
+  /** The hub aborted a request in flight: its socket may stay taken in the browser a while (the budget's cooldown). */
+  aborted(): void
 }
 
 /** What the connection tells its owner (a run or a feed). Nothing fires after `close()`. */
@@ -164,7 +166,7 @@ export class Connection {
 
   /** Ends the current attempt for `reason` and tells the owner. */
   drop(reason: DropReason): void {
-    this.#current?.close()
+    this.#abort()
     this.#current = undefined
     this.#stopTimers()
     this.#owner.onDrop(reason)
@@ -193,12 +195,20 @@ export class Connection {
     this.#attempt = 0
   }
 
-  /** Closes the attempt and cancels every timer, a pending reconnect included. */
-  close(): void {
-    this.#current?.close()
+  /**
+   * Closes the attempt and cancels every timer, a pending reconnect included. `graceful`: the
+   * stream ended (a terminal event), and its server closes the response itself: not an abort.
+   */
+  close(graceful = false): void {
+    if (graceful) this.#current?.close()
+    else this.#abort()
     this.#current = undefined
     this.#env.clearTimeout(this.#reconnectTimer)
     this.#stopTimers()
+  }
+
+  #abort(): void {
+    if (this.#current?.close()) this.#env.aborted()
   }
 
   #stopTimers(): void {

@@ -45,8 +45,10 @@ export function createEventSourceTransport(options: { fetch?: typeof fetch } = {
     }
     return {
       close() {
+        const live = !closed
         closed = true
         source.close()
+        return live
       },
       async explainTimeout(timeout, waitMs) {
         // [webkit] WebKitGTK's EventSource, redirected to a port that refuses, neither opens nor

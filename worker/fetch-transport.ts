@@ -92,8 +92,10 @@ export function createFetchTransport(options: FetchTransportOptions = {}) {
     })().catch((error: unknown) => drop({ kind: 'network', message: String(error) }))
     return {
       close() {
+        const live = !closed
         closed = true
         controller.abort()
+        return live
       },
     }
   }

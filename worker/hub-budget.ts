@@ -3,6 +3,13 @@ import type { Feed } from './feed.ts'
 import { isFinal } from './run-status.ts'
 import type { Run } from './run.ts'
 
+/** What the budget needs of the hub: its clock and timers, and the cooldown setting in force. */
+export interface BudgetClock {
+  now(): number
+  setTimeout(callback: () => void, ms: number): unknown
+  abortCooldownMs(): number
+}
+
 /**
  * The hub's connection budget at work: which runs and feeds hold a connection now (the rule is
  * the pure `allowedConnections` in `budget.ts`), and which wire protocol the limit is for, learnt
@@ -12,12 +19,36 @@ export class BudgetKeeper {
   readonly #budget: () => ConnectionBudget
   readonly #runs: () => Iterable<Run>
   readonly #feeds: () => Iterable<Feed>
+  readonly #clock: BudgetClock
   #protocol: WireProtocol = 'http1'
+  /** When each slot taken by an aborted HTTP/1.1 request is free again (env clock), soonest first. */
+  #cooling: number[] = []
+  /** The cooling slot a wake-up timer is set for. */
+  #wakeAt: number | undefined
 
-  constructor(budget: () => ConnectionBudget, runs: () => Iterable<Run>, feeds: () => Iterable<Feed>) {
+  constructor(budget: () => ConnectionBudget, runs: () => Iterable<Run>, feeds: () => Iterable<Feed>, clock: BudgetClock) {
     this.#budget = budget
     this.#runs = runs
     this.#feeds = feeds
+    this.#clock = clock
+  }
+
+  /** Slots still taken by aborted requests' sockets. */
+  get cooling(): number {
+    const now = this.#clock.now()
+    while (this.#cooling.length > 0 && this.#cooling[0]! <= now) this.#cooling.shift()
+    return this.#cooling.length
+  }
+
+  /**
+   * The hub aborted a request in flight. Over HTTP/1.1 the browser keeps its socket a while, and
+   * it counts against the origin's connections: the slot stays taken for the cooldown, then the
+   * budget is handed out again.
+   */
+  aborted(): void {
+    const cooldownMs = this.#clock.abortCooldownMs()
+    if (this.#protocol !== 'http1' || cooldownMs <= 0) return
+    this.#cooling.push(this.#clock.now() + cooldownMs)
   }
 
   get protocol(): WireProtocol {
@@ -53,10 +84,26 @@ export class BudgetKeeper {
     const allowed = allowedConnections(entries, this.limit)
     // Park first, so a resumed connection never pushes the total over the limit.
     for (const [key, holder] of live) if (!allowed.has(key) && holder.status !== 'parked') holder.park()
+    // New connections go into the slots neither a holder nor an aborted request's socket takes.
+    let taken = this.cooling
+    for (const [key, holder] of live) if (allowed.has(key) && holder.started && holder.status !== 'parked') taken++
     for (const [key, holder] of live) {
-      if (!allowed.has(key)) continue
+      if (!allowed.has(key) || (holder.started && holder.status !== 'parked')) continue
+      if (taken >= this.limit) return this.#wakeAfterCooling()
+      taken++
       if (holder.status === 'parked') holder.resume()
       else holder.start()
     }
+  }
+
+  /** A connection waits for a slot an aborted socket takes: hand the budget out again when the first one is free. */
+  #wakeAfterCooling(): void {
+    const first = this.#cooling[0]
+    if (first === undefined || this.#wakeAt === first) return
+    this.#wakeAt = first
+    this.#clock.setTimeout(() => {
+      this.#wakeAt = undefined
+      this.rebalance()
+    }, Math.max(0, first - this.#clock.now()) + 1)
   }
 }

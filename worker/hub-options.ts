@@ -38,6 +38,13 @@ export interface HubOptions {
    * @defaultValue `{ http1: 4, http2: 64 }`
    */
   connectionBudget: ConnectionBudget
+  /**
+   * How long a slot stays taken after the hub aborts an HTTP/1.1 request (a park, a close): the
+   * browser keeps an aborted request's socket for a while (Chromium about 5 s), and it counts
+   * against the origin's 6 connections all the same. 0: count the slot free at once.
+   * @defaultValue 5 000
+   */
+  abortCooldownMs: number
   /** Origins besides the hub's own that stream URLs may point to. @defaultValue `[]` */
   allowedOrigins: string[]
   /** Relative stream URLs resolve against this; its origin is the hub's own. @defaultValue `location.href` */
@@ -75,6 +82,7 @@ export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeo
   maxRetries: 8,
   silenceTimeoutMs: { fetch: 20_000, eventsource: 45_000 },
   connectionBudget: { http1: 4, http2: 64 },
+  abortCooldownMs: 5_000,
   allowedOrigins: [],
   networkCheckMs: 1000,
 }

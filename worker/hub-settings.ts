@@ -2,7 +2,7 @@ import type { RunError } from '../src/model.ts'
 import type { HubSettings } from '../src/hub-wire.ts'
 import type { HubOptions } from './hub-options.ts'
 
-type SettingsOptions = Pick<HubOptions, 'allowedOrigins' | 'connectionBudget' | 'retentionMs' | 'maxEventsPerRun' | 'maxBytesPerRun'>
+type SettingsOptions = Pick<HubOptions, 'allowedOrigins' | 'connectionBudget' | 'abortCooldownMs' | 'retentionMs' | 'maxEventsPerRun' | 'maxBytesPerRun'>
 
 /**
  * Applies a page's hub-wide settings to the hub's options, after checking them (an invalid set
@@ -17,6 +17,7 @@ export function applyHubSettings(options: SettingsOptions, given: unknown, first
   if (!first || Object.keys(rest).length === 0) return { changed: false }
   options.connectionBudget = { ...options.connectionBudget, ...rest.connectionBudget }
   if (rest.retentionMs !== undefined) options.retentionMs = rest.retentionMs
+  if (rest.abortCooldownMs !== undefined) options.abortCooldownMs = rest.abortCooldownMs
   // Runs opened from now on are resolved with these; a run's log keeps the caps it was opened with.
   if (rest.maxEventsPerRun !== undefined) options.maxEventsPerRun = rest.maxEventsPerRun
   if (rest.maxBytesPerRun !== undefined) options.maxBytesPerRun = rest.maxBytesPerRun
@@ -26,7 +27,7 @@ export function applyHubSettings(options: SettingsOptions, given: unknown, first
 /** The hub-wide settings in force, as `hello` reports them (copies). */
 export function settingsInForce(options: SettingsOptions): Required<HubSettings> {
   return {
-    allowedOrigins: [...options.allowedOrigins], connectionBudget: { ...options.connectionBudget }, retentionMs: options.retentionMs,
+    allowedOrigins: [...options.allowedOrigins], connectionBudget: { ...options.connectionBudget }, abortCooldownMs: options.abortCooldownMs, retentionMs: options.retentionMs,
     maxEventsPerRun: options.maxEventsPerRun, maxBytesPerRun: options.maxBytesPerRun,
   }
 }
@@ -67,11 +68,13 @@ export function checkHubSettings(settings: unknown): HubSettings | RunError {
       checked.connectionBudget[kind] = value as number
     }
   }
-  if (given.retentionMs !== undefined) {
-    if (typeof given.retentionMs !== 'number' || !Number.isFinite(given.retentionMs) || given.retentionMs < 0) {
-      return invalid(`retentionMs must be a finite number of milliseconds >= 0 (got ${JSON.stringify(given.retentionMs)}).`)
+  for (const key of ['retentionMs', 'abortCooldownMs'] as const) {
+    const value = given[key]
+    if (value === undefined) continue
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      return invalid(`${key} must be a finite number of milliseconds >= 0 (got ${JSON.stringify(value)}).`)
     }
-    checked.retentionMs = given.retentionMs
+    checked[key] = value
   }
   for (const key of ['maxEventsPerRun', 'maxBytesPerRun'] as const) {
     const value = given[key]
@@ -82,7 +85,7 @@ export function checkHubSettings(settings: unknown): HubSettings | RunError {
   return checked
 }
 
-const SETTING_NAMES = ['allowedOrigins', 'connectionBudget', 'retentionMs', 'maxEventsPerRun', 'maxBytesPerRun'] as const satisfies ReadonlyArray<keyof HubSettings>
+const SETTING_NAMES = ['allowedOrigins', 'connectionBudget', 'abortCooldownMs', 'retentionMs', 'maxEventsPerRun', 'maxBytesPerRun'] as const satisfies ReadonlyArray<keyof HubSettings>
 
 /** The origins of an `allowedOrigins` value, or what is wrong with it. */
 function allowedOriginsOf(value: unknown): string[] | string {

@@ -63,7 +63,9 @@ export class RunHub {
       fetch: o.transports.fetch ?? createFetchTransport(),
     }
     this.#registry = new RegistryWatches(() => ({ runs: [...this.#runs.values()].map((run) => run.summary()), opens: this.#opens }), o.registryThrottleMs, { set: o.setTimeout })
-    this.#budget = new BudgetKeeper(() => o.connectionBudget, () => this.#runs.values(), () => this.#feeds.values())
+    this.#budget = new BudgetKeeper(() => o.connectionBudget, () => this.#runs.values(), () => this.#feeds.values(), {
+      now: o.now, setTimeout: o.setTimeout, abortCooldownMs: () => o.abortCooldownMs,
+    })
     this.#network = new NetworkWatch(o, () => {
       for (const run of this.#runs.values()) run.reconnectNow()
       for (const feed of this.#feeds.values()) feed.reconnectNow()
@@ -72,7 +74,8 @@ export class RunHub {
     const { setTimeout, clearTimeout, now, random } = o
     const transport: Transport = (request, handlers) => this.#transports[request.transport](request, handlers)
     const network = this.#network
-    this.#env = { transport, setTimeout, clearTimeout, now, random, isOnline: () => network.isOnline(), waitForNetwork: () => network.waitForNetwork() }
+    const budget = this.#budget
+    this.#env = { transport, setTimeout, clearTimeout, now, random, isOnline: () => network.isOnline(), waitForNetwork: () => network.waitForNetwork(), aborted: () => budget.aborted() }
   }
 
   /** The API one client (tab) talks to. Its id arrives with `hello`. */
@@ -121,12 +124,12 @@ export class RunHub {
       // re-login, say.
       this.#options.clearTimeout(this.#evictionTimers.get(spec.runId))
       this.#evictionTimers.delete(spec.runId)
-      existing.retry({ ...resolved, spec: structuredClone(spec) })
+      existing.retry({ ...resolved, spec: structuredClone(resolved.spec) })
       this.#budget.rebalance()
       return { ...existing.summary(), openNumber }
     }
     if (existing) return joined(existing, resolved.urls, openNumber)
-    const run = new Run({ ...resolved, spec: structuredClone(spec) }, this.#env, this.#nextId++, options.resumed === true)
+    const run = new Run({ ...resolved, spec: structuredClone(resolved.spec) }, this.#env, this.#nextId++, options.resumed === true)
     run.observe((notice) => notice.type === 'transition' && this.#statusChanged(run, notice.state.status))
     run.observe(this.#registry.listener)
     this.#runs.set(spec.runId, run)

@@ -58,7 +58,8 @@ export interface StreamRequest {
 }
 
 export interface StreamConnection {
-  close(): void
+  /** Stops the connection; `true` when that aborted a request still in flight (its socket may linger in the browser). */
+  close(): boolean
   /**
    * The connect timeout passed without `onOpen` or `onDrop`: closes the connection and says why,
    * if the transport can find out more than the timeout (within `waitMs`, and the probe's own deadline). Optional.
