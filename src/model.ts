@@ -80,8 +80,11 @@ export type TransportKind = 'eventsource' | 'fetch'
 export interface RunSpec {
   /** The run's id; for the reference chat server this is the `stream_id`. */
   runId: string
-  /** The session (chat) the run belongs to. Session subscribers follow every run of it. */
-  sessionId: string
+  /**
+   * The session (chat) the run belongs to. Session subscribers follow every run of it.
+   * @defaultValue the `runId`: a stream of its own (a Durable Streams stream, say)
+   */
+  sessionId?: string
   /** The SSE endpoint. Relative URLs resolve against the page. Cross-origin URLs are refused unless allow-listed. */
   url: string
   /**

@@ -31,13 +31,15 @@ async function follow(spec: RunSpec, hub = relay()) {
   return seen
 }
 
-const spec = (name: string, path: string, extra: Partial<RunSpec> = {}): RunSpec => ({ runId: name, sessionId: name, url: `${path}/v1/stream/${name}`, preset: 'durable-streams', ...extra })
+/** No sessionId: a stream is a session of its own. */
+const spec = (name: string, path: string, extra: Partial<RunSpec> = {}): RunSpec => ({ runId: name, url: `${path}/v1/stream/${name}`, preset: 'durable-streams', ...extra })
 
 describe('Durable Streams (the reference server)', () => {
   it('streams whole through a cut at message 80, resuming from the offset of its last control event', async () => {
     const name = uniqueName('cut')
     await produce(name)
-    const seen = await follow(spec(name, '/ds/cut-80'))
+    const hub = relay()
+    const seen = await follow(spec(name, '/ds/cut-80'), hub)
     expect(seen.errors).toEqual([])
     expect(seen.ended).toBe(true)
     expect(seen.events.every((event) => event.type === 'data')).toBe(true) // control events never reach the app
@@ -48,6 +50,8 @@ describe('Durable Streams (the reference server)', () => {
     const resumed = new URLSearchParams(requests[1])
     expect(resumed.get('offset')).toMatch(/^\d+_\d+$/) // the streamNextOffset it had, echoed
     expect(resumed.get('cursor')).toBeTruthy()
+    // Without a sessionId the stream is its own session.
+    expect((await hub.diagnostics()).runs.find((run) => run.runId === name)?.sessionId).toBe(name)
   })
 
   it('streams whole through a cut in a catch-up, where the data events came before their control event: those sent again are skipped', async () => {

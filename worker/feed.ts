@@ -92,7 +92,7 @@ function feedSpecProblem(spec: FeedSpec): string | undefined {
   }
   for (const { event, run } of spec.announces) {
     if (typeof event !== 'string' || !event) return 'Each announcement needs the `event` name that announces a run.'
-    if (typeof run?.runId !== 'string' || typeof run.sessionId !== 'string' || typeof run.url !== 'string') {
+    if (typeof run?.runId !== 'string' || (run.sessionId !== undefined && typeof run.sessionId !== 'string') || typeof run.url !== 'string') {
       return `The announcement of '${event}' needs run.runId, run.sessionId and run.url templates, e.g. runId: '{stream_id}'.`
     }
   }
@@ -123,7 +123,8 @@ function announcedSpec(announcement: Announcement, data: string): RunSpec | stri
       return encode ? encodeURIComponent(String(value)) : String(value)
     })
   const { run } = announcement
-  const spec: RunSpec = { ...structuredClone(run), runId: fill(run.runId, false), sessionId: fill(run.sessionId, false), url: fill(run.url, true) }
+  const spec: RunSpec = { ...structuredClone(run), runId: fill(run.runId, false), url: fill(run.url, true) }
+  if (run.sessionId !== undefined) spec.sessionId = fill(run.sessionId, false)
   if (missing.size > 0) return `a '${announcement.event}' announcement has no ${[...missing].join(', ')} field (string or number)`
   return spec
 }

@@ -33,9 +33,12 @@ export interface ResolvedStream {
   reconnect: { backoff: BackoffPolicy; maxRetries: number }
 }
 
+/** A run's spec as the hub holds it: its session named (the run's own id when the spec has none). */
+export type HeldSpec = RunSpec & { sessionId: string }
+
 /** A run's spec, resolved once per open. */
 export interface ResolvedRun extends ResolvedStream {
-  spec: RunSpec
+  spec: HeldSpec
   logLimits: EventLogLimits
 }
 
@@ -50,7 +53,7 @@ export function resolveRun(spec: RunSpec, settings: RunSettings, baseUrl: string
   const stream = resolveStream(spec, settings, baseUrl)
   if ('type' in stream) return stream
   const logLimits = { maxEvents: settings.maxEventsPerRun, maxBytes: settings.maxBytesPerRun, ...spec.logLimits }
-  return { ...stream, spec, logLimits }
+  return { ...stream, spec: { ...spec, sessionId: spec.sessionId ?? spec.runId }, logLimits }
 }
 
 /** The stream part of `resolveRun`, which a feed shares. */

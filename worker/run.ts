@@ -2,7 +2,7 @@ import type { ResyncReason, RunSpec, RunSummary } from '../src/model.ts'
 import type { ConnectionEnv } from './connection.ts'
 import { ConnectionHolder, type TransitionNotice } from './connection-holder.ts'
 import { EventLog } from './event-log.ts'
-import type { ResolvedRun } from './resolve-run.ts'
+import type { HeldSpec, ResolvedRun } from './resolve-run.ts'
 import { isFinal } from './run-status.ts'
 import { isInterruption, type ServerContract } from './server-contract.ts'
 import { ServerCursor, type Control, type Ingest } from './server-cursor.ts'
@@ -65,7 +65,7 @@ export class Run extends ConnectionHolder<RunNotice> {
     else this.connection.startResumed()
   }
 
-  get spec(): RunSpec {
+  get spec(): HeldSpec {
     return this.#resolved.spec
   }
 

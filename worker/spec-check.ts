@@ -15,7 +15,7 @@ export interface StreamUrls {
 export function checkRunFields(spec: RunSpec): RunError | undefined {
   const invalid = (message: string): RunError => ({ type: 'error', code: 'invalid_spec', message })
   if (typeof spec?.runId !== 'string' || !spec.runId) return invalid('RunSpec.runId must be a non-empty string (the server\'s stream id).')
-  if (typeof spec.sessionId !== 'string' || !spec.sessionId) return invalid('RunSpec.sessionId must be a non-empty string.')
+  if (spec.sessionId !== undefined && (typeof spec.sessionId !== 'string' || !spec.sessionId)) return invalid('RunSpec.sessionId must be a non-empty string, or left out (the run is then a session of its own).')
   return undefined
 }
 
