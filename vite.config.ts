@@ -4,6 +4,7 @@ import { chatServerPlugin } from './server/chat-server.ts'
 import { clusterPlugin } from './test-node/cluster-plugin.ts'
 import { durableStreamsPlugin } from './test-node/durable-streams-plugin.ts'
 import { resumableStreamPlugin } from './test-node/resumable-stream-plugin.ts'
+import { http2Plugin } from './test-node/http2-plugin.ts'
 import { browserCommands } from './test/browser-commands.ts'
 import { publishedForm } from './scripts/published-form.ts'
 import { engineInstance, selectedEngines } from './test/engines/instances.ts'
@@ -12,8 +13,9 @@ export default defineConfig(({ mode }) => ({
   // clusterPlugin: two run-relay/server instances on one Redis, started only when a test asks (test/cluster.test.ts).
   // publishedForm: the lib build's last step (scripts/published-form.ts).
   // durableStreamsPlugin: the real @durable-streams/server behind a faulty proxy (test/durable-streams.test.ts).
+  // http2Plugin: a real HTTP/2 server over TLS on another origin (test/http2.test.ts).
   // resumableStreamPlugin: the AI SDK docs' resumable chat server, real `ai` and `resumable-stream` on Redis (test/recovery.test.ts).
-  plugins: mode === 'lib' ? [chatServerPlugin(), clusterPlugin(), publishedForm()] : [chatServerPlugin(), clusterPlugin(), durableStreamsPlugin(), resumableStreamPlugin()],
+  plugins: mode === 'lib' ? [chatServerPlugin(), clusterPlugin(), publishedForm()] : [chatServerPlugin(), clusterPlugin(), durableStreamsPlugin(), resumableStreamPlugin(), http2Plugin()],
   // The README's examples import the package by name, as an app would: here it is this source.
   resolve: {
     alias: [

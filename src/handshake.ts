@@ -20,7 +20,7 @@ export function checkHello(answer: HubHello, asked: HubSettings | undefined): Hu
 function warnOnSettingsConflict(asked: HubSettings | undefined, inForce: Required<HubSettings>): void {
   if (!asked) return
   const differ: string[] = []
-  for (const key of ['retentionMs', 'maxEventsPerRun', 'maxBytesPerRun'] as const) {
+  for (const key of ['retentionMs', 'abortCooldownMs', 'maxEventsPerRun', 'maxBytesPerRun'] as const) {
     if (asked[key] !== undefined && asked[key] !== inForce[key]) differ.push(key)
   }
   const budget = asked.connectionBudget ?? {}
@@ -28,4 +28,17 @@ function warnOnSettingsConflict(asked: HubSettings | undefined, inForce: Require
   if (differ.length > 0) {
     console.warn(`run-relay: another tab set the hub's ${differ.join(', ')} first; in force: ${JSON.stringify(inForce)}. Give every tab the same hub settings.`)
   }
+}
+
+/**
+ * The settings this page gives the hub, and its own origin among `http2Origins` when the page
+ * itself came over HTTP/2 or 3 (its navigation entry says so): same-origin streams then get the
+ * `http2` budget from the first open, not only once a stream has ended.
+ */
+export function settingsOfPage(settings: HubSettings | undefined): HubSettings | undefined {
+  const navigation = globalThis.performance?.getEntriesByType?.('navigation')[0] as PerformanceNavigationTiming | undefined
+  const protocol = navigation?.nextHopProtocol ?? ''
+  if (!(protocol === 'h2' || protocol.startsWith('h3'))) return settings
+  const origin = globalThis.location.origin
+  return { ...settings, http2Origins: [...new Set([...(settings?.http2Origins ?? []), origin])] }
 }

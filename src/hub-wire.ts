@@ -92,6 +92,13 @@ export interface HubHello {
 export interface HubSettings {
   /** Origins besides the app's own that stream URLs may point to. @defaultValue `[]` */
   allowedOrigins?: string[]
+  /**
+   * Origins known to speak HTTP/2 (or 3): their streams get the `http2` budget from the first
+   * open, before a response could tell. Adds up across tabs, like `allowedOrigins`. The hub also
+   * learns it by itself from each response it sees (Resource Timing), and a page served over
+   * HTTP/2 declares its own origin. @defaultValue `[]`
+   */
+  http2Origins?: string[]
   /** Streams the hub holds at once; the others are parked. @defaultValue `{ http1: 4, http2: 64 }` */
   connectionBudget?: { http1?: number; http2?: number }
   /**

@@ -2,7 +2,7 @@ import * as Comlink from 'comlink'
 import { failedLink, type HubConnector, type HubLink } from './connectors.ts'
 import { RelayError } from './errors.ts'
 import { openEventPort, type PageEventPort } from './event-port.ts'
-import { checkHello } from './handshake.ts'
+import { checkHello, settingsOfPage } from './handshake.ts'
 import type { HubApi, HubHello, HubStartAt, OpenedRun } from './hub-wire.ts'
 import type { FeedSpec, FeedSummary, RunError, RunSpec, RunSummary, SubscriptionTarget } from './model.ts'
 import { OpenedRuns } from './opened-runs.ts'
@@ -190,7 +190,7 @@ export class RelayClient implements RunRelay {
     this.#events?.close()
     const events = (this.#events = openEventPort())
     // The lock is held before the hub hears of us, so its wait for the lock cannot win early.
-    const hello = this.#call('hello', (hub) => (this.#lifeLock?.held ?? Promise.resolve()).then(() => hub.hello(this.clientId, PROTOCOL_VERSION, this.#options.hub)))
+    const hello = this.#call('hello', (hub) => (this.#lifeLock?.held ?? Promise.resolve()).then(() => hub.hello(this.clientId, PROTOCOL_VERSION, settingsOfPage(this.#options.hub))))
       .then((answer) => {
         checkHello(answer, this.#options.hub)
         this.#linked?.hub.events(Comlink.transfer(events.hubEnd, [events.hubEnd])).catch(() => {})

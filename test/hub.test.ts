@@ -492,6 +492,29 @@ describe('hub signals and options', () => {
     expect(fake.open('c')).toHaveLength(1)
   })
 
+  it('learns HTTP/2 from responses that show later (a stream that ended), without waiting for another open', async () => {
+    let protocol: 'http1' | 'http2' | undefined
+    let responses = () => {}
+    const { fake, client } = setup({ connectionBudget: { http1: 1, http2: 10 }, observedProtocol: () => protocol, onResponses: (callback) => (responses = callback) })
+    const relay = client()
+    await relay.open(spec('a'))
+    await relay.open(spec('b'))
+    expect(fake.of('b')).toHaveLength(0)
+    protocol = 'http2'
+    responses() // a Resource Timing entry arrived
+    expect(fake.open('b')).toHaveLength(1)
+  })
+
+  it('gives origins declared HTTP/2 the http2 budget from the first open', async () => {
+    const { fake, client } = setup({ connectionBudget: { http1: 1, http2: 10 }, observedProtocol: () => undefined, http2Origins: [location.origin] })
+    const relay = client()
+    await relay.open(spec('a'))
+    await relay.open(spec('b'))
+    expect(fake.open('a')).toHaveLength(1)
+    expect(fake.open('b')).toHaveLength(1)
+    expect((await relay.diagnostics()).budget).toMatchObject({ protocol: 'http2', limit: 10 })
+  })
+
   it("releases a subscription's channel when it ends: the page's sink is finalized", async () => {
     const hub = new RunHub({ transports: { eventsource: fakeTransport().transport } })
     const api = hub.connect()

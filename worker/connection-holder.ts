@@ -18,6 +18,8 @@ export type TransitionNotice = { type: 'transition'; action: RunAction; state: R
 export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | TransitionNotice> {
   /** The order in which the hub opened runs and feeds: the budget serves earlier ones first. */
   readonly openOrder: number
+  /** The origin its stream comes from (the budget's protocol is per origin). */
+  readonly origin: string
   protected readonly connection: Connection
   #state: RunState = { status: 'connecting' }
   /** U+FFFD the transport made of bytes that are not UTF-8 (diagnostics). */
@@ -27,6 +29,7 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
   constructor(stream: ResolvedStream, env: ConnectionEnv, cursor: ServerCursor, openOrder: number, runId?: string) {
     super()
     this.openOrder = openOrder
+    this.origin = stream.urls.url.origin
     this.connection = new Connection(stream, env, cursor, {
       onOpen: () => this.dispatch({ type: 'opened' }),
       onEvent: (type, data, id) => this.receive(type, data, id),

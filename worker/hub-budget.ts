@@ -3,11 +3,15 @@ import type { Feed } from './feed.ts'
 import { isFinal } from './run-status.ts'
 import type { Run } from './run.ts'
 
-/** What the budget needs of the hub: its clock and timers, and the cooldown setting in force. */
+/** What the budget needs of the hub: its clock and timers, the settings in force, and what the browser saw of origins. */
 export interface BudgetClock {
   now(): number
   setTimeout(callback: () => void, ms: number): unknown
   abortCooldownMs(): number
+  /** Origins declared HTTP/2 (`HubSettings.http2Origins`). */
+  http2Origins(): readonly string[]
+  /** The protocol Resource Timing shows for an origin's responses, if any. */
+  observedProtocol(origin: string): WireProtocol | undefined
 }
 
 /**
@@ -21,6 +25,8 @@ export class BudgetKeeper {
   readonly #feeds: () => Iterable<Feed>
   readonly #clock: BudgetClock
   #protocol: WireProtocol = 'http1'
+  /** Origins seen speaking HTTP/2 (a protocol does not change back within a page's life). */
+  readonly #http2Seen = new Set<string>()
   /** When each slot taken by an aborted HTTP/1.1 request is free again (env clock), soonest first. */
   #cooling: number[] = []
   /** The cooling slot a wake-up timer is set for. */
@@ -60,27 +66,42 @@ export class BudgetKeeper {
     return this.#budget()[this.#protocol]
   }
 
-  /** The protocol seen on an origin's responses: a new one rebalances under its limit. */
-  learnProtocol(protocol: WireProtocol | undefined): void {
-    if (!protocol || protocol === this.#protocol) return
-    this.#protocol = protocol
-    this.rebalance()
+  /**
+   * The protocol the limit is for, looked at again on every rebalance: `http2` when every origin
+   * the live runs and feeds stream from is declared or seen to speak HTTP/2 (a response, a stream
+   * that ended), else `http1`: one HTTP/1.1 origin keeps the browser's 6 per origin in force.
+   */
+  #learnProtocol(origins: Iterable<string>): void {
+    const declared = this.#clock.http2Origins()
+    let all = true
+    let any = false
+    for (const origin of origins) {
+      any = true
+      if (declared.includes(origin) || this.#http2Seen.has(origin)) continue
+      if (this.#clock.observedProtocol(origin) === 'http2') this.#http2Seen.add(origin)
+      else all = false
+    }
+    if (any) this.#protocol = all ? 'http2' : 'http1'
   }
 
   /** Gives the budget's slots to the connections that deserve them. */
   rebalance(): void {
     const live = new Map<string, Run | Feed>()
     const entries: BudgetEntry[] = []
+    const origins = new Set<string>()
     for (const feed of this.#feeds()) {
       if (isFinal(feed.status)) continue
+      origins.add(feed.origin)
       entries.push({ kind: 'feed', feedId: feed.spec.feedId, openOrder: feed.openOrder })
       live.set(budgetKey(entries.at(-1)!), feed)
     }
     for (const run of this.#runs()) {
       if (isFinal(run.status)) continue
+      origins.add(run.origin)
       entries.push({ kind: 'run', runId: run.spec.runId, watched: run.subscriberCount > 0, openOrder: run.openOrder })
       live.set(budgetKey(entries.at(-1)!), run)
     }
+    this.#learnProtocol(origins)
     const allowed = allowedConnections(entries, this.limit)
     // Park first, so a resumed connection never pushes the total over the limit.
     for (const [key, holder] of live) if (!allowed.has(key) && holder.status !== 'parked') holder.park()

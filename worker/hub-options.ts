@@ -47,6 +47,8 @@ export interface HubOptions {
   abortCooldownMs: number
   /** Origins besides the hub's own that stream URLs may point to. @defaultValue `[]` */
   allowedOrigins: string[]
+  /** Origins declared HTTP/2 (see `HubSettings.http2Origins`). @defaultValue `[]` */
+  http2Origins: string[]
   /** Relative stream URLs resolve against this; its origin is the hub's own. @defaultValue `location.href` */
   baseUrl: string
   /** Injected transports (tests). @defaultValue EventSource and fetch */
@@ -66,13 +68,15 @@ export interface HubOptions {
   networkCheckMs: number
   /** The protocol of responses from an origin, from Resource Timing. @defaultValue reads `performance` */
   observedProtocol: (origin: string) => WireProtocol | undefined
+  /** Calls back when new responses show in Resource Timing (the budget looks at their protocol again). @defaultValue a PerformanceObserver */
+  onResponses: (callback: () => void) => void
   setTimeout: (callback: () => void, ms: number) => unknown
   clearTimeout: (handle: unknown) => void
   now: () => number
   random: () => number
 }
 
-export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeout' | 'clearTimeout' | 'now' | 'random' | 'network' | 'observedProtocol'> = {
+export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeout' | 'clearTimeout' | 'now' | 'random' | 'network' | 'observedProtocol' | 'onResponses'> = {
   retentionMs: 5 * 60_000,
   registryThrottleMs: 100,
   maxEventsPerRun: 100_000,
@@ -84,6 +88,7 @@ export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeo
   connectionBudget: { http1: 4, http2: 64 },
   abortCooldownMs: 5_000,
   allowedOrigins: [],
+  http2Origins: [],
   networkCheckMs: 1000,
 }
 
@@ -123,6 +128,7 @@ export function hubOptionsWith(given: Partial<HubOptions>): HubOptions {
     random: Math.random,
     network: browserNetwork,
     observedProtocol,
+    onResponses,
     ...given,
   }
 }
@@ -146,3 +152,13 @@ export function observedProtocol(origin: string): WireProtocol | undefined {
   return undefined
 }
 
+
+/** New Resource Timing entries (a stream that ended, any other response of this context's). */
+function onResponses(callback: () => void): void {
+  if (typeof PerformanceObserver === 'undefined') return
+  try {
+    new PerformanceObserver(() => callback()).observe({ type: 'resource' })
+  } catch {
+    // No resource timing here: the hub learns at each open and rebalance instead.
+  }
+}

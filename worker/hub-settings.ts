@@ -2,7 +2,7 @@ import type { RunError } from '../src/model.ts'
 import type { HubSettings } from '../src/hub-wire.ts'
 import type { HubOptions } from './hub-options.ts'
 
-type SettingsOptions = Pick<HubOptions, 'allowedOrigins' | 'connectionBudget' | 'abortCooldownMs' | 'retentionMs' | 'maxEventsPerRun' | 'maxBytesPerRun'>
+type SettingsOptions = Pick<HubOptions, 'allowedOrigins' | 'http2Origins' | 'connectionBudget' | 'abortCooldownMs' | 'retentionMs' | 'maxEventsPerRun' | 'maxBytesPerRun'>
 
 /**
  * Applies a page's hub-wide settings to the hub's options, after checking them (an invalid set
@@ -13,7 +13,8 @@ export function applyHubSettings(options: SettingsOptions, given: unknown, first
   const settings = checkHubSettings(given)
   if ('type' in settings) return settings
   for (const origin of settings.allowedOrigins ?? []) if (!options.allowedOrigins.includes(origin)) options.allowedOrigins.push(origin)
-  const { allowedOrigins: _, ...rest } = settings
+  for (const origin of settings.http2Origins ?? []) if (!options.http2Origins.includes(origin)) options.http2Origins.push(origin)
+  const { allowedOrigins: _, http2Origins: __, ...rest } = settings
   if (!first || Object.keys(rest).length === 0) return { changed: false }
   options.connectionBudget = { ...options.connectionBudget, ...rest.connectionBudget }
   if (rest.retentionMs !== undefined) options.retentionMs = rest.retentionMs
@@ -27,7 +28,7 @@ export function applyHubSettings(options: SettingsOptions, given: unknown, first
 /** The hub-wide settings in force, as `hello` reports them (copies). */
 export function settingsInForce(options: SettingsOptions): Required<HubSettings> {
   return {
-    allowedOrigins: [...options.allowedOrigins], connectionBudget: { ...options.connectionBudget }, abortCooldownMs: options.abortCooldownMs, retentionMs: options.retentionMs,
+    allowedOrigins: [...options.allowedOrigins], http2Origins: [...options.http2Origins], connectionBudget: { ...options.connectionBudget }, abortCooldownMs: options.abortCooldownMs, retentionMs: options.retentionMs,
     maxEventsPerRun: options.maxEventsPerRun, maxBytesPerRun: options.maxBytesPerRun,
   }
 }
@@ -49,10 +50,11 @@ export function checkHubSettings(settings: unknown): HubSettings | RunError {
     if (!(SETTING_NAMES as readonly string[]).includes(key)) return invalid(`unknown setting '${key}'; the settings are ${SETTING_NAMES.join(', ')}.`)
   }
   const checked: HubSettings = {}
-  if (given.allowedOrigins !== undefined) {
-    const origins = allowedOriginsOf(given.allowedOrigins)
+  for (const key of ['allowedOrigins', 'http2Origins'] as const) {
+    if (given[key] === undefined) continue
+    const origins = originsOf(given[key], key)
     if (typeof origins === 'string') return invalid(origins)
-    checked.allowedOrigins = origins
+    checked[key] = origins
   }
   if (given.connectionBudget !== undefined) {
     const budget = given.connectionBudget as Record<string, unknown> | null
@@ -85,16 +87,16 @@ export function checkHubSettings(settings: unknown): HubSettings | RunError {
   return checked
 }
 
-const SETTING_NAMES = ['allowedOrigins', 'connectionBudget', 'abortCooldownMs', 'retentionMs', 'maxEventsPerRun', 'maxBytesPerRun'] as const satisfies ReadonlyArray<keyof HubSettings>
+const SETTING_NAMES = ['allowedOrigins', 'http2Origins', 'connectionBudget', 'abortCooldownMs', 'retentionMs', 'maxEventsPerRun', 'maxBytesPerRun'] as const satisfies ReadonlyArray<keyof HubSettings>
 
 /** The origins of an `allowedOrigins` value, or what is wrong with it. */
-function allowedOriginsOf(value: unknown): string[] | string {
+function originsOf(value: unknown, key: 'allowedOrigins' | 'http2Origins'): string[] | string {
   if (!Array.isArray(value)) {
-    return `allowedOrigins must be an array of origins, e.g. ['https://api.example.com'] (got ${JSON.stringify(value)}; a string would be read character by character).`
+    return `${key} must be an array of origins, e.g. ['https://api.example.com'] (got ${JSON.stringify(value)}; a string would be read character by character).`
   }
   const origins: string[] = []
   for (const [i, entry] of value.entries()) {
-    const problem = `allowedOrigins[${i}] (${JSON.stringify(entry)}) is not an origin; write scheme, host and port only, e.g. 'https://api.example.com'.`
+    const problem = `${key}[${i}] (${JSON.stringify(entry)}) is not an origin; write scheme, host and port only, e.g. 'https://api.example.com'.`
     if (typeof entry !== 'string') return problem
     let url: URL
     try {

@@ -64,8 +64,10 @@ export class RunHub {
     }
     this.#registry = new RegistryWatches(() => ({ runs: [...this.#runs.values()].map((run) => run.summary()), opens: this.#opens }), o.registryThrottleMs, { set: o.setTimeout })
     this.#budget = new BudgetKeeper(() => o.connectionBudget, () => this.#runs.values(), () => this.#feeds.values(), {
-      now: o.now, setTimeout: o.setTimeout, abortCooldownMs: () => o.abortCooldownMs,
+      now: o.now, setTimeout: o.setTimeout, abortCooldownMs: () => o.abortCooldownMs, http2Origins: () => o.http2Origins, observedProtocol: o.observedProtocol,
     })
+    // A stream that ended, or any response, may show an origin's protocol: the limit is looked at again.
+    o.onResponses(() => this.#budget.rebalance())
     this.#network = new NetworkWatch(o, () => {
       for (const run of this.#runs.values()) run.reconnectNow()
       for (const feed of this.#feeds.values()) feed.reconnectNow()
@@ -137,7 +139,6 @@ export class RunHub {
     for (const sub of this.#subscriptions.values()) {
       if (sub.follows(run)) this.#attach(sub, run, 'runId' in sub.target ? sub.startAt : 'beginning')
     }
-    this.#budget.learnProtocol(this.#options.observedProtocol(resolved.urls.url.origin))
     this.#budget.rebalance() // starts the run, or parks it when the budget is full
     return { ...run.summary(), openNumber }
   }
