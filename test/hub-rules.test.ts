@@ -76,7 +76,8 @@ describe('the connection budget with feeds', () => {
     const sessionId = uniqueName('session')
     await hub.openFeed(sessionFeed(sessionId))
     await waitFor(async () => (await hub.diagnostics()).feeds[0]?.connected, { what: 'the feed to connect' })
-    const run = await startRun(uniqueName('s'), 'named like a feed', { tokens: 60, rate: 40 })
+    // Long enough to be still running once the feed's aborted request has cooled off (abortCooldownMs, 5 s).
+    const run = await startRun(uniqueName('s'), 'named like a feed', { tokens: 400, rate: 40 })
     const runId = `feed:${sessionId}`
     await hub.open(specOf(run, { runId }))
     hub.subscribe({ runId }, recorder().handlers)
