@@ -138,6 +138,12 @@ export interface HubDiagnostics {
   clients: number
 }
 
+/**
+ * Headers a page gives for a run's next request, asked before each reconnect (a token that has
+ * expired since the run started, say). `undefined`: nothing new; the last headers are used.
+ */
+export type HeaderSource = (run: { runId: string; sessionId: string; url: string }) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>
+
 /** How a client opens a run. */
 export interface OpenOptions {
   /**
@@ -183,6 +189,8 @@ export interface HubApi {
    * call's answer, which may come after the client's deadline.
    */
   subscribe(target: SubscriptionTarget, startAt: HubStartAt, sink: MessagePort | undefined, subscriptionId: string): void
+  /** The client's source of fresh headers (a Comlink proxy): asked before each reconnect of a run it follows or opened. */
+  headerSource(source: HeaderSource): void
   /** Ends the subscription; honoured even when it arrives before the `subscribe` it ends (a subscribe still in flight on another port). */
   unsubscribe(subscriptionId: string): void
   /** Stops holding the run's connection before its end; the run fails with `closed` and keeps its log. Opening it again resumes it. */

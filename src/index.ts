@@ -8,4 +8,4 @@ export type {
   Announcement, FeedSpec, FeedSummary, IdScheme, ResumeStrategy, ResyncReason, RunEnd, RunError, RunErrorCode, RunEvent, RunSpec,
   RunStatus, RunSummary, ServerPreset, StartAt, SubscriptionTarget, TransportKind,
 } from './model.ts'
-export type { HubDiagnostics, HubHello, HubSettings } from './hub-wire.ts'
+export type { HeaderSource, HubDiagnostics, HubHello, HubSettings } from './hub-wire.ts'

@@ -194,6 +194,8 @@ export class RelayClient implements RunRelay {
       .then((answer) => {
         checkHello(answer, this.#options.hub)
         this.#linked?.hub.events(Comlink.transfer(events.hubEnd, [events.hubEnd])).catch(() => {})
+        const { headers } = this.#options
+        if (headers) this.#linked?.hub.headerSource(Comlink.proxy(headers)).catch(() => {})
         return answer
       })
     hello.catch(() => {}) // callers who care await it; an unobserved failure is not an unhandled rejection

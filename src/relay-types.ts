@@ -1,7 +1,7 @@
 import type {
   FeedSpec, FeedSummary, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt, SubscriptionTarget,
 } from './model.ts'
-import type { HubDiagnostics, HubSettings, HubHello } from './hub-wire.ts'
+import type { HeaderSource, HubDiagnostics, HubSettings, HubHello } from './hub-wire.ts'
 
 /** Options of `createRunRelay`. Defaults are in `RELAY_DEFAULTS`. */
 export interface RelayOptions {
@@ -35,6 +35,15 @@ export interface RelayOptions {
    * @defaultValue the package's own file, as your bundler resolves it
    */
   workerUrl?: string | URL | (() => string | URL)
+  /**
+   * Fresh request headers for a run, kept on this page (never cloned to the worker). Before each
+   * reconnect of a run this tab follows or opened, the hub asks a live tab for them (with a 2 s
+   * deadline; with no tab left, the last headers are used), and a 401 or 403 on a reconnect asks
+   * once more before the run fails with `auth`. Return `undefined` for a run it does not know.
+   * @example
+   * createRunRelay({ headers: async () => ({ Authorization: `Bearer ${await auth.freshToken()}` }) })
+   */
+  headers?: HeaderSource
   /** Dispose the relay on `pagehide`, releasing this tab's subscriptions at once. @defaultValue true */
   disposeOnPageHide?: boolean
   /**

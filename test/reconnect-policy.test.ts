@@ -7,7 +7,7 @@ const base: DropFacts = {
   reason: { kind: 'network', message: 'Failed to fetch' },
   holder: 'run', resume: 'cursor', endOnClose: false, hasIds: true,
   newEvents: 3, heldEvents: 10, accepted: true, repeatsPost: false, confirmingEnd: false,
-  online: true, attempt: 0, maxRetries: 8, backoff: { baseMs: 500, maxMs: 15_000 }, retryMs: undefined, random: 0.5,
+  online: true, canRefreshHeaders: false, authRetried: false, attempt: 0, maxRetries: 8, backoff: { baseMs: 500, maxMs: 15_000 }, retryMs: undefined, random: 0.5,
 }
 const closed: DropReason = { kind: 'closed' }
 const http = (status: number, retryAfterMs?: number): DropReason => ({ kind: 'http', status, message: `HTTP ${status}`, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
@@ -23,6 +23,12 @@ const rows: Array<[string, Partial<DropFacts>, Expected]> = [
   ['oversize', { reason: { kind: 'oversize', message: 'big' } }, 'fail:oversize'],
   ['bad_response', { reason: { kind: 'bad_response', message: 'text/html' } }, 'fail:bad_response'],
   ['a refusal while confirming an unverified end leaves the end standing', { reason: http(404), confirmingEnd: true }, 'end'],
+  // A token that expired mid-run
+  ['401 while a tab can give fresh headers: ask, and try once more', { reason: http(401), canRefreshHeaders: true }, 'refresh-auth'],
+  ['403 likewise', { reason: http(403), canRefreshHeaders: true }, 'refresh-auth'],
+  ['401 again after asking (no new event since): auth', { reason: http(401), canRefreshHeaders: true, authRetried: true }, 'fail:auth'],
+  ['401 with no tab to ask: auth at once', { reason: http(401), canRefreshHeaders: false }, 'fail:auth'],
+  ['a 404 is no token problem: not_found, fresh headers or not', { reason: http(404), canRefreshHeaders: true }, 'fail:not_found'],
   // Statuses worth retrying, after the backoff (random 0.5 of min(15 000, 500 * 2^attempt))
   ['500 reconnects after the backoff', { reason: http(500) }, 'reconnect:250'],
   ['503 with Retry-After waits at least that long', { reason: http(503, 4_000) }, 'reconnect:4000'],

@@ -132,7 +132,7 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
 
   /** What the policy needs to know of a drop. A feed never ends by closing and holds no transcript to lose. */
   protected dropFacts(reason: DropReason): DropFacts {
-    return { ...this.connection.facts(), reason, holder: 'feed', resume: 'cursor', endOnClose: false, hasIds: false, heldEvents: 0, confirmingEnd: false }
+    return { ...this.connection.facts(), reason, holder: 'feed', resume: 'cursor', endOnClose: false, hasIds: false, heldEvents: 0, confirmingEnd: false, authRetried: false }
   }
 
   protected applyDrop(outcome: DropOutcome): void {
@@ -150,6 +150,9 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
       case 'reconnect':
         this.dispatch({ type: 'dropped' })
         return this.connection.reconnectIn(outcome.delayMs, true)
+      case 'refresh-auth':
+        this.dispatch({ type: 'dropped' })
+        return this.connection.reconnectIn(0, true)
       default:
         return assertNever(outcome)
     }
@@ -157,6 +160,16 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
 
   #connect(): void {
     if (isFinal(this.status) || this.status === 'parked') return
-    this.connection.open()
+    const ready = this.connection.opened > 0 ? this.beforeReconnect() : undefined
+    if (!ready) return this.connection.open()
+    // The status may change while it waits (parked, ended, closed by the app): check again.
+    void ready.then(() => {
+      if (!isFinal(this.status) && this.status !== 'parked' && !this.connection.connected) this.connection.open()
+    })
+  }
+
+  /** Work before a reconnect (a run asks a tab for fresh headers); undefined: none, connect at once. */
+  protected beforeReconnect(): Promise<void> | undefined {
+    return undefined
   }
 }

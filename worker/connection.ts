@@ -18,6 +18,10 @@ export interface ConnectionEnv {
   waitForNetwork(): void
   /** The hub aborted a request in flight: its socket may stay taken in the browser a while (the budget's cooldown). */
   aborted(): void
+  /** Fresh headers for a run's next request, from a live tab that follows it (undefined: keep the last ones). Optional. */
+  freshHeaders?(runId: string): Promise<Record<string, string> | undefined>
+  /** Whether a live tab could give a run fresh headers. */
+  canRefreshHeaders?(runId: string): boolean
 }
 
 /** What the connection tells its owner (a run or a feed). Nothing fires after `close()`. */
@@ -34,7 +38,7 @@ export interface ConnectionOwner {
 }
 
 /** The facts of a drop that the connection knows (see `DropFacts`). */
-export type ConnectionFacts = Pick<DropFacts, 'newEvents' | 'accepted' | 'repeatsPost' | 'online' | 'attempt' | 'maxRetries' | 'backoff' | 'retryMs' | 'random'>
+export type ConnectionFacts = Pick<DropFacts, 'newEvents' | 'accepted' | 'repeatsPost' | 'online' | 'attempt' | 'maxRetries' | 'backoff' | 'retryMs' | 'random' | 'canRefreshHeaders'>
 
 /**
  * A reconnecting server connection: one attempt at a time, each built from the resolved stream and
@@ -101,6 +105,7 @@ export class Connection {
     return {
       newEvents: this.newEvents, accepted: this.#accepted, repeatsPost: this.repeatsPost, online: this.#env.isOnline(),
       attempt: this.#attempt, maxRetries, backoff, retryMs: this.#retryMs, random: this.#env.random(),
+      canRefreshHeaders: this.#runId !== undefined && (this.#env.canRefreshHeaders?.(this.#runId) ?? false),
     }
   }
 

@@ -114,6 +114,8 @@ export const STREAM_DEFAULTS = {
    * takes a slot until newer ones push it out.
    */
   maxEarlyUnsubscribes: 1024,
+  /** How long a tab may take to give a run fresh headers before a reconnect (`RelayOptions.headers`). */
+  headerDeadlineMs: 2_000,
 } as const
 
 /** `given` over every default: a fresh copy per hub, since `configure()` changes some of them. */

@@ -1,5 +1,5 @@
 import type { FeedSpec, FeedSummary, RunError, RunSpec, RunStatus, SubscriptionTarget, TransportKind } from '../src/model.ts'
-import type { HubApi, HubStartAt, OpenOptions, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../src/hub-wire.ts'
+import type { HeaderSource, HubApi, HubStartAt, OpenOptions, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../src/hub-wire.ts'
 import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
 import { comlinkSink, HubEventPort } from './event-port.ts'
 import type { ConnectionEnv } from './connection.ts'
@@ -49,6 +49,10 @@ export class RunHub {
   readonly #registry: RegistryWatches
   readonly #evictionTimers = new Map<string, unknown>()
   readonly #clients = new Set<string>()
+  /** Each client's source of fresh headers (`HubApi.headerSource`), asked before a run's reconnect. */
+  readonly #headerSources = new Map<string, HeaderSource>()
+  /** The clients that opened each run: asked for its headers after its subscribers. */
+  readonly #openers = new Map<string, Set<string>>()
   #nextId = 1
   /** `open` calls handled: registry watchers compare it with an open's `openNumber` to tell an evicted run from one listed too early. */
   #opens = 0
@@ -77,7 +81,11 @@ export class RunHub {
     const transport: Transport = (request, handlers) => this.#transports[request.transport](request, handlers)
     const network = this.#network
     const budget = this.#budget
-    this.#env = { transport, setTimeout, clearTimeout, now, random, isOnline: () => network.isOnline(), waitForNetwork: () => network.waitForNetwork(), aborted: () => budget.aborted() }
+    this.#env = {
+      transport, setTimeout, clearTimeout, now, random, isOnline: () => network.isOnline(), waitForNetwork: () => network.waitForNetwork(), aborted: () => budget.aborted(),
+      freshHeaders: (runId) => this.#freshHeaders(runId),
+      canRefreshHeaders: (runId) => this.#headerAskers(runId).length > 0,
+    }
   }
 
   /** The API one client (tab) talks to. Its id arrives with `hello`. */
@@ -95,7 +103,12 @@ export class RunHub {
         if ('type' in applied) return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId, settings: settingsInForce(this.#options), settingsError: applied }
         return { protocolVersion: PROTOCOL_VERSION, hubId: this.hubId, settings: applied }
       },
-      open: (spec, options) => this.open(spec, options),
+      open: (spec, options) => {
+        const result = this.open(spec, options)
+        if (!('type' in result)) this.#openers.set(spec.runId, (this.#openers.get(spec.runId) ?? new Set()).add(clientId))
+        return result
+      },
+      headerSource: (source) => void this.#headerSources.set(clientId, source),
       openFeed: (spec) => this.openFeed(clientId, spec),
       closeFeed: (feedId) => this.closeFeed(clientId, feedId),
       events: (port) => {
@@ -235,6 +248,7 @@ export class RunHub {
     for (const feed of [...this.#feeds.values()]) this.closeFeed(clientId, feed.spec.feedId)
     this.#registry.removeClient(clientId)
     this.#clients.delete(clientId)
+    this.#headerSources.delete(clientId)
   }
 
   diagnostics(): HubDiagnostics {
@@ -242,6 +256,29 @@ export class RunHub {
       hubId: this.hubId, online: this.#network.isOnline(), runs: this.#runs, feeds: this.#feeds, subscriptions: this.#subscriptions,
       clients: this.#clients, budget: this.#budget,
     })
+  }
+
+  /** Clients with a header source that follow a run (subscribers first, then its openers), live ones only. */
+  #headerAskers(runId: string): HeaderSource[] {
+    const clients = new Set<string>()
+    for (const sub of this.#subscriptions.values()) if (sub.runs.some((run) => run.spec.runId === runId)) clients.add(sub.clientId)
+    for (const clientId of this.#openers.get(runId) ?? []) if (this.#clients.has(clientId)) clients.add(clientId)
+    return [...clients].flatMap((clientId) => this.#headerSources.get(clientId) ?? [])
+  }
+
+  /**
+   * Fresh headers for a run's next request: the first live tab that answers within the deadline
+   * wins; a tab that throws, or answers `undefined`, passes to the next. None: the last headers stand.
+   */
+  async #freshHeaders(runId: string): Promise<Record<string, string> | undefined> {
+    const run = this.#runs.get(runId)
+    if (!run) return undefined
+    const { sessionId, url } = run.spec
+    for (const source of this.#headerAskers(runId)) {
+      const answer = await withDeadline(Promise.resolve().then(() => source({ runId, sessionId, url })), STREAM_DEFAULTS.headerDeadlineMs, this.#options)
+      if (answer && typeof answer === 'object') return { ...answer }
+    }
+    return undefined
   }
 
   #latestRunOf(sessionId: string): Run | undefined {
@@ -279,6 +316,7 @@ export class RunHub {
     if (!run) return
     run.close()
     this.#runs.delete(runId)
+    this.#openers.delete(runId)
     for (const sub of this.#subscriptions.values()) sub.detach(run)
     this.#registry.changed()
   }
@@ -296,4 +334,18 @@ function joined(run: Run, urls: StreamUrls, openNumber: number): OpenedRun {
     summary.conflict = `run ${run.spec.runId} is already open with url ${held.url.href}${held.resumeUrl ? ` and resumeUrl ${held.resumeUrl.href}` : ''}; this open (${differs}) joined it and its spec was ignored. The first spec wins while the run is live; give every tab the same URLs.`
   }
   return summary
+}
+
+/** `promise`'s value, or undefined once `ms` have passed (or if it rejects): a tab that hangs holds no run. */
+function withDeadline<T>(promise: Promise<T>, ms: number, timers: Pick<HubOptions, 'setTimeout' | 'clearTimeout'>): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = timers.setTimeout(() => resolve(undefined), ms)
+    promise.then((value) => {
+      timers.clearTimeout(timer)
+      resolve(value)
+    }, () => {
+      timers.clearTimeout(timer)
+      resolve(undefined)
+    })
+  })
 }

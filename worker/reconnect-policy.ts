@@ -29,6 +29,9 @@ export interface DropFacts {
   /** A clean close that may have been a cut is being confirmed by one more connection. */
   confirmingEnd: boolean
   online: boolean
+  /** A live tab can give the run fresh headers (`RelayOptions.headers`), and whether a 401/403 already asked since the last new event. */
+  canRefreshHeaders: boolean
+  authRetried: boolean
   /** Reconnects in a row without progress, and how many are allowed. */
   attempt: number
   maxRetries: number
@@ -51,6 +54,8 @@ export type DropOutcome =
   | { kind: 'reconnect'; delayMs: number }
   /** Offline: wait for the `online` event, spending no retry. */
   | { kind: 'wait-for-network' }
+  /** A 401 or 403 while a tab can give fresh headers: ask for them and try once more, at once. */
+  | { kind: 'refresh-auth' }
 
 export function decideDrop(f: DropFacts): DropOutcome {
   const { reason } = f
@@ -58,6 +63,8 @@ export function decideDrop(f: DropFacts): DropOutcome {
   const close = f.holder === 'run' ? closeMeans(f) : 'drop'
   // While confirming an unverified clean end, a refusal (404 for a finished stream) leaves that end standing.
   if (refusal === 'ended' || close === 'end' || (refusal && f.confirmingEnd)) return { kind: 'end' }
+  // A token that expired mid-run: one more request with the page's fresh headers before `auth`.
+  if (refusal?.code === 'auth' && f.canRefreshHeaders && !f.authRetried) return { kind: 'refresh-auth' }
   if (refusal) return { kind: 'fail', error: refusal }
   if (close === 'confirm') return { kind: 'confirm-end' }
   const last = 'message' in reason ? reason.message : 'the server closed the stream'

@@ -51,6 +51,9 @@ export class Run extends ConnectionHolder<RunNotice> {
   #gapRepairedAt: bigint | undefined
   /** A clean close that may have been a cut (`closed` with `unverified`) is being confirmed by one more connection. */
   #confirmingEnd = false
+  /** A 401/403 asked a tab for fresh headers since the last new event: the next one fails as `auth`. */
+  #authRetried = false
+  readonly #freshHeaders: ConnectionEnv['freshHeaders']
 
   /** `resumed`: the run's first request was sent by a hub that went away; this one only resumes it, or fails at once. */
   constructor(resolved: ResolvedRun, env: ConnectionEnv, openOrder: number, resumed = false) {
@@ -59,6 +62,7 @@ export class Run extends ConnectionHolder<RunNotice> {
     this.#resolved = resolved
     this.#cursor = cursor
     this.log = new EventLog(resolved.logLimits)
+    this.#freshHeaders = env.freshHeaders
     if (!resumed) return
     const cannot = decideRecovery({ repeatsPost: this.connection.repeatsPost, resume: resumeKind(this.contract) })
     if (cannot) this.dispatch({ type: 'failed', error: cannot })
@@ -152,6 +156,7 @@ export class Run extends ConnectionHolder<RunNotice> {
     if (!placed) return
     this.connection.progress()
     this.#confirmingEnd = false // the run went on: that close was a cut
+    this.#authRetried = false
     if (isInterruption(type, data, id, this.#cursor.hasIds)) {
       this.#hole('server_lost_events', 'The server lost the live run and cannot replay the rest of it.')
     }
@@ -224,11 +229,23 @@ export class Run extends ConnectionHolder<RunNotice> {
       hasIds: this.#cursor.hasIds,
       heldEvents: this.log.lastSeq,
       confirmingEnd: this.#confirmingEnd,
+      authRetried: this.#authRetried,
     }
+  }
+
+  /** [RelayOptions.headers] A tab that follows the run gives its headers for the next request (a fresh token). */
+  protected override beforeReconnect(): Promise<void> | undefined {
+    if (!this.#freshHeaders) return undefined
+    return this.#freshHeaders(this.spec.runId).then((headers) => {
+      if (!headers) return
+      this.#resolved = { ...this.#resolved, headers: { ...this.#resolved.headers, ...headers } }
+      this.connection.use(this.#resolved)
+    })
   }
 
   protected override applyDrop(outcome: DropOutcome): void {
     if (outcome.kind === 'confirm-end') this.#confirmingEnd = true
+    if (outcome.kind === 'refresh-auth') this.#authRetried = true
     super.applyDrop(outcome)
   }
 }
