@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { type RunSpec, type RunSummary } from '../src/index.ts'
+import { type FeedSpec, type RunSpec, type RunSummary } from '../src/index.ts'
 import { commands } from 'vitest/browser'
 import { finishedTranscript, recorder, serverStats, shape, specOf as startedSpec, startRun, uniqueName, useRelays, waitFor, type StartedRun } from './helpers.ts'
 
@@ -80,4 +80,58 @@ describe('aborted sockets', () => {
     const { maxOpen } = (await (await fetch(`/ds-log?stream=${name}`)).json()) as { maxOpen: number }
     expect(maxOpen, 'SSE sockets open at once, as the server saw them').toBeLessThanOrEqual(budget.limit)
   }, 120_000)
+})
+
+/** The README's way to follow a session's server-started runs: one feed of its channel. */
+const sessionFeed = (sessionId: string): FeedSpec => ({
+  feedId: `session:${sessionId}`,
+  url: `/api/chat/session-events?session_id=${encodeURIComponent(sessionId)}`,
+  announces: [{ event: 'server_turn_started', run: { runId: '{stream_id}', sessionId: '{session_id}', url: '/api/chat/stream?stream_id={stream_id}' } }],
+})
+
+describe('feeds never starve runs', () => {
+  /**
+   * Two tabs, 8 running chats (each tab opens 4 before its panes subscribe, as a page restoring its
+   * chats does), a session pane per chat, and one feed per tab, as the README shows; optionally the
+   * second tab closes mid-run. Every run ends whole, with the hub's default budget and reconnects.
+   */
+  async function eightChats(closeTabMidRun: boolean) {
+    const name = uniqueName('feeds')
+    const hub = relay(name)
+    const tab = await commands.openTab('/test/fixtures/tab.html')
+    await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)})`)
+    const sessions = Array.from({ length: 8 }, (_, i) => uniqueName(`chat${i}`))
+    await hub.openFeed(sessionFeed(sessions[0]!))
+    await commands.evalInTab(tab, `tab.openFeed(${JSON.stringify(sessionFeed(sessions[4]!))})`)
+    const runs: StartedRun[] = []
+    for (const [i, sessionId] of sessions.entries()) runs.push(await startRun(sessionId, `chat ${i}`, { tokens: 60, rate: 15 }))
+    const specs = runs.map((run) => startedSpec(run))
+    for (const spec of specs.slice(0, 4)) await hub.open(spec)
+    for (const spec of specs.slice(4)) await commands.evalInTab(tab, `tab.open(${JSON.stringify(spec)})`)
+    const panes = runs.slice(0, 4).map(() => recorder())
+    for (const [i, run] of runs.slice(0, 4).entries()) hub.subscribe({ sessionId: run.sessionId }, panes[i]!.handlers)
+    for (const [i, run] of runs.slice(4).entries()) await commands.evalInTab(tab, `tab.subscribe('pane${i}', { sessionId: ${JSON.stringify(run.sessionId)} })`)
+    if (closeTabMidRun) {
+      await waitFor(() => panes.some((pane) => pane.events.length >= 5), { what: 'the runs to stream' })
+      await commands.closeTab(tab)
+    }
+    let registry: RunSummary[] = []
+    const stop = hub.watchRuns((snapshot) => (registry = snapshot))
+    await waitFor(() => runs.every((run) => registry.find((r) => r.runId === run.streamId)?.status === 'ended'), { timeoutMs: 60_000, what: 'all 8 runs to end' })
+      .catch(async (error: Error) => {
+        throw new Error(`${error.message}; diagnostics: ${JSON.stringify(await hub.diagnostics())}`)
+      })
+    stop()
+    for (const [i, pane] of panes.entries()) expect(shape(pane.events)).toEqual(shape(await finishedTranscript(runs[i]!.streamId)))
+    for (const run of runs) {
+      const seen = recorder()
+      hub.subscribe({ runId: run.streamId }, seen.handlers)
+      await waitFor(() => seen.ended)
+      expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+    }
+    if (!closeTabMidRun) await commands.closeTab(tab)
+  }
+
+  it('2 tabs, 8 running chats, a session pane each, one feed per tab: every run ends whole', () => eightChats(false), 90_000)
+  it('the same, and one tab closes mid-run: every run ends whole', () => eightChats(true), 90_000)
 })
