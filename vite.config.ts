@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
-import { chatServerPlugin } from './server/chat-server.ts'
+import { chatServerPlugin } from './dev-server/chat-server.ts'
 import { clusterPlugin } from './test-node/cluster-plugin.ts'
 import { durableStreamsPlugin } from './test-node/durable-streams-plugin.ts'
 import { resumableStreamPlugin } from './test-node/resumable-stream-plugin.ts'
@@ -32,8 +32,8 @@ export default defineConfig(({ mode }) => ({
       ? {
           outDir: 'dist/lib',
           // One file per public entry point; react and ai stay the app's (optional peers).
-          // `server` is run-relay/server (server-lib/): no import at all, so it runs in Node, Bun, Deno and edge runtimes.
-          lib: { entry: { 'run-relay': 'src/index.ts', inspector: 'src/inspector.ts', react: 'src/react.ts', 'ai-sdk': 'src/ai-sdk.ts', server: 'server-lib/index.ts' }, formats: ['es'] },
+          // `server` is run-relay/server (server/): no import at all, so it runs in Node, Bun, Deno and edge runtimes.
+          lib: { entry: { 'run-relay': 'src/index.ts', inspector: 'src/inspector.ts', react: 'src/react.ts', 'ai-sdk': 'src/ai-sdk.ts', server: 'server/index.ts' }, formats: ['es'] },
           sourcemap: true,
           rollupOptions: { external: ['comlink', 'react', 'react/jsx-runtime', 'ai'] },
         }

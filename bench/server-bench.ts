@@ -6,7 +6,7 @@
  */
 import { createClient } from 'redis'
 import { createResumableStreamContext } from 'resumable-stream/redis'
-import { createRunHost, fromNodeRedis, redisRunLog, referenceFormat, type RunHost } from '../server-lib/index.ts'
+import { createRunHost, fromNodeRedis, redisRunLog, referenceFormat, type RunHost } from '../server/index.ts'
 import { redisServerPath, startRedis, NO_REDIS_SERVER } from '../test-node/redis-server.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)

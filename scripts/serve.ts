@@ -1,5 +1,5 @@
 /**
- * `npm run serve`: the dev chat server (server/chat-server.ts, the server of `npm run dev` and of
+ * `npm run serve`: the dev chat server (dev-server/chat-server.ts, the server of `npm run dev` and of
  * the browser suite, on run-relay/server) on a port, standalone. With `--redis` its runs live in
  * a Redis log, so two or more instances on one Redis serve every run: start a run on one, stream,
  * resume, cancel it on another. The fault knobs are per instance (a run is served plainly by an
@@ -13,8 +13,8 @@
 import { createServer } from 'node:http'
 import { parseArgs } from 'node:util'
 import { createClient } from 'redis'
-import { createChatServer } from '../server/chat-server.ts'
-import { fromNodeRedis, memoryRunLog, redisRunLog, type RunLog } from '../server-lib/index.ts'
+import { createChatServer } from '../dev-server/chat-server.ts'
+import { fromNodeRedis, memoryRunLog, redisRunLog, type RunLog } from '../server/index.ts'
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '8787' }, host: { type: 'string', default: '127.0.0.1' }, redis: { type: 'string' }, prefix: { type: 'string' }, cors: { type: 'boolean', default: false } } })
 

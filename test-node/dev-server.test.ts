@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createChatServer } from '../server/chat-server.ts'
+import { createChatServer } from '../dev-server/chat-server.ts'
 import { readSse, seqOf } from './sse-client.ts'
 
 /**

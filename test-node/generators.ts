@@ -1,4 +1,4 @@
-import type { RunProducer, StartRequest } from '../server-lib/index.ts'
+import type { RunProducer, StartRequest } from '../server/index.ts'
 
 /** The token text the test generator emits at `index`: transcripts can be predicted. */
 export const tokenText = (index: number) => `t${index} `

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:http'
 import { createClient } from 'redis'
-import { createRunServer, createUIMessageServer, fromNodeRedis, redisRunLog, toNodeListener } from '../server-lib/index.ts'
+import { createRunServer, createUIMessageServer, fromNodeRedis, redisRunLog, toNodeListener } from '../server/index.ts'
 import { tokenRun } from './generators.ts'
 import { uiTokenTurn } from './ui-turn.ts'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createRunHost, memoryRunLog, type RunLog } from '../server-lib/index.ts'
+import { createRunHost, memoryRunLog, type RunLog } from '../server/index.ts'
 import { waitFor } from './wait.ts'
 
 /** A memory log that counts appends and can lose the reply of chosen appends (the write lands, the caller sees an error). */

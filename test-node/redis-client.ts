@@ -1,8 +1,8 @@
 import { createClient } from 'redis'
 import { inject } from 'vitest'
-import { fromIoredis, fromNodeRedis } from '../server-lib/redis-connection.ts'
-import { redisRunLog } from '../server-lib/redis-log.ts'
-import type { RunLog } from '../server-lib/run-log.ts'
+import { fromIoredis, fromNodeRedis } from '../server/redis-connection.ts'
+import { redisRunLog } from '../server/redis-log.ts'
+import type { RunLog } from '../server/run-log.ts'
 
 /** The test Redis's URL; throws (the test fails, never skips) when redis-server is missing. */
 export function redisUrl(): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { fromIoredis, fromNodeRedis, type IoredisLike, type NodeRedisClientLike } from '../server-lib/redis-connection.ts'
+import { fromIoredis, fromNodeRedis, type IoredisLike, type NodeRedisClientLike } from '../server/redis-connection.ts'
 
 /** The adapters as pure units, over clients that fail on cue (the real clients run in run-log.test.ts). */
 describe('fromNodeRedis', () => {

@@ -1,6 +1,6 @@
 import { createClient } from 'redis'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createRunServer, fromNodeRedis, redisRunLog } from '../server-lib/index.ts'
+import { createRunServer, fromNodeRedis, redisRunLog } from '../server/index.ts'
 import { tokenRun } from './generators.ts'
 import { redisUrl } from './redis-client.ts'
 import { redisServerPath, startRedis, type RedisProcess } from './redis-server.ts'

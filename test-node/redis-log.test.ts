@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { createClient } from 'redis'
 import { afterEach, describe, expect, it } from 'vitest'
-import { fromNodeRedis, redisRunLog, type RedisConnection } from '../server-lib/index.ts'
-import { RECORD } from '../server-lib/redis-scripts.ts'
+import { fromNodeRedis, redisRunLog, type RedisConnection } from '../server/index.ts'
+import { RECORD } from '../server/redis-scripts.ts'
 import { redisUrl } from './redis-client.ts'
 
 /** What the Redis log keeps in process memory, on a real redis-server (its contract is run-log.contract.ts). */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { LiveBatch, LogEntry, RunLog } from '../server-lib/run-log.ts'
+import type { LiveBatch, LogEntry, RunLog } from '../server/run-log.ts'
 import { waitFor } from './wait.ts'
 
 /** Makes a fresh log (its own key space); `retainMs` as given. */

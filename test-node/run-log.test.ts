@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { memoryRunLog } from '../server-lib/memory-log.ts'
+import { memoryRunLog } from '../server/memory-log.ts'
 import { runLogContract } from './run-log.contract.ts'
 import { openIoredisLog, openRedisLog } from './redis-client.ts'
 

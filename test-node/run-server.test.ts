@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createRunServer, memoryRunLog, type RunLog } from '../server-lib/index.ts'
+import { createRunServer, memoryRunLog, type RunLog } from '../server/index.ts'
 import { tokenRun, tokenText } from './generators.ts'
 import { openRedisLog } from './redis-client.ts'
 import { readSse, seqOf, type SseEvent } from './sse-client.ts'

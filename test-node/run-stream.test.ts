@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { memoryRunLog, referenceFormat, runEventStream, uiMessageFormat, UI_CHUNK_EVENT, type RunLog } from '../server-lib/index.ts'
+import { memoryRunLog, referenceFormat, runEventStream, uiMessageFormat, UI_CHUNK_EVENT, type RunLog } from '../server/index.ts'
 import { waitFor } from './wait.ts'
 
 /** Reads a body to its end, returning the SSE text. */

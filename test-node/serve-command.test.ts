@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
-import { replyTokens } from '../server/prose.ts'
+import { replyTokens } from '../dev-server/prose.ts'
 import { freePort } from './redis-server.ts'
 import { redisUrl } from './redis-client.ts'
 import { readSse, seqOf } from './sse-client.ts'

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http'
-import { toNodeListener } from '../server-lib/index.ts'
+import { toNodeListener } from '../server/index.ts'
 
 /** Serves a fetch handler over real HTTP on a free port. */
 export async function serve(handler: (request: Request) => Promise<Response>): Promise<{ url: string; server: Server; close(): Promise<void> }> {

@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createUIMessageServer, memoryRunLog, type RunLog } from '../server-lib/index.ts'
+import { createUIMessageServer, memoryRunLog, type RunLog } from '../server/index.ts'
 import { startInstance, type Instance } from './instances.ts'
 import { openRedisLog, redisUrl } from './redis-client.ts'
 import { readSse, type SseEvent } from './sse-client.ts'

@@ -1,4 +1,4 @@
-import type { ExecuteRequest } from '../server-lib/index.ts'
+import type { ExecuteRequest } from '../server/index.ts'
 
 /** A deterministic AI SDK turn: `tokens` text deltas at `rate` per second, framed as `streamText` frames them. */
 export async function uiTokenTurn({ body, writer, signal }: ExecuteRequest): Promise<void> {

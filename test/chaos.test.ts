@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { commands } from 'vitest/browser'
 import { describe, expect, it } from 'vitest'
-import type { RunFaults, RunSettings } from '../server/chat-server.ts'
+import type { RunFaults, RunSettings } from '../dev-server/chat-server.ts'
 import { createRunRelay, type RunSpec, type ServerPreset, type TransportKind } from '../src/index.ts'
 import { cutConnections, finishedWire, recorder, restartServer, serverStats, startRun, uniqueName, waitFor, wireShape } from './helpers.ts'
 

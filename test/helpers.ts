@@ -1,8 +1,8 @@
 import * as Comlink from 'comlink'
 import { afterEach } from 'vitest'
 import { commands } from 'vitest/browser'
-import type { RunFaults, RunSettings } from '../server/chat-server.ts'
-import type { WireEvent } from '../server/wire.ts'
+import type { RunFaults, RunSettings } from '../dev-server/chat-server.ts'
+import type { WireEvent } from '../dev-server/wire.ts'
 import type { HubConnector } from '../src/connectors.ts'
 import {
   createRunRelay, type RelayOptions, type ResyncReason, type RunError, type RunEvent, type RunHandlers,
@@ -225,7 +225,7 @@ export function otherOrigin(): string {
   return location.origin.includes('localhost') ? location.origin.replace('localhost', '127.0.0.1') : location.origin.replace('127.0.0.1', 'localhost')
 }
 
-/** A URL of the dev server's hostile stream (`server/hostile.ts`) with these query parameters. */
+/** A URL of the dev server's hostile stream (`dev-server/hostile.ts`) with these query parameters. */
 export function hostileUrl(params: Record<string, string | number | boolean>, origin = ''): string {
   return `${origin}/api/hostile/sse?${new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]))}`
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { build, preview, type PreviewServer } from 'vite'
-import { chatServerPlugin } from '../server/chat-server.ts'
+import { chatServerPlugin } from '../dev-server/chat-server.ts'
 
 /**
  * Node side of the packaging test: builds and packs the library as npm would

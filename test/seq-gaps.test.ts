@@ -6,7 +6,7 @@ import { hostileLog, hostileUrl, recorder, restartServer, serverStats, serverTra
  * Under `ids: 'seq'` every gap is seen (issue 16, item 1): a first event above the cursor + 1,
  * ids that go backwards, ids past Number.MAX_SAFE_INTEGER. Each is loss: repaired by
  * reconnecting from the cursor, or a hole signalled as `server_lost_events`, and the run's
- * summary says `incomplete`. Real SharedWorker, dev server (`server/hostile.ts` for the ids).
+ * summary says `incomplete`. Real SharedWorker, dev server (`dev-server/hostile.ts` for the ids).
  * Every `stream_end` carries an id: EventSource reports the previous id for an event without one.
  */
 const relay = useRelays('seq-gaps')

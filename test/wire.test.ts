@@ -5,7 +5,7 @@ import { hostileLog, hostileUrl, recorder, uniqueName, useRelays, waitFor } from
 import { engine } from './engine.ts'
 
 /**
- * The wire, against hostile servers (issue 16, part A; `server/hostile.ts`): bounded memory,
+ * The wire, against hostile servers (issue 16, part A; `dev-server/hostile.ts`): bounded memory,
  * CR-only line endings, Retry-After, ids that are not Latin-1, one classification of responses
  * for both transports and the EventSource probe, the probe's credentials, UTF-8 split across
  * chunks. Real SharedWorker, real HTTP.

@@ -1,10 +1,10 @@
 import { createReadStream, existsSync, statSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { extname, join, normalize } from 'node:path'
-import { createChatServer } from '../../server/chat-server.ts'
+import { createChatServer } from '../../dev-server/chat-server.ts'
 
 /**
- * The fixture apps' backend: the dev chat server (server/chat-server.ts, the same protocol and
+ * The fixture apps' backend: the dev chat server (dev-server/chat-server.ts, the same protocol and
  * test endpoints as `npm test`) as a plain Node HTTP server. Next.js and Vite proxy `/api` to it;
  * for the esbuild page it also serves the page's static files.
  */

@@ -5,7 +5,7 @@ import { replyTokens } from './prose.ts'
 import { createSessionChannels } from './session-channel.ts'
 import { faultyFormat, withWireFaults } from './wire-faults.ts'
 import { replaysFromStart, seqOfWireId, wireEventsOf, type EndMode, type WireMode } from './wire.ts'
-import { createRunHost, memoryRunLog, runEventStream, toNodeListener, type LogEntry, type RunLog, type RunProducer } from '../server-lib/index.ts'
+import { createRunHost, memoryRunLog, runEventStream, toNodeListener, type LogEntry, type RunLog, type RunProducer } from '../server/index.ts'
 
 /**
  * A dev chat server speaking the reference protocol (README.md: *Server contract*, preset `reference`)

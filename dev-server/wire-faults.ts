@@ -1,4 +1,4 @@
-import type { LogEntry, StreamFormat } from '../server-lib/index.ts'
+import type { LogEntry, StreamFormat } from '../server/index.ts'
 import { frameOf, responseHeaders, wireEventsOf, type EndMode, type WireMode } from './wire.ts'
 
 /**
