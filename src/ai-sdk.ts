@@ -1,6 +1,6 @@
 'use client'
 
-import type { ChatRequestOptions, ChatTransport, UIMessage, UIMessageChunk } from 'ai'
+import type { ChatRequestOptions, ChatTransport, PrepareReconnectToStreamRequest, PrepareSendMessagesRequest, UIMessage, UIMessageChunk } from 'ai'
 import { RelayError } from './errors.ts'
 import type { RunRelay } from './relay-types.ts'
 import { isFinal } from './run-status.ts'
@@ -15,16 +15,33 @@ import { isFinal } from './run-status.ts'
  * const transport = new RelayChatTransport({ relay })
  * const { messages, sendMessage } = useChat({ id: chatId, transport, resume: true })
  */
-export interface RelayChatTransportOptions {
+export interface RelayChatTransportOptions<M extends UIMessage = UIMessage> {
   relay: RunRelay
   /** The endpoint that starts a turn with a POST and answers with its UI message stream. @defaultValue `'/api/chat'` */
   api?: string
-  /** The resume GET of a chat's active stream (204 when none runs). @defaultValue `` (chatId) => `/api/chat/${chatId}/stream` `` */
+  /** The resume GET of a chat's active stream (204 when none runs). @defaultValue `` (chatId) => `${api}/${chatId}/stream` `` */
   resumeUrl?: (chatId: string) => string
-  /** Headers of every request (an `Authorization`, say). */
-  headers?: Record<string, string>
-  /** Extra JSON fields of every POST body. */
-  body?: Record<string, unknown>
+  /** Headers of every request (an `Authorization`, say): a value, a promise or a function, resolved on the page before each request, as `DefaultChatTransport`'s. */
+  headers?: Resolvable<Record<string, string> | Headers>
+  /** Extra JSON fields of every POST body: a value, a promise or a function, as `DefaultChatTransport`'s. */
+  body?: Resolvable<object>
+  /** `'include'` sends cookies to another origin (the run's `withCredentials`); `'same-origin'` (the default) and `'omit'` do not. */
+  credentials?: Resolvable<RequestCredentials>
+  /**
+   * Builds the POST that starts a turn, exactly as `DefaultChatTransport`'s option of the same name:
+   * for a server that reads `body.message` (the AI SDK docs' resumable server), say. Its `api`,
+   * `headers` and `credentials` override the transport's.
+   */
+  prepareSendMessagesRequest?: PrepareSendMessagesRequest<M>
+  /** Builds the resume GET, as `DefaultChatTransport`'s option: its `api` is the resume URL. */
+  prepareReconnectToStreamRequest?: PrepareReconnectToStreamRequest
+}
+
+/** A value, a promise of it, or a function that gives either (`DefaultChatTransport`'s `Resolvable`). */
+export type Resolvable<T> = T | Promise<T> | (() => T | Promise<T>)
+
+async function resolve<T>(value: Resolvable<T> | undefined): Promise<T | undefined> {
+  return typeof value === 'function' ? (value as () => T | Promise<T>)() : value
 }
 
 type SendOptions<M extends UIMessage> = Parameters<ChatTransport<M>['sendMessages']>[0]
@@ -35,19 +52,35 @@ export class RelayChatTransport<M extends UIMessage = UIMessage> implements Chat
   readonly #relay: RunRelay
   readonly #api: string
   readonly #resumeUrl: (chatId: string) => string
-  readonly #headers: Record<string, string>
-  readonly #body: Record<string, unknown>
+  readonly #options: RelayChatTransportOptions<M>
   /** Resume GETs this transport opened, per chat: a new turn replaces them (never two connections for one chat). */
   readonly #resuming = new Map<string, string>()
   /** Turns started per chat: a resume that a new turn overtook gives way to it. */
   readonly #turns = new Map<string, number>()
 
-  constructor(options: RelayChatTransportOptions) {
+  constructor(options: RelayChatTransportOptions<M>) {
     this.#relay = options.relay
     this.#api = options.api ?? '/api/chat'
-    this.#resumeUrl = options.resumeUrl ?? ((chatId) => `/api/chat/${encodeURIComponent(chatId)}/stream`)
-    this.#headers = options.headers ?? {}
-    this.#body = options.body ?? {}
+    this.#resumeUrl = options.resumeUrl ?? ((chatId) => `${this.#api}/${encodeURIComponent(chatId)}/stream`)
+    this.#options = options
+  }
+
+  /** The transport's headers, body and credentials, resolved now, with a request's own headers and body over them. */
+  async #base(options: { headers?: ChatRequestOptions['headers']; body?: object }) {
+    const headers = { ...headersOf(await resolve(this.#options.headers)), ...headersOf(options.headers) }
+    const body: Record<string, unknown> = { ...(await resolve(this.#options.body)), ...options.body }
+    return { headers, body, credentials: await resolve(this.#options.credentials) }
+  }
+
+  /** The resume GET of a chat, as `prepareReconnectToStreamRequest` shapes it. */
+  async #resumeRequest(chatId: string, options: { headers?: ChatRequestOptions['headers']; body?: object; metadata?: unknown }) {
+    const base = await this.#base(options)
+    const prepared = await this.#options.prepareReconnectToStreamRequest?.({ id: chatId, requestMetadata: options.metadata, body: base.body, headers: base.headers, credentials: base.credentials, api: this.#api })
+    return {
+      url: prepared?.api ?? this.#resumeUrl(chatId),
+      headers: prepared?.headers !== undefined ? headersOf(prepared.headers) : base.headers,
+      credentials: prepared?.credentials ?? base.credentials,
+    }
   }
 
   /** Starts a turn: the hub sends the POST and holds its stream; reconnects go to the resume GET. */
@@ -60,14 +93,24 @@ export class RelayChatTransport<M extends UIMessage = UIMessage> implements Chat
       await this.#relay.close(resuming) // a resume GET still open would hold a second connection to this chat's stream
     }
     const runId = `${chatId}:${crypto.randomUUID()}`
+    // [DefaultChatTransport] resolved on the page, before the hub opens the run: functions never cross to the worker.
+    const base = await this.#base(options)
+    const prepared = await this.#options.prepareSendMessagesRequest?.({
+      id: chatId, messages, requestMetadata: options.metadata, body: base.body, headers: base.headers, credentials: base.credentials, api: this.#api, trigger, messageId,
+    })
+    const headers = prepared?.headers !== undefined ? headersOf(prepared.headers) : base.headers
+    const body = prepared?.body !== undefined ? prepared.body : { ...base.body, id: chatId, messages, trigger, messageId }
+    const credentials = prepared?.credentials ?? base.credentials
+    const resume = await this.#resumeRequest(chatId, options)
     await this.#relay.open({
       runId,
       sessionId: chatId,
-      url: this.#api,
+      url: prepared?.api ?? this.#api,
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', ...this.#headers, ...headersOf(options.headers) },
-      body: JSON.stringify({ ...this.#body, ...options.body, id: chatId, messages, trigger, messageId }),
-      resumeUrl: this.#resumeUrl(chatId),
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+      resumeUrl: resume.url,
+      withCredentials: credentials === 'include',
       preset: 'ai-sdk',
     })
     return this.#stream(runId, abortSignal)
@@ -88,9 +131,9 @@ export class RelayChatTransport<M extends UIMessage = UIMessage> implements Chat
     if (overtaken()) return null
     const runId = `${chatId}:resume:${crypto.randomUUID()}`
     this.#resuming.set(chatId, runId)
+    const resume = await this.#resumeRequest(chatId, options)
     const opened = await this.#relay.open({
-      runId, sessionId: chatId, url: this.#resumeUrl(chatId), preset: 'ai-sdk',
-      headers: { ...this.#headers, ...headersOf(options.headers) },
+      runId, sessionId: chatId, url: resume.url, preset: 'ai-sdk', headers: resume.headers, withCredentials: resume.credentials === 'include',
     })
     if (overtaken()) {
       await this.#relay.close(runId)
@@ -153,7 +196,8 @@ export class RelayChatTransport<M extends UIMessage = UIMessage> implements Chat
   }
 }
 
-function headersOf(headers: ChatRequestOptions['headers']): Record<string, string> {
+function headersOf(headers: HeadersInit | undefined): Record<string, string> {
   if (!headers) return {}
-  return headers instanceof Headers ? Object.fromEntries(headers.entries()) : { ...headers }
+  if (headers instanceof Headers) return Object.fromEntries(headers.entries())
+  return Array.isArray(headers) ? Object.fromEntries(headers) : { ...headers }
 }

@@ -11,7 +11,9 @@ import { NO_REDIS_SERVER, redisServerPath, startRedis, type RedisProcess } from 
  *   stream, and keeps it resumable (`consumeSseStream` -> `createNewResumableStream`);
  * - `GET /api/rs/chat/{id}/stream`: 204 when the chat runs nothing, else the turn's stream
  *   replayed by `resumeExistingStream` from its first chunk;
- * - `GET /api/rs/posts?id=`: the turn POSTs this chat received (a recovery must never repeat one);
+ * - `GET /api/rs/posts?id=`: the turn POSTs this chat received (a recovery must never repeat one),
+ *   and the last one's user text (`body.message`, as the docs' server reads it, else the last of
+ *   `body.messages`) and `Authorization` header;
  * - `GET /api/rs/ready`: answers once Redis and the modules are up (a test's `beforeAll`).
  */
 export function resumableStreamPlugin(): Plugin {
@@ -19,6 +21,8 @@ export function resumableStreamPlugin(): Plugin {
   let setup: Promise<{ redis: RedisProcess; context: Context; close(): Promise<void> }> | undefined
   const active = new Map<string, string>()
   const posts = new Map<string, number>()
+  /** Per chat: the user's text of its last turn, and the Authorization header it came with. */
+  const lastTurn = new Map<string, { text: string | undefined; from: 'message' | 'messages'; authorization: string | undefined }>()
 
   async function up() {
     const path = redisServerPath()
@@ -59,7 +63,10 @@ export function resumableStreamPlugin(): Plugin {
       res.writeHead(status, { 'Content-Type': 'application/json' })
       res.end(JSON.stringify(body))
     }
-    if (url.pathname === '/api/rs/posts') return json(200, { posts: posts.get(url.searchParams.get('id') ?? '') ?? 0 })
+    if (url.pathname === '/api/rs/posts') {
+      const id = url.searchParams.get('id') ?? ''
+      return json(200, { posts: posts.get(id) ?? 0, ...lastTurn.get(id) })
+    }
     const { context } = await (setup ??= up())
     if (url.pathname === '/api/rs/ready') return json(200, { ready: true })
     const { createUIMessageStream, createUIMessageStreamResponse, UI_MESSAGE_STREAM_HEADERS } = await import('ai')
@@ -72,10 +79,14 @@ export function resumableStreamPlugin(): Plugin {
       return send(res, new Response(stream.pipeThrough(new TextEncoderStream()), { headers: UI_MESSAGE_STREAM_HEADERS }))
     }
     if (req.method !== 'POST' || url.pathname !== '/api/rs/chat') return json(404, { error: `no route ${req.method} ${url.pathname}` })
-    const body = JSON.parse((await readBody(req)) || '{}') as { id?: string; tokens?: number; rate?: number }
+    type Message = { role: string; parts?: Array<{ type: string; text?: string }> }
+    // The docs' server reads `message` (sent by prepareSendMessagesRequest); the default body has `messages`.
+    const body = JSON.parse((await readBody(req)) || '{}') as { id?: string; tokens?: number; rate?: number; message?: Message; messages?: Message[] }
     if (!body.id) return json(400, { error: 'id is required' })
     const chatId = body.id
     posts.set(chatId, (posts.get(chatId) ?? 0) + 1)
+    const message = body.message ?? body.messages?.at(-1)
+    lastTurn.set(chatId, { text: message?.parts?.filter((part) => part.type === 'text').map((part) => part.text).join(''), from: body.message ? 'message' : 'messages', authorization: req.headers.authorization })
     const streamId = crypto.randomUUID()
     active.set(chatId, streamId)
     const tokens = body.tokens ?? 40

@@ -225,3 +225,47 @@ describe('RelayChatTransport on a new hub', () => {
     expect(posts).toBe(1)
   })
 })
+
+describe("RelayChatTransport with DefaultChatTransport's options, on the AI SDK docs' server", () => {
+  it('prepareSendMessagesRequest sends `message` as the docs\' server reads it; headers and body as functions are resolved on the page', async () => {
+    const hub = relay()
+    const chatId = uniqueName('rs-docs')
+    let token = 'first'
+    const transport = new RelayChatTransport({
+      relay: hub,
+      api: '/api/rs/chat',
+      headers: async () => ({ Authorization: `Bearer ${token}` }),
+      body: () => ({ tokens: 20, rate: 100 }),
+      prepareSendMessagesRequest: ({ id, messages, body, headers }) => ({ body: { ...body, id, message: messages.at(-1) }, headers }),
+    })
+    token = 'resolved-at-send'
+    const stream = await transport.sendMessages({
+      chatId, trigger: 'submit-message', messageId: undefined, abortSignal: undefined,
+      messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'hello docs' }] }],
+    })
+    const chunks: Array<{ type: string }> = []
+    const reader = stream.getReader()
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      chunks.push(value)
+    }
+    expect(chunks.map((chunk) => chunk.type)).toEqual(['start', 'text-start', ...Array(20).fill('text-delta'), 'text-end'])
+    const turn = (await (await fetch(`/api/rs/posts?id=${encodeURIComponent(chatId)}`)).json()) as { posts: number; text?: string; from?: string; authorization?: string }
+    expect(turn).toEqual({ posts: 1, text: 'hello docs', from: 'message', authorization: 'Bearer resolved-at-send' })
+  })
+
+  it('prepareReconnectToStreamRequest gives the resume URL and headers', async () => {
+    const hub = relay()
+    const chatId = uniqueName('rs-resume')
+    const asked: string[] = []
+    const transport = new RelayChatTransport({
+      relay: hub,
+      api: '/api/rs/chat',
+      prepareReconnectToStreamRequest: ({ id, api }) => (asked.push(`${api} ${id}`), { api: `/api/rs/chat/${encodeURIComponent(id)}/stream` }),
+    })
+    // Nothing runs for this chat: the resume GET answers 204, and the transport says so with null.
+    expect(await transport.reconnectToStream({ chatId })).toBeNull()
+    expect(asked).toEqual([`/api/rs/chat ${chatId}`])
+  })
+})
