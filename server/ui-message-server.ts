@@ -30,6 +30,13 @@ export interface UIMessageServerOptions extends RunHostOptions {
   basePath?: string
   /** Checks a request before any route (auth); a Response it returns is sent instead. */
   authorize?: (request: Request) => Response | undefined | Promise<Response | undefined>
+  /**
+   * The id of a turn's assistant message, put in its `start` chunk when the chunk has none (as
+   * `streamText(...).toUIMessageStream()` writes it without `originalMessages`): a client that keeps
+   * its messages then recognises the reply on a resume, instead of showing a second one.
+   * @defaultValue `msg-` and a random UUID
+   */
+  generateMessageId?: () => string
 }
 
 /**
@@ -55,8 +62,9 @@ export function createUIMessageServer(options: UIMessageServerOptions) {
     const messages = body.messages as unknown[]
     const started = await host.start(chatId, async (run) => {
       const merges: Promise<void>[] = []
+      const messageId = options.generateMessageId?.() ?? `msg-${crypto.randomUUID()}`
       const writer: UIChunkWriter = {
-        write: (chunk) => run.emit(UI_CHUNK_EVENT, JSON.stringify(chunk)),
+        write: (chunk) => run.emit(UI_CHUNK_EVENT, JSON.stringify(chunk.type === 'start' && chunk.messageId === undefined ? { ...chunk, messageId } : chunk)),
         merge(stream) {
           const merged = (async () => {
             const reader = stream.getReader()

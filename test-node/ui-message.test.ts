@@ -38,7 +38,9 @@ for (const [name, openLog] of backends) {
       expect(first.events.every((e) => e.event === undefined && e.id === undefined)).toBe(true)
       const resumed = await readSse(`${url}/api/chat/chat-1/stream`)
       expect(resumed.ended).toBe(true)
-      expect(chunks(resumed.events).slice(0, 2)).toEqual([{ type: 'start' }, { type: 'text-start', id: 'text-1' }])
+      // The start chunk carries the reply's message id, the same on every read: a resume is the same bubble.
+      expect(chunks(resumed.events).slice(0, 2)).toEqual([{ type: 'start', messageId: expect.stringMatching(/^msg-/) }, { type: 'text-start', id: 'text-1' }])
+      expect(chunks(first.events)[0]).toEqual(chunks(resumed.events)[0])
       expect(text(resumed.events)).toBe(expected(60))
       expect(chunks(resumed.events).slice(-3)).toEqual([{ type: 'text-end', id: 'text-1' }, { type: 'finish' }, '[DONE]'])
       expect(resumed.events.slice(0, first.events.length)).toEqual(first.events)
