@@ -95,26 +95,30 @@ async function resumableStreamTurn(pace = LONG): Promise<Turn> {
   }
 }
 
-/** The ways a hub goes away, each handing back the relay whose hub it was and the function that ends that hub. */
-const failures: Record<string, () => Promise<{ here: RunRelay; goAway(): Promise<void> }>> = {
+/**
+ * The ways a hub goes away, each handing back the relay whose hub it was, the function that ends
+ * that hub, and how long a turn must last to be still running once the move is done.
+ */
+const failures: Record<string, () => Promise<{ here: RunRelay; goAway(): Promise<void>; pace: Pace }>> = {
   'a killed hub': async () => {
     const { relay: here, kill } = await killableRelay(uniqueName('killed'), { livenessMs: 200, callTimeoutMs: 1000 })
-    return { here, goAway: kill }
+    return { here, goAway: kill, pace: { tokens: 100, rate: 50 } }
   },
+  // A closed leader tab takes a few seconds to tell: the 4 s turn.
   'a closed leader tab (shared-tab mode)': async () => {
     const name = uniqueName('leader')
     const tab = await commands.openTab('/test/fixtures/tab.html') // first: that tab leads
     await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)}, { mode: 'shared-tab', livenessMs: 200, callTimeoutMs: 3000 })`)
     const here = relay({ name, mode: 'shared-tab', livenessMs: 200, callTimeoutMs: 3000 })
-    return { here, goAway: () => commands.closeTab(tab) }
+    return { here, goAway: () => commands.closeTab(tab), pace: LONG }
   },
 }
 
 describe.each(Object.entries(failures))('recovery after %s', (_, failure) => {
   it.each(Object.entries(protocols))('%s', async (_, protocol) => {
-    const { here, goAway } = await failure()
+    const { here, goAway, pace } = await failure()
     const before = (await here.ready).hubId
-    const turn = await protocol.start()
+    const turn = await protocol.start(pace)
     await here.open(turn.spec)
     const seen = recorder()
     here.subscribe({ runId: turn.spec.runId }, seen.handlers, { startAt: 'beginning' })
