@@ -36,11 +36,21 @@ export interface AdapterOptions {
 }
 
 /**
- * Adapts a connected node-redis client. The subscriber is `client.duplicate()`, opened on first
- * use: a connection in subscribe mode cannot send other commands (both clients' rule).
+ * Adapts a node-redis client. A client not yet connected is connected on first use, not at
+ * import (a Next.js build imports route modules with no Redis reachable). The subscriber is
+ * `client.duplicate()`, opened on first use too: a connection in subscribe mode cannot send other
+ * commands (both clients' rule).
  */
 export function fromNodeRedis(client: NodeRedisClientLike, options: AdapterOptions = {}): RedisConnection {
   let subscriber: Promise<NodeRedisClientLike> | undefined
+  let connecting: Promise<unknown> | undefined
+  const opened = (): Promise<unknown> | undefined => {
+    if (client.isOpen !== false) return undefined // connected (or connecting: node-redis queues), or a client that does not say
+    const attempt = (connecting ??= client.connect())
+    // A connect that failed (Redis down) is not cached: the next command tries again.
+    attempt.catch(() => connecting === attempt && (connecting = undefined))
+    return attempt
+  }
   const subscriberOf = () => {
     if (subscriber) return subscriber
     const opening = (async () => {
@@ -54,7 +64,10 @@ export function fromNodeRedis(client: NodeRedisClientLike, options: AdapterOptio
     return (subscriber = opening)
   }
   return {
-    send: (args) => client.sendCommand(args),
+    send: (args) => {
+      const connect = opened()
+      return connect ? connect.then(() => client.sendCommand(args)) : client.sendCommand(args)
+    },
     async subscribe(channel, listener) {
       await (await subscriberOf()).subscribe(channel, (message) => listener(message))
     },

@@ -1,5 +1,8 @@
+import { createClient } from 'redis'
 import { describe, expect, it } from 'vitest'
 import { fromIoredis, fromNodeRedis, type IoredisLike, type NodeRedisClientLike } from '../server/redis-connection.ts'
+import { redisRunLog } from '../server/redis-log.ts'
+import { redisUrl } from './redis-client.ts'
 
 /** The adapters as pure units, over clients that fail on cue (the real clients run in run-log.test.ts). */
 describe('fromNodeRedis', () => {
@@ -25,6 +28,22 @@ describe('fromNodeRedis', () => {
     expect(connects).toBe(2)
     expect(subscribed).toEqual(['b'])
     await redis.close()
+  })
+})
+
+describe('fromNodeRedis with a real client, never connected by the app', () => {
+  it('connects it on first use (a module that connects at import breaks next build), once, and the log works', async () => {
+    const client = createClient({ url: redisUrl() }).on('error', () => {})
+    let connects = 0
+    const connect = client.connect.bind(client)
+    client.connect = (() => (connects++, connect())) as typeof client.connect
+    const log = redisRunLog({ redis: fromNodeRedis(client), prefix: `lazy${Math.random().toString(36).slice(2, 9)}:` })
+    expect(client.isOpen).toBe(false)
+    await Promise.all([log.record('none-1'), log.record('none-2')]) // two first uses at once: one connect
+    expect(client.isOpen).toBe(true)
+    expect(connects).toBe(1)
+    await log.close()
+    await client.close()
   })
 })
 

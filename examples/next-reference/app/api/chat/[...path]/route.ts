@@ -9,6 +9,5 @@ const server = createRunServer({
     run.emit('done', { usage: {} })
   },
 })
-export const runtime = 'nodejs'
 export const GET = server.fetch
 export const POST = server.fetch
