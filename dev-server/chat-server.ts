@@ -223,7 +223,10 @@ export function createChatServer(options: ChatServerOptions = {}) {
     const started = host.start(sessionId, async () => generate(await made, prompt))
     idPrefix = ''
     const result = await started
-    if (!result.ok) return { activeRunId: result.activeRunId }
+    if (!result.ok) {
+      if ('runIdTaken' in result) throw new Error(`run id ${result.runIdTaken} was taken`)
+      return { activeRunId: result.activeRunId }
+    }
     const run = newRun(result.runId, sessionId, settings, faults)
     run.producer = result.producer
     ready(run)

@@ -1,4 +1,4 @@
-import type { AppendResult, CreateResult, CreateRun, LiveBatch, LogEntry, NewEntry, RunLog, RunRecord } from './run-log.ts'
+import { RunServerError, type AppendResult, type CreateResult, type CreateRun, type LiveBatch, type LogEntry, type NewEntry, type RunLog, type RunRecord } from './run-log.ts'
 
 export interface MemoryRunLogOptions {
   /**
@@ -96,7 +96,7 @@ export function memoryRunLog(options: MemoryRunLogOptions = {}): RunLog {
       sweep()
       const current = active.get(sessionId)
       if (current !== undefined && get(current)) return { ok: false, activeRunId: current }
-      if (get(runId)) throw new Error(`run ${runId} exists already: give every run a new id`)
+      if (get(runId)) throw RunServerError.runIdTaken(runId)
       const run: MemoryRun = { record: { runId, sessionId, lastSeq: 0, ended: false }, owner, leaseUntil: 0, expiresAt: 0, entries: [], followers: new Set() }
       lease(run, leaseMs)
       runs.set(runId, run)

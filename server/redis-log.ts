@@ -95,7 +95,9 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
 
   return {
     async create({ runId, sessionId, owner, leaseMs }) {
-      const reply = asArray(await run('create', runKeys(runId, sessionId), [runId, sessionId, owner, leaseMs, retainMs]))
+      const reply = asArray(await run('create', runKeys(runId, sessionId), [runId, sessionId, owner, leaseMs, retainMs]).catch((error: unknown) => {
+        throw String(error).includes('exists already') ? RunServerError.runIdTaken(runId) : error
+      }))
       if (Number(reply[0]) !== 1) return { ok: false, activeRunId: String(reply[1]) }
       sessions.set(runId, sessionId)
       return { ok: true }

@@ -1,6 +1,6 @@
 import { memoryRunLog } from './memory-log.ts'
 import { RunProducer, PRODUCER_DEFAULTS, type ProducerOptions } from './producer.ts'
-import type { RunLog, RunRecord } from './run-log.ts'
+import { RunServerError, type RunLog, type RunRecord } from './run-log.ts'
 import { runEventStream, RUN_STREAM_DEFAULTS, type StreamFormat } from './run-stream.ts'
 
 export interface RunHostOptions {
@@ -20,7 +20,12 @@ export interface RunHostOptions {
   newRunId?: () => string
 }
 
-export type StartResult = { ok: true; runId: string; producer: RunProducer } | { ok: false; activeRunId: string }
+export type StartResult =
+  | { ok: true; runId: string; producer: RunProducer }
+  /** The session runs another run now. */
+  | { ok: false; activeRunId: string }
+  /** `newRunId` gave the id of a run the log holds. */
+  | { ok: false; runIdTaken: string }
 
 /** What the generator of a run is given. */
 export type Generate = (run: RunProducer) => void | Promise<void>
@@ -59,8 +64,12 @@ export function createRunHost(options: RunHostOptions = {}) {
     async start(sessionId: string, generate: Generate): Promise<StartResult> {
       const runId = newRunId()
       const owner = `${runId}.${Math.random().toString(36).slice(2, 10)}`
-      let created = await log.create({ runId, sessionId, owner, leaseMs })
-      if (!created.ok && (await status(created.activeRunId))?.ended) created = await log.create({ runId, sessionId, owner, leaseMs })
+      const create = () => log.create({ runId, sessionId, owner, leaseMs }).catch((error: unknown) => {
+        if (error instanceof RunServerError && error.code === 'run_id_taken') return { ok: false as const, runIdTaken: runId }
+        throw error
+      })
+      let created = await create()
+      if (!created.ok && 'activeRunId' in created && (await status(created.activeRunId))?.ended) created = await create()
       if (!created.ok) return created
       const producer = new RunProducer(log, { runId, sessionId, owner }, { ...options.producer, leaseMs })
       producers.add(producer)

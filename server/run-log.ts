@@ -99,9 +99,15 @@ export const FINAL_EVENTS: ReadonlySet<string> = new Set(['stream_end', 'cancel'
 
 /** Misuse of the server API: the message says how to fix the call. */
 export class RunServerError extends Error {
+  /** The run id a log refused to create twice. */
+  static runIdTaken(runId: string): RunServerError {
+    return new RunServerError('run_id_taken', `run ${runId} exists already: newRunId must give every run a new id`)
+  }
+
   override name = 'RunServerError'
   constructor(
-    readonly code: 'invalid_option' | 'redis_reply' | 'closed' | 'run_ended',
+    /** `run_id_taken`: `create` was given the id of a run the log holds (a `newRunId` that repeats itself). */
+    readonly code: 'invalid_option' | 'redis_reply' | 'closed' | 'run_ended' | 'run_id_taken',
     message: string,
   ) {
     super(message)

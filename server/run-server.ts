@@ -1,6 +1,6 @@
 import { referenceFormat } from './formats.ts'
 import type { RunProducer } from './producer.ts'
-import { createRunHost, type RunHost, type RunHostOptions } from './run-host.ts'
+import { createRunHost, type RunHost, type RunHostOptions, type StartResult } from './run-host.ts'
 
 /** What a run's generator learns about the turn that started it. */
 export interface StartRequest {
@@ -50,7 +50,7 @@ export function createRunServer(options: RunServerOptions): { fetch: (request: R
         if (!body || typeof body.session_id !== 'string' || !body.session_id || typeof body.message !== 'string') return json(400, { error: 'POST a JSON body with session_id (a non-empty string) and message (a string)' })
         const start: StartRequest = { sessionId: body.session_id, message: body.message, body, request }
         const started = await host.start(start.sessionId, (run) => options.generate(run, start))
-        if (!started.ok) return json(409, { error: 'session already has a running stream', active_stream_id: started.activeRunId })
+        if (!started.ok) return busy(started)
         return json(200, { stream_id: started.runId, session_id: start.sessionId })
       }
       case 'GET /stream': {
@@ -113,4 +113,13 @@ export async function jsonBody(request: Request): Promise<Record<string, unknown
   } catch {
     return undefined
   }
+}
+
+/**
+ * A 409 for a start that could not begin: the session runs another run (its id in
+ * `active_stream_id`), or `newRunId` repeated an id the log holds (`run_id_taken`).
+ */
+export function busy(result: Extract<StartResult, { ok: false }>, message = 'session already has a running stream'): Response {
+  if ('runIdTaken' in result) return json(409, { error: `run ${result.runIdTaken} exists already: newRunId must give every run a new id`, code: 'run_id_taken' })
+  return json(409, { error: message, active_stream_id: result.activeRunId })
 }

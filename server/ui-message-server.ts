@@ -1,6 +1,6 @@
 import { UI_CHUNK_EVENT, uiMessageFormat } from './formats.ts'
 import { createRunHost, type RunHost, type RunHostOptions } from './run-host.ts'
-import { json, jsonBody } from './run-server.ts'
+import { busy, json, jsonBody } from './run-server.ts'
 
 /** A UI message chunk (`{ type: 'text-delta', id, delta }`, ...): typed loosely, so `ai` stays optional. */
 export type UIChunk = { type: string } & Record<string, unknown>
@@ -84,7 +84,7 @@ export function createUIMessageServer(options: UIMessageServerOptions) {
       await options.execute({ chatId, messages, body, request, writer, signal: run.signal })
       await Promise.all(merges)
     })
-    if (!started.ok) return json(409, { error: 'this chat already has a running turn: resume it with GET, or stop it with DELETE', active_stream_id: started.activeRunId })
+    if (!started.ok) return busy(started, 'this chat already has a running turn: resume it with GET, or stop it with DELETE')
     return streamResponse(started.runId)
   }
 

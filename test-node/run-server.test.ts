@@ -26,14 +26,14 @@ for (const [name, openLog] of backends) {
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
     })
 
-    async function setup(options: { heartbeatMs?: number; leaseMs?: number } = {}) {
+    async function setup(options: { heartbeatMs?: number; leaseMs?: number; newRunId?: () => string } = {}) {
       const log = await openLog()
       const app = createRunServer({ log, generate: tokenRun, ...options })
       const http = await serve(app.fetch)
       cleanups.push(() => app.host.close(), () => http.close())
       const start = async (body: Record<string, unknown>) => {
         const response = await fetch(`${http.url}/api/chat/start`, { method: 'POST', body: JSON.stringify({ message: 'hi', ...body }) })
-        return { status: response.status, body: (await response.json()) as { stream_id: string; active_stream_id?: string; error?: string } }
+        return { status: response.status, body: (await response.json()) as { stream_id: string; active_stream_id?: string; error?: string; code?: string } }
       }
       const status = async (runId: string) => (await (await fetch(`${http.url}/api/chat/stream/status?stream_id=${runId}`)).json()) as { active: boolean; journal: { last_seq: number } }
       return { log, app, url: http.url, start, status }
@@ -53,6 +53,14 @@ for (const [name, openLog] of backends) {
       expectWhole(replay.events, runId, 30)
       expect((await status(runId)).journal.last_seq).toBe(replay.events.length)
       expect((await start({ session_id: 's1' })).status).toBe(200) // the session is free again
+    })
+
+    it('a newRunId that repeats an id: a 409 that says so, never a 500', async () => {
+      const { start } = await setup({ newRunId: () => 'the-same-id' })
+      expect((await start({ session_id: 'a', tokens: 2, rate: 300 })).status).toBe(200)
+      const second = await start({ session_id: 'b', tokens: 2, rate: 300 })
+      expect(second.status).toBe(409)
+      expect(second.body).toEqual({ error: 'run the-same-id exists already: newRunId must give every run a new id', code: 'run_id_taken' })
     })
 
     it('resumes by after_seq, after_event_id and Last-Event-ID mid-run: no gap, no duplicate', async () => {
