@@ -35,6 +35,8 @@ export function clusterPlugin(): Plugin {
       res.writeHead(answer.statusCode ?? 502, answer.headers)
       let events = 0
       answer.on('data', (chunk: Buffer) => {
+        // A chunk the upstream had buffered may still come after the cut below ended the response.
+        if (res.writableEnded || res.destroyed) return
         res.write(chunk)
         events += (chunk.toString().match(/^id: /gm) ?? []).length
         if (cut && events >= cutAfter && !res.writableEnded) {
