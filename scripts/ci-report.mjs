@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 const expected = process.argv.slice(2) // report names that must exist, e.g. chromium firefox
 const dir = 'reports'
 const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : []
-// One line per report group: `chromium.json` and `chromium.alone.json` (files run on their own) are one engine.
+// One line per report group: `chromium.json` and `chromium.alone1.json`, ... (files run on their own) are one engine.
 const groups = new Map()
 for (const file of files) {
   const name = file.slice(0, file.indexOf('.'))
