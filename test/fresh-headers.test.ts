@@ -1,6 +1,6 @@
 import { commands } from 'vitest/browser'
 import { describe, expect, it } from 'vitest'
-import type { RunSpec } from '../src/index.ts'
+import type { RunRelay, RunSpec } from '../src/index.ts'
 import { cutConnections, finishedTranscript, recorder, serverStats, setFaults, shape, startRun, uniqueName, useRelays, waitFor } from './helpers.ts'
 
 /**
@@ -21,19 +21,25 @@ async function tokenRun() {
   return { run, spec, expire }
 }
 
+/** Opens a token run in `hub`, follows it, lets the token expire mid-run, and waits for the run to end or fail. */
+async function expireMidRun(hub: RunRelay, beforeExpiry = () => {}) {
+  const { run, spec, expire } = await tokenRun()
+  await hub.open(spec)
+  const seen = recorder()
+  hub.subscribe({ runId: run.streamId }, seen.handlers)
+  await waitFor(() => seen.events.length >= 10, { what: 'the first events' })
+  beforeExpiry()
+  await expire()
+  await waitFor(() => seen.finished, { timeoutMs: 20_000, what: 'the run to end or fail' })
+  return { run, seen }
+}
+
 describe('fresh headers from the page', () => {
   it('the tab that opened the run gives a fresh token before the reconnect', async () => {
     let token = 'v1'
     let asked = 0
     const hub = relay({ headers: () => (asked++, { Authorization: `Bearer ${token}` }) })
-    const { run, spec, expire } = await tokenRun()
-    await hub.open(spec)
-    const seen = recorder()
-    hub.subscribe({ runId: run.streamId }, seen.handlers)
-    await waitFor(() => seen.events.length >= 10, { what: 'the first events' })
-    token = 'v2'
-    await expire()
-    await waitFor(() => seen.finished, { timeoutMs: 20_000, what: 'the run to end' })
+    const { run, seen } = await expireMidRun(hub, () => (token = 'v2'))
     expect(seen.statuses).not.toContain('failed')
     expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
     expect(asked).toBeGreaterThanOrEqual(1)
@@ -43,27 +49,14 @@ describe('fresh headers from the page', () => {
   it('a 401 on a reconnect asks once more: a tab whose token refreshes late still saves the run', async () => {
     const answers = ['v1', 'v2'] // asked before the reconnect: still the old token; asked after the 401: the new one
     const hub = relay({ headers: () => ({ Authorization: `Bearer ${answers.shift() ?? 'v2'}` }) })
-    const { run, spec, expire } = await tokenRun()
-    await hub.open(spec)
-    const seen = recorder()
-    hub.subscribe({ runId: run.streamId }, seen.handlers)
-    await waitFor(() => seen.events.length >= 10, { what: 'the first events' })
-    await expire()
-    await waitFor(() => seen.finished, { timeoutMs: 20_000, what: 'the run to end' })
+    const { run, seen } = await expireMidRun(hub)
     expect(seen.errors).toEqual([])
     expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
     expect(answers).toEqual([])
   })
 
   it('without fresh headers, a 401 on the reconnect fails the run as auth, once', async () => {
-    const hub = relay()
-    const { run, spec, expire } = await tokenRun()
-    await hub.open(spec)
-    const seen = recorder()
-    hub.subscribe({ runId: run.streamId }, seen.handlers)
-    await waitFor(() => seen.events.length >= 10, { what: 'the first events' })
-    await expire()
-    await waitFor(() => seen.finished, { timeoutMs: 20_000, what: 'the run to fail' })
+    const { seen } = await expireMidRun(relay())
     expect(seen.errors.map((error) => error.code)).toEqual(['auth'])
   })
 
