@@ -37,13 +37,18 @@ export function clusterPlugin(): Plugin {
       answer.on('data', (chunk: Buffer) => {
         // A chunk the upstream had buffered may still come after the cut below ended the response.
         if (res.writableEnded || res.destroyed) return
-        res.write(chunk)
-        events += (chunk.toString().match(/^id: /gm) ?? []).length
-        if (cut && events >= cutAfter && !res.writableEnded) {
-          // A clean close mid-run, as a load balancer's: end() flushes what was written (destroy() could drop it).
-          answer.destroy()
-          res.end()
-        }
+        if (!cut) return void res.write(chunk)
+        // Exactly `cutAfter` events, even from one chunk that holds more (a catch-up, or a busy machine's
+        // batching): the text up to the start of the next event goes out, then a clean close.
+        const text = chunk.toString()
+        const starts = [...text.matchAll(/^id: /gm)].map((match) => match.index)
+        const cutAt = starts[cutAfter - events]
+        events += starts.length
+        if (cutAt === undefined) return void res.write(chunk)
+        res.write(text.slice(0, cutAt))
+        // A clean close mid-run, as a load balancer's: end() flushes what was written (destroy() could drop it).
+        answer.destroy()
+        res.end()
       })
       answer.on('end', () => res.writableEnded || res.end())
       answer.on('error', () => res.writableEnded || res.destroy())

@@ -31,7 +31,7 @@ describe('the hub against two server instances', () => {
     const hub = relay()
     const sessionId = uniqueName('session')
     const streamId = await start(sessionId, 300, 100)
-    // Join late: the first response's catch-up is one chunk of more than 25 events, cut right after it.
+    // Join late: the first response's catch-up is one chunk of more than 25 events, cut after its 25th.
     const lastSeq = async () => ((await (await fetch(`/cluster/api/chat/stream/status?stream_id=${streamId}`)).json()) as { journal: { last_seq: number } }).journal.last_seq
     await waitFor(async () => (await lastSeq()) >= 40, { what: 'a head start' })
     await hub.open({ runId: streamId, sessionId, url: `/cluster/api/chat/stream?stream_id=${streamId}`, preset: 'reference', transport, reconnect: { baseMs: 20, maxMs: 100 } })
@@ -45,7 +45,7 @@ describe('the hub against two server instances', () => {
     expect(shape(seen.events)).toEqual(shape(sent))
     expect(seen.events.map((e) => e.id)).toEqual(sent.map((e) => e.id))
     const connections = (await (await fetch(`/cluster/connections?stream_id=${streamId}`)).json()) as Array<{ instance: 'A' | 'B'; cursor: string }>
-    // Live, a response is cut after 25 events: about 10 connections for 300 events, so both instances
+    // Every response is cut after 25 events: 12 connections for 300 events, so both instances
     // served this run: a check of the setup (the proxy alternates by construction), not of the hub.
     // Every reconnect resumed from a cursor, not from the start.
     expect(connections.length).toBeGreaterThanOrEqual(5)
