@@ -6,6 +6,7 @@ import { startChatBackend, type ChatBackend } from './harness/chat-backend.ts'
 import { chatChecks } from './harness/chat-checks.ts'
 import { freePort, installApps, repo, run, startServer, type AppServer } from './harness/install.ts'
 import { aiSdkTypeErrors, esbuildChecks, serverRenderingChecks, viteChecks } from './harness/other-apps.ts'
+import { freshNextChecks, killedProducer, startTwoInstances, type TwoInstances } from './harness/next-fresh.ts'
 
 /**
  * Real apps built from the packed tarball with each bundler's defaults (`npm run test:apps`):
@@ -80,7 +81,7 @@ appSuite('vite', async (backend) => {
     env: { CHAT_SERVER_PORT: String(backend.port) }, url: `http://127.0.0.1:${port}/`, ready: /ready in/i,
   })
 }, (session, backend, server) => viteChecks(session, backend, server.url))
-appSuite('esbuild', async (backend) => ({ url: backend.url + '/', output: () => '', stop: async () => {} }), (session, backend) => esbuildChecks(session, backend, dir))
+appSuite('esbuild', async (backend) => ({ url: backend.url + '/', output: () => '', stop: async () => {}, kill: async () => {} }), (session, backend) => esbuildChecks(session, backend, dir))
 
 describe.skipIf(only !== undefined && !only.includes('ssr'))('server rendering', () => {
   it('imports the package and creates relays in every mode without throwing; calls reject with no_browser', async () => {
@@ -92,4 +93,27 @@ describe.skipIf(only !== undefined && !only.includes('ai-types'))('ai 7 types', 
   it('RelayChatTransport is a ChatTransport of ai 7', () => {
     expect(aiSdkTypeErrors(dir, join(repo, 'node_modules', '.bin', 'tsc'))).toBe('')
   })
+})
+
+describe.skipIf(only !== undefined && !only.includes('next-fresh'))('a fresh create-next-app 16 on run-relay/server', () => {
+  let app: TwoInstances | undefined
+  let session: Session | undefined
+  afterAll(async () => {
+    await session?.close()
+    await app?.close()
+  })
+  it('builds with no Redis; two instances on one Redis behind a proxy: switches, tabs, reloads, history, a stop from the other instance, a killed producer', async () => {
+    app = await startTwoInstances(dir)
+    session = await newSession(browser)
+    try {
+      await freshNextChecks(session, app, 'fresh')
+      const killed = await killedProducer(session, app, 'fresh')
+      console.log(`kill -9 of the producer: the page showed "${killed.shown}" after ${killed.ms} ms`)
+      expect(killed.ms).toBeLessThan(15_000)
+      expect(session.errors.filter((error) => !/Failed to load resource/.test(error))).toEqual([])
+    } catch (error) {
+      ;(error as Error).message += `\n--- page errors: ${JSON.stringify(session.errors)}\n--- requests: ${JSON.stringify(app.seen.slice(-40))}\n${app.output()}`
+      throw error
+    }
+  }, 400_000)
 })

@@ -1,4 +1,5 @@
 import { useChat } from '@ai-sdk/react'
+import type { UIMessage } from 'ai'
 import { createRunRelay } from 'run-relay'
 import { RelayChatTransport } from 'run-relay/ai-sdk'
 
@@ -6,8 +7,9 @@ import { RelayChatTransport } from 'run-relay/ai-sdk'
 // every tab shares one connection per running chat, and a reload resumes without doubled text.
 const transport = new RelayChatTransport({ relay: createRunRelay() })
 
-export function Chat({ id }: { id: string }) {
-  const { messages, sendMessage, status } = useChat({ id, transport, resume: true })
+// initialMessages: the chat's saved history (see the server's loadChat), so a reload shows the chat.
+export function Chat({ id, initialMessages }: { id: string; initialMessages?: UIMessage[] }) {
+  const { messages, sendMessage, status, error } = useChat({ id, messages: initialMessages, transport, resume: true })
   return (
     <section data-testid="chat" data-status={status}>
       {messages.map((message) => (
@@ -15,6 +17,7 @@ export function Chat({ id }: { id: string }) {
           {message.parts.map((part) => (part.type === 'text' ? part.text : '')).join('')}
         </p>
       ))}
+      {error && <p role="alert">{error.message}</p>}
       <form onSubmit={(event) => {
         event.preventDefault()
         const input = event.currentTarget.elements.namedItem('message') as HTMLInputElement

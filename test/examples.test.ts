@@ -18,6 +18,7 @@ describe('README examples', () => {
       'examples/next-ai-sdk/lib/chat-server.ts': (await import('../examples/next-ai-sdk/lib/chat-server.ts?raw')).default,
       'examples/next-ai-sdk/app/api/chat/route.ts': (await import('../examples/next-ai-sdk/app/api/chat/route.ts?raw')).default,
       'examples/next-ai-sdk/app/api/chat/[id]/stream/route.ts': (await import('../examples/next-ai-sdk/app/api/chat/[id]/stream/route.ts?raw')).default,
+      'examples/next-ai-sdk/app/api/chat/[id]/messages/route.ts': (await import('../examples/next-ai-sdk/app/api/chat/[id]/messages/route.ts?raw')).default,
       'examples/node-http/server.ts': (await import('../examples/node-http/server.ts?raw')).default,
     }
     const readme = (await import('../README.md?raw')).default

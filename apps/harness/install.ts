@@ -27,12 +27,16 @@ export function installApps(): string {
   const [{ filename }] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: repo, encoding: 'utf8' })) as [{ filename: string }]
   // --no-save: the fixtures' lockfile stays as committed; the tarball changes with every build.
   run('npm', ['install', '--no-save', '--no-audit', '--no-fund', join(dir, filename)], dir)
-  for (const app of ['next', 'vite-react', 'esbuild']) {
+  for (const app of ['next', 'next-fresh', 'vite-react', 'esbuild']) {
     rmSync(join(dir, app), { recursive: true, force: true })
     cpSync(join(apps, app), join(dir, app), { recursive: true })
   }
   // The Vite app's App.tsx is the README's React example, as written there.
   cpSync(join(repo, 'examples', 'react-chat.tsx'), join(dir, 'vite-react', 'src', 'App.tsx'))
+  // The fresh create-next-app takes the README's AI SDK files as written: the chat, the server, its routes.
+  cpSync(join(repo, 'examples', 'ai-sdk-chat.tsx'), join(dir, 'next-fresh', 'app', 'chat.tsx'))
+  cpSync(join(repo, 'examples', 'next-ai-sdk', 'lib', 'chat-server.ts'), join(dir, 'next-fresh', 'lib', 'chat-server.ts'))
+  cpSync(join(repo, 'examples', 'next-ai-sdk', 'app', 'api'), join(dir, 'next-fresh', 'app', 'api'), { recursive: true })
   return dir
 }
 
@@ -50,6 +54,8 @@ export interface AppServer {
   url: string
   output(): string
   stop(): Promise<void>
+  /** `kill -9`: the process dies mid-whatever, as a crashed instance does. */
+  kill(): Promise<void>
 }
 
 export async function startServer(command: string, args: string[], cwd: string, options: { env?: Record<string, string>; url: string; ready: RegExp; timeoutMs?: number }): Promise<AppServer> {
@@ -57,11 +63,12 @@ export async function startServer(command: string, args: string[], cwd: string, 
   let output = ''
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()))
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  const stop = () => new Promise<void>((resolveStop) => {
-    if (child.exitCode !== null) return resolveStop()
+  const stopWith = (signal: NodeJS.Signals) => new Promise<void>((resolveStop) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolveStop()
     child.once('exit', () => resolveStop())
-    child.kill('SIGTERM')
+    child.kill(signal)
   })
+  const stop = () => stopWith('SIGTERM')
   const deadline = Date.now() + (options.timeoutMs ?? 60_000)
   while (!options.ready.test(output)) {
     if (child.exitCode !== null || Date.now() > deadline) {
@@ -70,7 +77,7 @@ export async function startServer(command: string, args: string[], cwd: string, 
     }
     await new Promise((resolveWait) => setTimeout(resolveWait, 100))
   }
-  return { url: options.url, output: () => output, stop }
+  return { url: options.url, output: () => output, stop, kill: () => stopWith('SIGKILL') }
 }
 
 /** A free TCP port (listen on 0, close). */
