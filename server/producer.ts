@@ -1,12 +1,16 @@
 import { RunServerError, type LiveBatch, type NewEntry, type RunLog } from './run-log.ts'
 
 export interface ProducerOptions {
-  /** How long the run counts as alive without an append or a renewal. @defaultValue 10_000 */
+  /** How long the run counts as alive without an append or a renewal (renewed every third of it). @defaultValue 2500 */
   leaseMs?: number
   /** Most entries per append. @defaultValue 512 */
   maxBatch?: number
-  /** Attempts per append when the log fails (a fenced append is safe to retry). @defaultValue 3 */
-  attempts?: number
+  /**
+   * How long an append is retried while the log fails (a Redis outage or restart), with the events
+   * emitted meanwhile held in order; a fenced append is safe to retry. Past it, the run stops.
+   * @defaultValue 60_000
+   */
+  logOutageMs?: number
   /**
    * The producer could not follow its run (the log's subscribe failed): it still writes, but a
    * cancel from another instance reaches it only at its next append or renewal (a refused write)
@@ -16,9 +20,9 @@ export interface ProducerOptions {
 }
 
 export const PRODUCER_DEFAULTS = {
-  leaseMs: 10_000,
+  leaseMs: 2500,
   maxBatch: 512,
-  attempts: 3,
+  logOutageMs: 60_000,
   onFollowError: (error: unknown, runId: string) =>
     console.warn(`run-relay/server: run ${runId} could not follow its log (${String(error)}); a cancel from another instance reaches it at its next write instead of at once`),
 } as const
@@ -138,6 +142,7 @@ export class RunProducer {
     const final = this.#finalQueued && this.#pending.length === 0
     const expectedSeq = this.#seq
     this.#finalInFlight = final
+    let failingSince: number | undefined
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await this.#log.append(this.runId, { owner: this.#owner, expectedSeq, leaseMs: this.#options.leaseMs }, batch, final)
@@ -150,11 +155,14 @@ export class RunProducer {
         } else this.#stop(result.reason === 'ended' ? 'the run has ended (cancelled or abandoned)' : `the log refused the append (${result.reason})`)
         break
       } catch (error) {
-        if (attempt >= this.#options.attempts) {
-          this.#stop(`the log failed ${attempt} times: ${String(error)}`)
+        // The log is away (Redis restarting, a failover): hold the events and try again, under the
+        // fence, until it is back or `logOutageMs` has passed; the lease is renewed by this append.
+        failingSince ??= Date.now()
+        if (this.#done || Date.now() - failingSince >= this.#options.logOutageMs) {
+          this.#stop(`the log failed for ${Date.now() - failingSince} ms (${attempt} attempts): ${String(error)}`)
           break
         }
-        await new Promise((resolve) => setTimeout(resolve, 100 * 4 ** (attempt - 1)))
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** (attempt - 1))))
       }
     }
     if (this.#pending.length > 0 && !this.#done) this.#schedule()

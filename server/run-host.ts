@@ -1,17 +1,23 @@
 import { memoryRunLog } from './memory-log.ts'
 import { RunProducer, PRODUCER_DEFAULTS, type ProducerOptions } from './producer.ts'
 import { RunServerError, type RunLog, type RunRecord } from './run-log.ts'
-import { runEventStream, RUN_STREAM_DEFAULTS, type StreamFormat } from './run-stream.ts'
+import { runEventStream, stillAbandoned, RUN_STREAM_DEFAULTS, type StreamFormat } from './run-stream.ts'
 
 export interface RunHostOptions {
   /** Where runs live. @defaultValue memoryRunLog() (one process) */
   log?: RunLog
-  /** A producer's lease: a run whose producer stops renewing for this long is ended with `apperror`. @defaultValue 10_000 */
+  /**
+   * A producer's lease, renewed every third of it: a run whose producer stops renewing for this
+   * long (and `confirmAbandonMs` more) is ended with `apperror`, so a dead producer's readers learn
+   * it within seconds. @defaultValue 2500
+   */
   leaseMs?: number
   /** Heartbeat comment interval on stream responses. @defaultValue 5000 */
   heartbeatMs?: number
-  /** A silent stream response asks the log after this long whether the run's producer is gone. @defaultValue leaseMs / 2 */
+  /** A silent stream response asks the log after this long whether the run's producer is gone. @defaultValue leaseMs / 4 */
   abandonCheckMs?: number
+  /** An expired lease must still be expired this much later (see `RunStreamOptions.confirmAbandonMs`). @defaultValue 1000, at most leaseMs / 2 */
+  confirmAbandonMs?: number
   /** A stream response whose log call has not answered by then ends (see `RunStreamOptions.logTimeoutMs`). @defaultValue 5000 */
   logTimeoutMs?: number
   /** Producer batching (see `RunProducer`). */
@@ -41,14 +47,15 @@ export function createRunHost(options: RunHostOptions = {}) {
   const log = options.log ?? memoryRunLog()
   const leaseMs = options.leaseMs ?? PRODUCER_DEFAULTS.leaseMs
   const heartbeatMs = options.heartbeatMs ?? RUN_STREAM_DEFAULTS.heartbeatMs
-  const abandonCheckMs = options.abandonCheckMs ?? Math.max(10, Math.floor(leaseMs / 2))
+  const abandonCheckMs = options.abandonCheckMs ?? Math.max(10, Math.floor(leaseMs / 4))
+  const confirmAbandonMs = options.confirmAbandonMs ?? Math.min(1000, Math.floor(leaseMs / 2))
   const newRunId = options.newRunId ?? (() => `r${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`)
   const producers = new Set<RunProducer>()
 
   /** The run's record, after ending it with `apperror` if its producer is gone. */
   async function status(runId: string): Promise<RunRecord | undefined> {
     const record = await log.record(runId)
-    if (!record?.abandoned) return record
+    if (!record?.abandoned || !(await stillAbandoned(log, runId, record, confirmAbandonMs))) return record
     await log.endRun(runId, APPERROR('the live worker stopped'), 'abandoned')
     return log.record(runId)
   }
@@ -85,7 +92,7 @@ export function createRunHost(options: RunHostOptions = {}) {
 
     /** A response body with the run's events after `afterSeq` (or from now on), then live ones, until its end. */
     stream(runId: string, afterSeq: number | 'live', format: StreamFormat): ReadableStream<Uint8Array> {
-      return runEventStream(log, runId, { afterSeq, format, heartbeatMs, abandonCheckMs, logTimeoutMs: options.logTimeoutMs, abandonedEntry: APPERROR('the live worker stopped') })
+      return runEventStream(log, runId, { afterSeq, format, heartbeatMs, abandonCheckMs, confirmAbandonMs, logTimeoutMs: options.logTimeoutMs, abandonedEntry: APPERROR('the live worker stopped') })
     },
 
     /** Ends the run with `cancel`, from any instance; its producer's `signal` aborts. */

@@ -38,7 +38,7 @@ export function createRunServer(options: RunServerOptions): { fetch: (request: R
   const host = createRunHost(options)
   const base = (options.basePath ?? RUN_SERVER_DEFAULTS.basePath).replace(/\/$/, '')
 
-  async function fetch(request: Request): Promise<Response> {
+  async function routes(request: Request): Promise<Response> {
     const denied = await options.authorize?.(request)
     if (denied) return denied
     const url = new URL(request.url)
@@ -75,7 +75,22 @@ export function createRunServer(options: RunServerOptions): { fetch: (request: R
     }
   }
 
-  return { fetch, host }
+  return { fetch: (request) => orUnavailable(routes, request), host }
+}
+
+/**
+ * Runs a route; a log that fails (Redis away) answers 503 with `Retry-After`, so a client retries
+ * after it instead of giving up on a 500. A 503 to a start means the turn did not start.
+ */
+export async function orUnavailable(route: (request: Request) => Promise<Response>, request: Request): Promise<Response> {
+  try {
+    return await route(request)
+  } catch (error) {
+    console.error(`run-relay/server: ${request.method} ${new URL(request.url).pathname} failed:`, error)
+    const response = json(503, { error: `the run log is unavailable: ${error instanceof Error ? error.message : String(error)}`, code: 'log_unavailable' })
+    response.headers.set('Retry-After', '1')
+    return response
+  }
 }
 
 /**

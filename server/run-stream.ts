@@ -1,4 +1,4 @@
-import type { LiveBatch, LogEntry, RunLog } from './run-log.ts'
+import type { LiveBatch, LogEntry, RunLog, RunRecord } from './run-log.ts'
 
 /** How a run's entries become SSE text: the reference protocol, or the AI SDK's UI message stream. */
 export interface StreamFormat {
@@ -21,6 +21,12 @@ export interface RunStreamOptions {
   pageSize?: number
   /** Live entries held for a reader that is behind; past it, they are dropped and read from the log later. @defaultValue 1024 */
   liveQueue?: number
+  /**
+   * A run whose lease ran out is ended only if it is still out this much later, with nothing
+   * appended meanwhile: a producer that was cut off from the log (a Redis outage) renews as soon as
+   * the log is back, before anyone declares it dead. @defaultValue 1000
+   */
+  confirmAbandonMs?: number
   /** The final entry for a run whose producer is gone. */
   abandonedEntry?: { event: string; data: string }
   /**
@@ -35,6 +41,7 @@ export interface RunStreamOptions {
 export const RUN_STREAM_DEFAULTS = {
   heartbeatMs: 5000,
   abandonCheckMs: 2000,
+  confirmAbandonMs: 1000,
   pageSize: 512,
   liveQueue: 1024,
   abandonedEntry: { event: 'apperror', data: JSON.stringify({ message: 'the live worker stopped' }) },
@@ -147,7 +154,9 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
     knownLast = Math.max(knownLast, record.lastSeq)
     if (record.ended) ended = true
     // Of all the instances that notice, one wins; its entry reaches every reader through the log.
-    if (record.abandoned) await bounded(log.endRun(runId, o.abandonedEntry, 'abandoned'), 'an abandon')
+    if (record.abandoned && (await bounded(stillAbandoned(log, runId, record, o.confirmAbandonMs), 'a status check'))) {
+      await bounded(log.endRun(runId, o.abandonedEntry, 'abandoned'), 'an abandon')
+    }
     return undefined
   }
 
@@ -197,4 +206,14 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
     },
     { highWaterMark: 1 },
   )
+}
+
+/**
+ * A run seen abandoned (its lease ran out) is dead only if it still is `confirmMs` later with no
+ * new entry: one expired read right after a log outage is the outage, not the producer.
+ */
+export async function stillAbandoned(log: RunLog, runId: string, seen: RunRecord, confirmMs: number): Promise<boolean> {
+  if (confirmMs > 0) await new Promise((resolve) => setTimeout(resolve, confirmMs))
+  const again = await log.record(runId)
+  return again !== undefined && again.abandoned && !again.ended && again.lastSeq === seen.lastSeq
 }

@@ -1,6 +1,6 @@
 import { UI_CHUNK_EVENT, uiMessageFormat } from './formats.ts'
 import { createRunHost, type RunHost, type RunHostOptions } from './run-host.ts'
-import { busy, json, jsonBody } from './run-server.ts'
+import { busy, json, jsonBody, orUnavailable } from './run-server.ts'
 
 /** A UI message chunk (`{ type: 'text-delta', id, delta }`, ...): typed loosely, so `ai` stays optional. */
 export type UIChunk = { type: string } & Record<string, unknown>
@@ -117,7 +117,7 @@ export function createUIMessageServer(options: UIMessageServerOptions) {
   }
 
   /** One handler for every method (mount it on `{base}` and `{base}/*`). */
-  async function fetch(request: Request): Promise<Response> {
+  async function route(request: Request): Promise<Response> {
     switch (request.method) {
       case 'POST':
         return POST(request)
@@ -130,5 +130,11 @@ export function createUIMessageServer(options: UIMessageServerOptions) {
     }
   }
 
-  return { fetch, POST, GET, DELETE, host: host as RunHost }
+  return {
+    fetch: (request: Request) => orUnavailable(route, request),
+    POST: (request: Request) => orUnavailable(POST, request),
+    GET: (request: Request) => orUnavailable(GET, request),
+    DELETE: (request: Request) => orUnavailable(DELETE, request),
+    host: host as RunHost,
+  }
 }
