@@ -146,10 +146,12 @@ export interface RunSpec {
    * Reconnect policy: full-jitter backoff between `baseMs` and `maxMs`, and how many reconnects in a
    * row without a new event before failing with `retries_exhausted`. Only an event the hub did not
    * hold counts as progress, so a run opens at most `maxRetries + 1` connections per new event,
-   * plus `maxRetries + 1`, whatever the server does (waiting offline opens none).
-   * @defaultValue `{ baseMs: 500, maxMs: 15 000, maxRetries: 8 }`
+   * plus `maxRetries + 1`, whatever the server does (waiting offline opens none). A server that
+   * answers 5xx with no `Retry-After` `maxServerErrors` times in a row is failing, not busy: the run
+   * fails then (in seconds, not after every retry).
+   * @defaultValue `{ baseMs: 500, maxMs: 15 000, maxRetries: 8, maxServerErrors: 3 }`
    */
-  reconnect?: { baseMs?: number; maxMs?: number; maxRetries?: number }
+  reconnect?: { baseMs?: number; maxMs?: number; maxRetries?: number; maxServerErrors?: number }
   /** The server must answer with headers within this long, else the attempt counts as failed. @defaultValue 10 000 */
   connectTimeoutMs?: number
   /** The largest event accepted, in characters; a larger one fails the run with `oversize`. @defaultValue 1 MiB */
@@ -184,7 +186,7 @@ export interface FeedSpec {
   /** Which events announce a run, and how to build that run's spec from the announcement. */
   announces: Announcement[]
   /** Reconnect policy, as for a run; a successful open counts as progress, so a feed that is idle for hours is never given up on. */
-  reconnect?: { baseMs?: number; maxMs?: number; maxRetries?: number }
+  reconnect?: { baseMs?: number; maxMs?: number; maxRetries?: number; maxServerErrors?: number }
   /** @defaultValue as for runs: 45 s with EventSource, 20 s with fetch */
   silenceTimeoutMs?: number
 }

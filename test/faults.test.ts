@@ -96,6 +96,17 @@ describe.each<TransportKind>(['eventsource', 'fetch'])('faults with the %s trans
     expect((await serverStats(run.streamId)).opened).toBe(4)
   })
 
+  // A foreign server that answers 500 to every resume (no Retry-After) is failing, not busy: with the
+  // default budget the run fails after maxServerErrors (3) retries, not after maxRetries (8).
+  for (const wire of ['reference', 'no-ids'] as const) {
+    it(`a server that answers 500 every time fails after 3 retries with the defaults, not 8 (${wire})`, async () => {
+      const run = await startRun(uniqueName('s'), 'failing', { tokens: 20, rate: 100, wire, faults: { status: 500 } })
+      const seen = await watch(run, { transport, preset: wire === 'reference' ? 'reference' : undefined, reconnect: undefined })
+      expect(seen.errors.at(-1)).toMatchObject({ code: 'retries_exhausted', status: 500 })
+      expect((await serverStats(run.streamId)).opened).toBe(4)
+    })
+  }
+
   it('204 ends the run', async () => {
     const run = await startRun(uniqueName('s'), 'no content', { tokens: 20, rate: 100, faults: { status: 204 } })
     const seen = await watch(run, { transport })

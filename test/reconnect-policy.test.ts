@@ -7,7 +7,7 @@ const base: DropFacts = {
   reason: { kind: 'network', message: 'Failed to fetch' },
   holder: 'run', resume: 'cursor', endOnClose: false, hasIds: true,
   newEvents: 3, heldEvents: 10, accepted: true, repeatsPost: false, confirmingEnd: false,
-  online: true, canRefreshHeaders: false, authRetried: false, attempt: 0, maxRetries: 8, backoff: { baseMs: 500, maxMs: 15_000 }, retryMs: undefined, random: 0.5,
+  online: true, canRefreshHeaders: false, authRetried: false, attempt: 0, maxRetries: 8, maxServerErrors: 3, backoff: { baseMs: 500, maxMs: 15_000 }, retryMs: undefined, random: 0.5,
 }
 const closed: DropReason = { kind: 'closed' }
 const http = (status: number, retryAfterMs?: number): DropReason => ({ kind: 'http', status, message: `HTTP ${status}`, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
@@ -35,6 +35,12 @@ const rows: Array<[string, Partial<DropFacts>, Expected]> = [
   ['429 with Retry-After', { reason: http(429, 100), attempt: 2 }, 'reconnect:1000'],
   ['the server retry: field replaces the base', { retryMs: 100 }, 'reconnect:50'],
   ['the delay is capped', { attempt: 10, maxRetries: 20 }, 'reconnect:7500'],
+  // A failing server (5xx, no Retry-After) gets fewer tries than a flaky network: it fails in seconds
+  ['500 on the third retry in a row: one more try', { reason: http(500), attempt: 2 }, 'reconnect:1000'],
+  ['500 on the fourth: retries_exhausted, not after every retry', { reason: http(500), attempt: 3 }, 'fail:retries_exhausted'],
+  ['502 likewise', { reason: http(502), attempt: 3 }, 'fail:retries_exhausted'],
+  ['503 with Retry-After is a busy server: waited for, up to maxRetries', { reason: http(503, 1000), attempt: 5 }, 'reconnect:7500'],
+  ['network drops keep the whole budget', { attempt: 5 }, 'reconnect:7500'],
   // Ends by closing
   ['a clean close after progress is routine: straight back', { reason: closed }, 'reconnect:0'],
   ['a routine close waits for the server retry: field', { reason: closed, retryMs: 3000 }, 'reconnect:3000'],
@@ -75,8 +81,8 @@ describe('the reconnect policy', () => {
   it('says why a run cannot be resumed, in words that name the fix', () => {
     const outcome = decideDrop({ ...base, repeatsPost: true })
     expect(outcome.kind === 'fail' && outcome.error.message).toMatch(/resumeUrl/)
-    const exhausted = decideDrop({ ...base, attempt: 8, reason: http(502) })
-    expect(exhausted.kind === 'fail' && exhausted.error.message).toMatch(/Gave up after 8 reconnects without progress; last: HTTP 502/)
+    const exhausted = decideDrop({ ...base, attempt: 8, reason: { kind: 'network', message: 'Failed to fetch' } })
+    expect(exhausted.kind === 'fail' && exhausted.error.message).toMatch(/Gave up after 8 reconnects without progress; last: Failed to fetch/)
   })
 })
 

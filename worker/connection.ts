@@ -38,7 +38,7 @@ export interface ConnectionOwner {
 }
 
 /** The facts of a drop that the connection knows (see `DropFacts`). */
-export type ConnectionFacts = Pick<DropFacts, 'newEvents' | 'accepted' | 'repeatsPost' | 'online' | 'attempt' | 'maxRetries' | 'backoff' | 'retryMs' | 'random' | 'canRefreshHeaders'>
+export type ConnectionFacts = Pick<DropFacts, 'newEvents' | 'accepted' | 'repeatsPost' | 'online' | 'attempt' | 'maxRetries' | 'maxServerErrors' | 'backoff' | 'retryMs' | 'random' | 'canRefreshHeaders'>
 
 /**
  * A reconnecting server connection: one attempt at a time, each built from the resolved stream and
@@ -101,10 +101,10 @@ export class Connection {
 
   /** What this connection knows of a drop, for the reconnect policy. */
   facts(): ConnectionFacts {
-    const { maxRetries, backoff } = this.#stream.reconnect
+    const { maxRetries, maxServerErrors, backoff } = this.#stream.reconnect
     return {
       newEvents: this.newEvents, accepted: this.#accepted, repeatsPost: this.repeatsPost, online: this.#env.isOnline(),
-      attempt: this.#attempt, maxRetries, backoff, retryMs: this.#retryMs, random: this.#env.random(),
+      attempt: this.#attempt, maxRetries, maxServerErrors, backoff, retryMs: this.#retryMs, random: this.#env.random(),
       canRefreshHeaders: this.#runId !== undefined && (this.#env.canRefreshHeaders?.(this.#runId) ?? false),
     }
   }

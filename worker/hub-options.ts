@@ -28,6 +28,8 @@ export interface HubOptions {
   backoff: BackoffPolicy
   /** Reconnects without progress before a run fails with `retries_exhausted`. @defaultValue 8 */
   maxRetries: number
+  /** 5xx answers without `Retry-After` in a row (no progress between) before a run fails with `retries_exhausted`. @defaultValue 3 */
+  maxServerErrors: number
   /** Reconnect a stream that stays silent this long; per-run `silenceTimeoutMs` overrides. @defaultValue 20 000 (fetch, counting heartbeats), 45 000 (EventSource, counting events) */
   silenceTimeoutMs: Record<TransportKind, number>
   /**
@@ -84,6 +86,7 @@ export const HUB_DEFAULTS: Omit<HubOptions, 'baseUrl' | 'transports' | 'setTimeo
   maxEventSize: 1024 * 1024,
   backoff: { baseMs: 500, maxMs: 15_000 },
   maxRetries: 8,
+  maxServerErrors: 3,
   silenceTimeoutMs: { fetch: 20_000, eventsource: 45_000 },
   connectionBudget: { http1: 4, http2: 64 },
   abortCooldownMs: 5_000,

@@ -6,7 +6,7 @@ import { contractOf, type ServerContract, type StreamFields } from './server-con
 import { checkPreset, checkRunFields, checkStream, type StreamUrls } from './spec-check.ts'
 
 /** The hub settings a spec is resolved against (a `HubOptions` fits). */
-export type StreamSettings = Pick<HubOptions, 'allowedOrigins' | 'maxEventSize' | 'backoff' | 'maxRetries' | 'silenceTimeoutMs'>
+export type StreamSettings = Pick<HubOptions, 'allowedOrigins' | 'maxEventSize' | 'backoff' | 'maxRetries' | 'maxServerErrors' | 'silenceTimeoutMs'>
 export type RunSettings = StreamSettings & Pick<HubOptions, 'maxEventsPerRun' | 'maxBytesPerRun'>
 
 /** One server stream, resolved: all that `Connection` and the transports read. */
@@ -30,7 +30,7 @@ export interface ResolvedStream {
     /** A connection that stays open this long counts as progress (feeds); undefined: only new events do. */
     healthyMs: number | undefined
   }
-  reconnect: { backoff: BackoffPolicy; maxRetries: number }
+  reconnect: { backoff: BackoffPolicy; maxRetries: number; maxServerErrors: number }
 }
 
 /** A run's spec as the hub holds it: its session named (the run's own id when the spec has none). */
@@ -63,7 +63,7 @@ export function resolveStream(spec: StreamFields, settings: StreamSettings, base
   const contract = contractOf(spec)
   const urls = checkStream(spec, contract, baseUrl, settings.allowedOrigins)
   if ('type' in urls) return urls
-  const { maxRetries = settings.maxRetries, ...backoff } = spec.reconnect ?? {}
+  const { maxRetries = settings.maxRetries, maxServerErrors = settings.maxServerErrors, ...backoff } = spec.reconnect ?? {}
   return {
     contract,
     urls,
@@ -77,6 +77,6 @@ export function resolveStream(spec: StreamFields, settings: StreamSettings, base
       silenceMs: spec.silenceTimeoutMs ?? contract.silenceMs ?? settings.silenceTimeoutMs[contract.transport],
       healthyMs: undefined,
     },
-    reconnect: { backoff: { ...settings.backoff, ...backoff }, maxRetries },
+    reconnect: { backoff: { ...settings.backoff, ...backoff }, maxRetries, maxServerErrors },
   }
 }
