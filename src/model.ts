@@ -16,7 +16,12 @@
  * - `ended`: a terminal event arrived. Final.
  * - `failed`: the hub gave up (see the run's `error`). Final.
  */
-export type RunStatus = 'connecting' | 'open' | 'reconnecting' | 'parked' | 'ended' | 'failed'
+/**
+ * `stalled`: the connection is open but nothing has arrived, not even a heartbeat, for
+ * `stalledAfterMs` (a producer that died, a proxy that holds the response): a hint to show, never
+ * final; the next byte makes it `open` again, and the silence timeout reconnects it.
+ */
+export type RunStatus = 'connecting' | 'open' | 'stalled' | 'reconnecting' | 'parked' | 'ended' | 'failed'
 
 /** How the hub asks the server to resume after a dropped connection. */
 export type ResumeStrategy =
@@ -154,6 +159,12 @@ export interface RunSpec {
   reconnect?: { baseMs?: number; maxMs?: number; maxRetries?: number; maxServerErrors?: number }
   /** The server must answer with headers within this long, else the attempt counts as failed. @defaultValue 10 000 */
   connectTimeoutMs?: number
+  /**
+   * An open connection that receives nothing, heartbeats included, for this long makes the run
+   * `stalled` (a status for the UI) until the next byte. 0 turns it off.
+   * @defaultValue half the silence timeout: 10 000 with fetch, 22 500 with EventSource
+   */
+  stalledAfterMs?: number
   /** The largest event accepted, in characters; a larger one fails the run with `oversize`. @defaultValue 1 MiB */
   maxEventSize?: number
   /** Caps of this run's log; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */

@@ -1,7 +1,7 @@
 import { commands } from 'vitest/browser'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type RunSpec, type RunSummary, type TransportKind } from '../src/index.ts'
-import { finishedTranscript, recorder, restartServer, serverStats, serverTranscript, setFaults, shape, specOf as startedSpec, startRun, uniqueName, useRelays, waitFor, type StartedRun } from './helpers.ts'
+import { finishedTranscript, finishedWire, recorder, restartServer, serverStats, serverTranscript, setFaults, shape, specOf as startedSpec, startRun, uniqueName, useRelays, waitFor, wireShape, type StartedRun } from './helpers.ts'
 
 /** Every fault runs through a real SharedWorker against the dev chat server. */
 const relay = useRelays('faults')
@@ -34,6 +34,29 @@ describe.each<TransportKind>(['eventsource', 'fetch'])('faults with the %s trans
     expect(seen.ended).toBe(true)
     expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
     expect((await serverStats(run.streamId)).cursors).toEqual(['after_seq=0', 'after_seq=8'])
+  })
+
+  // A producer that died behind a live connection: the UI hears `stalled` long before the silence timeout.
+  // The id-less case: the AI SDK's stream (fetch only), replayed from its start and skipped by count.
+  for (const wire of ['reference', 'ai-sdk'] as const) {
+    it.skipIf(wire === 'ai-sdk' && transport === 'eventsource')(`a stream that says nothing, not even a heartbeat, is stalled, then reconnected, whole (${wire})`, async () => {
+      const run = await startRun(uniqueName('s'), 'stall', { tokens: 60, rate: 30, heartbeatMs: 200, wire, faults: { stallAfter: 8 } })
+      const seen = await watch(run, { transport, preset: wire, stalledAfterMs: 300, silenceTimeoutMs: 1000 })
+      expect(seen.ended).toBe(true)
+      if (wire === 'reference') expect(shape(seen.events)).toEqual(shape(await finishedTranscript(run.streamId)))
+      else expect(wireShape(seen.events)).toEqual(wireShape(await finishedWire(run.streamId)))
+      const stalled = seen.statuses.indexOf('stalled')
+      expect(stalled, `statuses: ${seen.statuses.join(' ')}`).toBeGreaterThan(0)
+      expect(seen.statuses.slice(stalled, stalled + 2)).toEqual(['stalled', 'reconnecting'])
+    })
+  }
+
+  // EventSource hides comments: there only events count (its default stalledAfterMs is 22.5 s).
+  it.skipIf(transport === 'eventsource')('heartbeats keep a quiet run open, never stalled', async () => {
+    const run = await startRun(uniqueName('s'), 'slow', { tokens: 4, rate: 2, heartbeatMs: 100 })
+    const seen = await watch(run, { transport, stalledAfterMs: 400 })
+    expect(seen.ended).toBe(true)
+    expect(seen.statuses).not.toContain('stalled')
   })
 
   it('a jump in the server seq is repaired by reconnecting from the last good cursor', async () => {

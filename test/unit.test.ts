@@ -70,6 +70,15 @@ describe('runStatusReducer', () => {
     }
   })
 
+  it('stalled is a hint on an open run only: the next byte makes it open, a drop reconnecting', () => {
+    expect(runStatusReducer(at('open'), { type: 'stalled' }).status).toBe('stalled')
+    expect(runStatusReducer(at('stalled'), { type: 'alive' }).status).toBe('open')
+    expect(runStatusReducer(at('stalled'), { type: 'dropped' }).status).toBe('reconnecting')
+    expect(runStatusReducer(at('stalled'), { type: 'terminal' }).status).toBe('ended')
+    for (const status of ['connecting', 'reconnecting', 'parked', 'ended'] as const) expect(runStatusReducer(at(status), { type: 'stalled' }).status).toBe(status)
+    expect(runStatusReducer(at('open'), { type: 'alive' }).status).toBe('open')
+  })
+
   it('never leaves a final state', () => {
     const error = { type: 'error', code: 'auth', message: 'no' } as const
     for (const final of [at('ended'), { status: 'failed', error } as RunState]) {

@@ -36,6 +36,7 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
       onDrop: (reason) => this.dropped(reason),
       onReconnectDue: () => this.#connect(),
       onInvalidText: (replaced) => (this.invalidText += replaced),
+      onStalled: (stalled) => this.dispatch({ type: stalled ? 'stalled' : 'alive' }),
     }, runId)
   }
 

@@ -35,6 +35,8 @@ export interface ConnectionOwner {
   onReconnectDue(): void
   /** Bytes that are not UTF-8 became this many U+FFFD. */
   onInvalidText(replaced: number): void
+  /** The open attempt heard nothing for `stalledMs` (true), or heard again after that (false). */
+  onStalled(stalled: boolean): void
 }
 
 /** The facts of a drop that the connection knows (see `DropFacts`). */
@@ -56,6 +58,8 @@ export class Connection {
   #reconnectTimer: unknown
   #connectTimer: unknown
   #silenceTimer: unknown
+  #stallTimer: unknown
+  #stalled = false
   #healthyTimer: unknown
   /** When the current attempt last showed a sign of life (env clock). */
   #heardAt = 0
@@ -219,6 +223,9 @@ export class Connection {
   #stopTimers(): void {
     this.#env.clearTimeout(this.#silenceTimer)
     this.#silenceTimer = undefined
+    this.#env.clearTimeout(this.#stallTimer)
+    this.#stallTimer = undefined
+    this.#stalled = false
     this.#env.clearTimeout(this.#healthyTimer)
     this.#env.clearTimeout(this.#connectTimer)
   }
@@ -240,6 +247,24 @@ export class Connection {
   #heard(): void {
     this.#heardAt = this.#env.now()
     if (this.#silenceTimer === undefined) this.#watchSilence(this.#stream.timeouts.silenceMs)
+    if (this.#stallTimer === undefined) this.#watchStall(this.#stream.timeouts.stalledMs)
+    if (this.#stalled) {
+      this.#stalled = false
+      this.#owner.onStalled(false)
+    }
+  }
+
+  /** The stall hint: like the silence watchdog, one timer per attempt, but it only tells the owner. */
+  #watchStall(waitMs: number): void {
+    const stalledMs = this.#stream.timeouts.stalledMs
+    if (stalledMs <= 0 || !this.#current || this.#stalled) return
+    this.#stallTimer = this.#env.setTimeout(() => {
+      this.#stallTimer = undefined
+      const idle = this.#env.now() - this.#heardAt
+      if (idle < stalledMs) return this.#watchStall(stalledMs - idle)
+      this.#stalled = true
+      this.#owner.onStalled(true)
+    }, waitMs)
   }
 
   #watchSilence(waitMs: number): void {

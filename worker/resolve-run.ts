@@ -27,6 +27,8 @@ export interface ResolvedStream {
     connectMs: number
     /** Reconnect after this long without an event (or, with the fetch transport, a heartbeat); 0: never. */
     silenceMs: number
+    /** Nothing at all for this long while open: the run is `stalled` (0: never). */
+    stalledMs: number
     /** A connection that stays open this long counts as progress (feeds); undefined: only new events do. */
     healthyMs: number | undefined
   }
@@ -63,6 +65,7 @@ export function resolveStream(spec: StreamFields, settings: StreamSettings, base
   const contract = contractOf(spec)
   const urls = checkStream(spec, contract, baseUrl, settings.allowedOrigins)
   if ('type' in urls) return urls
+  const silenceMs = spec.silenceTimeoutMs ?? contract.silenceMs ?? settings.silenceTimeoutMs[contract.transport]
   const { maxRetries = settings.maxRetries, maxServerErrors = settings.maxServerErrors, ...backoff } = spec.reconnect ?? {}
   return {
     contract,
@@ -74,7 +77,8 @@ export function resolveStream(spec: StreamFields, settings: StreamSettings, base
     maxEventSize: spec.maxEventSize ?? settings.maxEventSize,
     timeouts: {
       connectMs: spec.connectTimeoutMs ?? STREAM_DEFAULTS.connectTimeoutMs,
-      silenceMs: spec.silenceTimeoutMs ?? contract.silenceMs ?? settings.silenceTimeoutMs[contract.transport],
+      silenceMs,
+      stalledMs: spec.stalledAfterMs ?? Math.floor(silenceMs / 2),
       healthyMs: undefined,
     },
     reconnect: { backoff: { ...settings.backoff, ...backoff }, maxRetries, maxServerErrors },

@@ -4,6 +4,9 @@ import { assertNever, isFinal } from '../src/run-status.ts'
 /** Everything that can happen to a run's connection. The only way its status changes. */
 export type RunAction =
   | { type: 'opened' }
+  /** An open connection heard nothing for `stalledAfterMs`, and heard again. */
+  | { type: 'stalled' }
+  | { type: 'alive' }
   | { type: 'dropped' }
   | { type: 'parked' }
   | { type: 'resumed' }
@@ -37,6 +40,10 @@ function transition(state: RunState, action: RunAction): RunState {
   switch (action.type) {
     case 'opened':
       return state.status === 'parked' ? state : { status: 'open' }
+    case 'stalled':
+      return state.status === 'open' ? { status: 'stalled' } : state
+    case 'alive':
+      return state.status === 'stalled' ? { status: 'open' } : state
     case 'dropped':
       return state.status === 'parked' ? state : { status: 'reconnecting' }
     case 'parked':
