@@ -26,7 +26,8 @@ export const referenceFormat: StreamFormat = {
 export const UI_CHUNK_EVENT = 'chunk'
 
 const DONE = 'data: [DONE]\n\n'
-const uiChunk = (chunk: object) => `data: ${JSON.stringify(chunk)}\n\n`
+/** A chunk event with the run's seq as its id (`<run>:<seq>`): a client that keeps it resumes after it, others ignore it. */
+const uiFrame = (runId: string, seq: number, json: string) => `id: ${runId}:${seq}\ndata: ${json}\n\n`
 
 function messageOf(data: string): string {
   try {
@@ -40,23 +41,24 @@ function messageOf(data: string): string {
 /**
  * The AI SDK's UI message stream (v1): unnamed `data: <chunk JSON>` events and `data: [DONE]`
  * at the end, with the `x-vercel-ai-ui-message-stream: v1` header; what `createUIMessageStreamResponse`
- * writes, written here without importing `ai`. A cancel becomes an `abort` chunk and an abandoned
- * run an `error` chunk, each before `[DONE]`.
+ * writes, written here without importing `ai`. Each chunk carries `id: <run>:<seq>` (the AI SDK
+ * ignores ids; `RelayChatTransport` resumes after the last one instead of from the start); `[DONE]`
+ * has none. A cancel becomes an `abort` chunk and an abandoned run an `error` chunk, each before `[DONE]`.
  */
 export const uiMessageFormat: StreamFormat = {
   headers: { ...SSE_HEADERS, 'x-vercel-ai-ui-message-stream': 'v1' },
-  frame(_runId: string, entry: LogEntry, final: boolean): string {
-    if (entry.event === UI_CHUNK_EVENT) return `data: ${entry.data}\n\n` + (final ? DONE : '')
+  frame(runId: string, entry: LogEntry, final: boolean): string {
+    if (entry.event === UI_CHUNK_EVENT) return uiFrame(runId, entry.seq, entry.data) + (final ? DONE : '')
     switch (entry.event) {
       case 'cancel':
-        return uiChunk({ type: 'abort' }) + DONE
+        return uiFrame(runId, entry.seq, JSON.stringify({ type: 'abort' })) + DONE
       case 'apperror':
       case 'error':
-        return uiChunk({ type: 'error', errorText: messageOf(entry.data) }) + DONE
+        return uiFrame(runId, entry.seq, JSON.stringify({ type: 'error', errorText: messageOf(entry.data) })) + DONE
       default:
         // `stream_end`, and any other final entry, closes the stream.
         return final ? DONE : ''
     }
   },
-  lost: (_runId: string, message: string) => uiChunk({ type: 'error', errorText: message }) + DONE,
+  lost: (_runId: string, message: string) => `data: ${JSON.stringify({ type: 'error', errorText: message })}\n\n` + DONE,
 }

@@ -1,6 +1,6 @@
 import { UI_CHUNK_EVENT, uiMessageFormat } from './formats.ts'
 import { createRunHost, type RunHost, type RunHostOptions } from './run-host.ts'
-import { busy, json, jsonBody, orUnavailable } from './run-server.ts'
+import { busy, cursorOf, json, jsonBody, orUnavailable } from './run-server.ts'
 
 /** A UI message chunk (`{ type: 'text-delta', id, delta }`, ...): typed loosely, so `ai` stays optional. */
 export type UIChunk = { type: string } & Record<string, unknown>
@@ -43,7 +43,8 @@ export interface UIMessageServerOptions extends RunHostOptions {
  * The AI SDK's resumable chat endpoints, on a `RunLog` instead of `resumable-stream`
  * (no `ai` import; the UI message stream is written directly):
  * - `POST {base}` `{id, messages}` starts a turn and answers with its stream (409 while one runs);
- * - `GET {base}/{id}/stream` replays the chat's active turn from its first chunk, then live; 204 when none runs;
+ * - `GET {base}/{id}/stream` replays the chat's active turn from its first chunk (or after the chunk
+ *   named by `after_event_id` / `Last-Event-ID`, the `<run>:<seq>` ids of its frames), then live; 204 when none runs;
  * - `DELETE {base}/{id}/stream` stops the active turn, from any instance.
  * A turn survives its reader (a reload, another instance); a turn whose producer died ends
  * with an `error` chunk for every reader.
@@ -51,7 +52,7 @@ export interface UIMessageServerOptions extends RunHostOptions {
 export function createUIMessageServer(options: UIMessageServerOptions) {
   const host = createRunHost(options)
   const base = (options.basePath ?? '/api/chat').replace(/\/$/, '')
-  const streamResponse = (runId: string) => new Response(host.stream(runId, 0, uiMessageFormat), { status: 200, headers: uiMessageFormat.headers })
+  const streamResponse = (runId: string, afterSeq = 0) => new Response(host.stream(runId, afterSeq, uiMessageFormat), { status: 200, headers: uiMessageFormat.headers })
 
   async function POST(request: Request): Promise<Response> {
     const denied = await options.authorize?.(request)
@@ -96,7 +97,9 @@ export function createUIMessageServer(options: UIMessageServerOptions) {
     const runId = await host.log.activeRun(chatId)
     const record = runId === undefined ? undefined : await host.status(runId)
     if (!runId || !record || record.ended) return new Response(null, { status: 204 })
-    return streamResponse(runId)
+    // After the client's last chunk (`after_event_id` or `Last-Event-ID`, `<run>:<seq>` of this turn); else from the first.
+    const after = cursorOf(new URL(request.url), request, runId)
+    return streamResponse(runId, after === 'live' ? 0 : after)
   }
 
   async function DELETE(request: Request): Promise<Response> {

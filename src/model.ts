@@ -29,7 +29,11 @@ export type ResumeStrategy =
   | { kind: 'query'; param: string; value: 'seq' | 'event-id' }
   /** The standard `Last-Event-ID` request header. Only the fetch transport can set it on a reconnect it opens itself. */
   | { kind: 'header' }
-  /** The server replays the whole run on every connection (AI SDK resumable streams): the hub skips what it holds, by id, or by count when there are no ids. */
+  /**
+   * The server replays the whole run on every connection (AI SDK resumable streams): the hub skips
+   * what it holds, by id, or by count when there are no ids. Once events had ids, a reconnect adds
+   * `after_event_id=<last id>`, which run-relay/server's UI stream honours (only the rest comes).
+   */
   | { kind: 'replay' }
   /** The server cannot resume (OpenAI-style completions): a drop after the first event fails the run with `unresumable`, never a silent hole. */
   | { kind: 'none' }

@@ -35,7 +35,14 @@ for (const [name, openLog] of backends) {
       const body = { id: 'chat-1', messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text: 'hi' }] }], tokens: 60, rate: 300 }
       const first = await readSse(`${url}/api/chat`, { ...post(body), stopWhen: (events) => events.length >= 10 })
       expect(first.headers.get('x-vercel-ai-ui-message-stream')).toBe('v1')
-      expect(first.events.every((e) => e.event === undefined && e.id === undefined)).toBe(true)
+      // Each chunk names its run and seq; the AI SDK ignores ids, RelayChatTransport resumes after them.
+      expect(first.events.every((e) => e.event === undefined && /^[^:]+:\d+$/.test(e.id ?? ''))).toBe(true)
+      const [runId, seq] = first.events[4]!.id!.split(':')
+      const after = await readSse(`${url}/api/chat/chat-1/stream?after_event_id=${encodeURIComponent(`${runId}:${seq}`)}`, { stopWhen: (events) => events.length >= 3 })
+      expect(after.events.slice(0, 3).map((e) => e.id)).toEqual([5, 6, 7].map((n) => `${runId}:${Number(seq) + n - 4}`))
+      // An id of another turn (or none) replays from the first chunk.
+      const other = await readSse(`${url}/api/chat/chat-1/stream`, { headers: { 'Last-Event-ID': 'r-old:40' }, stopWhen: (events) => events.length >= 1 })
+      expect(other.events[0]!.id).toBe(`${runId}:1`)
       const resumed = await readSse(`${url}/api/chat/chat-1/stream`)
       expect(resumed.ended).toBe(true)
       // The start chunk carries the reply's message id, the same on every read: a resume is the same bubble.

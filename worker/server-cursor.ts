@@ -179,8 +179,13 @@ export class ServerCursor {
           headers['Last-Event-ID'] = headerValue(last)
         }
         break
-      case 'offset': // handled above
       case 'replay':
+        // A replaying server that gives ids (run-relay/server's UI stream) resumes after the last one;
+        // one that does not know the parameter ignores it and replays, skipped by id. A query, not
+        // `Last-Event-ID`: no CORS preflight for servers that never asked for one.
+        if (last !== undefined) url.searchParams.set('after_event_id', last)
+        break
+      case 'offset': // handled above
       case 'none':
         break
       default:

@@ -23,6 +23,8 @@ export interface TwoInstances {
   ports: number[]
   /** Every request the proxy passed on, in order. */
   seen: Seen[]
+  /** Cuts the next POST's response after this many bytes, as a proxy timeout does. */
+  cutNextPostAfter(bytes: number): void
   output(): string
   close(): Promise<void>
 }
@@ -41,12 +43,19 @@ export async function startTwoInstances(dir: string): Promise<TwoInstances> {
   })))
   const seen: Seen[] = []
   let next = 0
+  let cutAfter: number | undefined
   const proxy: Server = createServer((req, res) => {
     const instance = next++ % 2
     seen.push({ method: req.method ?? 'GET', path: req.url ?? '/', instance })
     const upstream = httpRequest({ host: '127.0.0.1', port: ports[instance], path: req.url, method: req.method, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers)
       answer.pipe(res)
+      const cut = req.method === 'POST' ? cutAfter : undefined
+      if (cut !== undefined) {
+        cutAfter = undefined
+        let sent = 0
+        answer.on('data', (chunk: Buffer) => (sent += chunk.length) >= cut && res.destroy())
+      }
       // An instance that died mid-response cuts the client's response too, as a load balancer does.
       answer.on('close', () => answer.complete || res.destroy())
     })
@@ -59,6 +68,7 @@ export async function startTwoInstances(dir: string): Promise<TwoInstances> {
   await new Promise<void>((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve))
   return {
     url: `http://127.0.0.1:${proxyPort}/`, instances, ports, seen,
+    cutNextPostAfter: (bytes) => void (cutAfter = bytes),
     output: () => instances.map((instance, i) => `--- instance ${i}:\n${instance.output().slice(-2000)}`).join('\n'),
     async close() {
       proxy.closeAllConnections()
@@ -134,6 +144,19 @@ export async function freshNextChecks(session: Session, app: TwoInstances, label
   await page.reload()
   await shownWhole(page, ['hello A', 'second A', 'third A'], 'chat A after a reload mid-stream')
   expect(requestsOf(app, 'POST', '/api/chat'), 'POSTs: one per turn').toHaveLength(3)
+
+  // A cut mid-reply (a proxy's timeout): the hub resumes after the last chunk it has (the frames'
+  // ids), so the server sends only the rest; the reply shows whole, once.
+  const cutChat = id('cut')
+  const cutPage = await session.open(`${app.url}?chats=${cutChat}`)
+  const beforeCut = app.seen.length
+  app.cutNextPostAfter(1500)
+  await send(cutPage, 'cut me')
+  await shownWhole(cutPage, ['cut me'], 'the chat cut mid-reply')
+  const resumes = app.seen.slice(beforeCut).filter((r) => r.method === 'GET' && r.path.startsWith(`/api/chat/${cutChat}/stream?`))
+  expect(resumes.map((r) => r.path), 'the resume after the cut').toHaveLength(1)
+  expect(decodeURIComponent(resumes[0]!.path)).toMatch(/after_event_id=[^:&]+:([1-9]\d*)$/)
+  await cutPage.close()
 
   // A stop sent through the other instance reaches the producer's model.
   const stopChat = id('stop')
