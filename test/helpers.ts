@@ -213,11 +213,17 @@ export async function setFaults(streamId: string, faults: RunFaults): Promise<vo
 }
 
 /** What a subscription of the test tab fixture (`tab.subscribe(key, ...)`) saw, once its run ended. */
-export function endedInTab(tab: string, key: string): Promise<{ events: RunEvent[]; statuses: string[] }> {
+export async function endedInTab(tab: string, key: string): Promise<{ events: RunEvent[]; statuses: string[] }> {
+  let seen: { events: RunEvent[]; statuses: string[] } | undefined
+  // 20 s: a loaded CI machine starting a new hub after a reload; on a timeout, what the tab and its hub
+  // knew, to tell a run that never resumed from a wait that was too short.
   return waitFor(async () => {
-    const seen = await commands.evalInTab<{ events: RunEvent[]; statuses: string[] } | undefined>(tab, `tab.seen(${JSON.stringify(key)})`)
+    seen = await commands.evalInTab<{ events: RunEvent[]; statuses: string[] } | undefined>(tab, `tab.seen(${JSON.stringify(key)})`)
     return seen?.statuses.includes('ended') ? seen : undefined
-  }, { what: `the run of subscription ${key} to end in ${tab}` })
+  }, { what: `the run of subscription ${key} to end in ${tab}`, timeoutMs: 20_000 }).catch(async (error: Error) => {
+    const hub = await commands.evalInTab<unknown>(tab, 'tab.diagnostics()').catch((failed: unknown) => `no diagnostics: ${String(failed)}`)
+    throw new Error(`${error.message}; the subscription saw ${seen?.events.length ?? 'no'} events, statuses ${JSON.stringify(seen?.statuses)}; the hub: ${JSON.stringify(hub).slice(0, 2000)}`)
+  })
 }
 
 /** The other loopback origin of the test server (localhost ↔ 127.0.0.1): a different origin, the same dev server. */
