@@ -1,11 +1,16 @@
 /**
  * What the Redis log needs from a client: raw commands, and the process's one subscriber
- * connection. Two thin adapters: `fromNodeRedis` (the `redis` package, an optional peer) and
- * `fromIoredis`. Both are typed structurally, so neither client is imported here.
+ * connection. Two thin adapters: `fromNodeRedis` (the `redis` package, an optional peer: a client
+ * or a cluster) and `fromIoredis`. Both are typed structurally, so neither client is imported here.
  */
 export interface RedisConnection {
-  /** Sends one command and resolves with its raw reply (arrays, strings, numbers, null). */
-  send(args: string[]): Promise<unknown>
+  /**
+   * Sends one command and resolves with its raw reply (arrays, strings, numbers, null). `key`: the
+   * key the command touches (a cluster client routes by it; `SCRIPT LOAD` has none of its own).
+   */
+  send(args: string[], key?: string): Promise<unknown>
+  /** A cluster: live channels are sharded (SPUBLISH in the scripts, `subscribe` is SSUBSCRIBE). */
+  sharded?: boolean
   /** Subscribes the shared subscriber connection to `channel`; resolves once Redis confirmed it. */
   subscribe(channel: string, listener: (message: string) => void): Promise<void>
   unsubscribe(channel: string): Promise<void>
@@ -41,7 +46,11 @@ export interface AdapterOptions {
  * `client.duplicate()`, opened on first use too: a connection in subscribe mode cannot send other
  * commands (both clients' rule).
  */
-export function fromNodeRedis(client: NodeRedisClientLike, options: AdapterOptions = {}): RedisConnection {
+export function fromNodeRedis(client: NodeRedisClientLike | NodeRedisClusterLike, options: AdapterOptions = {}): RedisConnection {
+  if ('masters' in client) return fromNodeRedisCluster(client)
+  if (typeof client.sendCommand !== 'function' || typeof (client as NodeRedisClientLike).duplicate !== 'function') {
+    throw new TypeError('fromNodeRedis takes a node-redis client (createClient) or cluster (createCluster) of the `redis` package; for ioredis use fromIoredis, for anything else implement RedisConnection')
+  }
   let subscriber: Promise<NodeRedisClientLike> | undefined
   let connecting: Promise<unknown> | undefined
   const opened = (): Promise<unknown> | undefined => {
@@ -83,6 +92,55 @@ export function fromNodeRedis(client: NodeRedisClientLike, options: AdapterOptio
       await (sub.close ? sub.close() : sub.quit?.())
     },
   }
+}
+
+/** The part of a node-redis cluster (`createCluster`) the adapter uses. */
+export interface NodeRedisClusterLike {
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>
+  connect(): Promise<unknown>
+  sSubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>
+  sUnsubscribe(channel: string): Promise<unknown>
+  isOpen?: boolean
+  /** Present on a cluster only (its master nodes): how the adapter tells one from a client. */
+  masters: unknown
+}
+
+/**
+ * Adapts a node-redis cluster: commands go to the node of their key; live channels are sharded
+ * (SSUBSCRIBE, through the cluster's own subscriber connection per shard node, which node-redis
+ * moves when a slot moves or a replica takes over).
+ */
+function fromNodeRedisCluster(cluster: NodeRedisClusterLike): RedisConnection {
+  let connecting: Promise<unknown> | undefined
+  const opened = async (): Promise<void> => {
+    if (cluster.isOpen !== false) return
+    const attempt = (connecting ??= cluster.connect())
+    attempt.catch(() => connecting === attempt && (connecting = undefined))
+    await attempt
+  }
+  return {
+    sharded: true,
+    async send(args, key) {
+      await opened()
+      return cluster.sendCommand(key ?? keyOf(args), false, args)
+    },
+    async subscribe(channel, listener) {
+      await opened()
+      await cluster.sSubscribe(channel, (message) => listener(message))
+    },
+    async unsubscribe(channel) {
+      await cluster.sUnsubscribe(channel)
+    },
+    // The cluster is the caller's, its pub/sub connections with it.
+    async close() {},
+  }
+}
+
+/** The key of a command the log sends (EVALSHA's first key, else the first argument). */
+function keyOf(args: string[]): string | undefined {
+  const [command] = args
+  if (command === 'EVALSHA' || command === 'EVAL') return Number(args[2]) > 0 ? args[3] : undefined
+  return args[1]
 }
 
 /** The part of an ioredis client the adapter uses. */

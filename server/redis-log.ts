@@ -1,5 +1,5 @@
 import type { RedisConnection } from './redis-connection.ts'
-import { APPEND, CREATE, END_RUN, RECORD, RENEW } from './redis-scripts.ts'
+import { APPEND, CLAIM, CREATE, END_RUN, RECORD, RELEASE, RENEW, REPLACE, TOUCH } from './redis-scripts.ts'
 import { RunServerError, type AppendResult, type LiveBatch, type LogEntry, type RunLog } from './run-log.ts'
 
 export interface RedisRunLogOptions {
@@ -13,14 +13,15 @@ export interface RedisRunLogOptions {
 
 export const REDIS_LOG_DEFAULTS = { prefix: 'run-relay:', retainMs: 3_600_000 } as const
 
-type Script = 'create' | 'append' | 'endRun' | 'renew' | 'record'
-const SOURCES: Record<Script, string> = { create: CREATE, append: APPEND, endRun: END_RUN, renew: RENEW, record: RECORD }
+type Script = 'claim' | 'replace' | 'release' | 'touch' | 'create' | 'append' | 'endRun' | 'renew' | 'record'
+const SOURCES: Record<Script, string> = { claim: CLAIM, replace: REPLACE, release: RELEASE, touch: TOUCH, create: CREATE, append: APPEND, endRun: END_RUN, renew: RENEW, record: RECORD }
 
 /**
  * The Redis Streams `RunLog`: one stream per run, fenced appends in Lua, and live fan-out over
  * one shared subscriber connection per process (a channel per followed run, refcounted), never
- * a blocking connection per reader. Standalone Redis (or one shard): the session key and a run's
- * keys are touched by one script.
+ * a blocking connection per reader. Cluster-safe: every script touches one slot (a run's keys and
+ * channel share the hash tag `{<run>}`; a session's pointer has its own), and in a cluster the
+ * live channel is sharded (SPUBLISH / SSUBSCRIBE on the run's shard).
  */
 export function redisRunLog(options: RedisRunLogOptions): RunLog {
   const { redis } = options
@@ -28,14 +29,17 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
   const retainMs = options.retainMs ?? REDIS_LOG_DEFAULTS.retainMs
   const shas = new Map<Script, Promise<string>>()
   const sessions = new Map<string, string>() // runId -> sessionId, for the session key of runs written here
+  const touched = new Map<string, number>() // runId -> when its session pointer's expiry was last pushed back
+  const publish = redis.sharded ? 'SPUBLISH' : 'PUBLISH'
   const channels = new Map<string, { listeners: Set<(batch: LiveBatch) => void>; ready: Promise<void> }>()
   let closed = false
 
-  // `{runId}` is a hash tag: a run's two keys share a cluster slot.
+  // `{runId}` is a hash tag: a run's keys and its channel share a cluster slot; a session's pointer has its own.
   const streamKey = (runId: string) => `${prefix}{${runId}}:s`
   const metaKey = (runId: string) => `${prefix}{${runId}}:m`
-  const sessionKey = (sessionId: string) => `${prefix}session:${sessionId}`
-  const channelOf = (runId: string) => `${prefix}live:${runId}`
+  const channelOf = (runId: string) => `${prefix}{${runId}}:live`
+  const sessionKey = (sessionId: string) => `${prefix}session:{${sessionId}}`
+  const runKeys = (runId: string) => [streamKey(runId), metaKey(runId)]
 
   /** EVALSHA, loading the script on first use and again after a SCRIPT FLUSH or a failover (NOSCRIPT). */
   async function run(script: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
@@ -43,12 +47,14 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
     const argv = [String(keys.length), ...keys, ...args.map(String)]
     for (let attempt = 0; ; attempt++) {
       let sha = shas.get(script)
+      // In a cluster, scripts are loaded per node: the load goes where the script's key lives (a
+      // NOSCRIPT from another node loads it there too; the sha is the same everywhere).
       if (!sha) {
-        sha = redis.send(['SCRIPT', 'LOAD', SOURCES[script]]).then(String)
+        sha = redis.send(['SCRIPT', 'LOAD', SOURCES[script]], keys[0]).then(String)
         shas.set(script, sha)
       }
       try {
-        return await redis.send(['EVALSHA', await sha, ...argv])
+        return await redis.send(['EVALSHA', await sha, ...argv], keys[0])
       } catch (error) {
         shas.delete(script)
         if (attempt > 0 || !String(error).includes('NOSCRIPT')) throw error
@@ -66,12 +72,28 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
     return { runId, sessionId: String(reply[0]), lastSeq: Number(reply[1]), ended: Number(reply[2]) === 1, abandoned: Number(reply[3]) === 1 }
   }
 
-  const runKeys = (runId: string, sessionId: string) => [streamKey(runId), metaKey(runId), sessionKey(sessionId)]
+  /** A run that ended frees its session (best effort: a pointer left behind is repaired by the next claim). */
+  async function release(runId: string, sessionId: string | undefined): Promise<void> {
+    sessions.delete(runId)
+    touched.delete(runId)
+    if (sessionId !== undefined) await run('release', [sessionKey(sessionId)], [runId]).catch(() => {})
+  }
+
+  /** A run longer than `retainMs` keeps its session pointer: its expiry is pushed back now and then. */
+  async function touch(runId: string, leaseMs: number): Promise<void> {
+    const sessionId = sessions.get(runId)
+    if (sessionId === undefined || Date.now() - (touched.get(runId) ?? 0) < retainMs / 4) return
+    touched.set(runId, Date.now())
+    await run('touch', [sessionKey(sessionId)], [runId, leaseMs + retainMs]).catch(() => touched.delete(runId))
+  }
 
   function onMessage(runId: string, message: string): void {
     const parsed = JSON.parse(message) as { s: number; e: Array<[string, string]>; f: 0 | 1 }
     const batch: LiveBatch = { entries: parsed.e.map(([event, data], i) => ({ seq: parsed.s + i, event, data })), ended: parsed.f === 1 }
-    if (batch.ended) sessions.delete(runId)
+    if (batch.ended) {
+      sessions.delete(runId)
+      touched.delete(runId)
+    }
     // A copy: a follower may stop following while it is notified.
     for (const listener of [...(channels.get(runId)?.listeners ?? [])]) {
       try {
@@ -88,53 +110,73 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
    * A run that ended here (or was found ended, or gone) needs its session no more: the map must
    * not keep an entry per run for ever (the pub/sub end message reaches only a followed run).
    */
-  function forgetIfOver(runId: string, result: AppendResult, ended: boolean): AppendResult {
-    if (ended || (!result.ok && result.reason !== 'stale')) sessions.delete(runId)
+  async function forgetIfOver(runId: string, sessionId: string | undefined, result: AppendResult, ended: boolean): Promise<AppendResult> {
+    if (ended && result.ok) await release(runId, sessionId)
+    else if (ended || (!result.ok && result.reason !== 'stale')) {
+      sessions.delete(runId)
+      touched.delete(runId)
+    }
     return result
   }
 
   return {
+    /**
+     * Two steps, each one slot: claim the session, then create the run (a failed create releases
+     * the claim). A claim held by a run that has ended or expired is stale: it is moved to the new
+     * run only if it still names the stale one, so two starts never both win.
+     */
     async create({ runId, sessionId, owner, leaseMs }) {
-      const reply = asArray(await run('create', runKeys(runId, sessionId), [runId, sessionId, owner, leaseMs, retainMs]).catch((error: unknown) => {
+      const session = sessionKey(sessionId)
+      const ttl = leaseMs + retainMs
+      for (let attempt = 0; ; attempt++) {
+        const reply = asArray(await run('claim', [session], [runId, ttl]))
+        if (Number(reply[0]) === 1) break
+        const active = String(reply[1])
+        const record = await recordOf(active)
+        if ((record && !record.ended) || attempt > 0) return { ok: false, activeRunId: active }
+        if (Number(await run('replace', [session], [active, runId, ttl])) === 1) break
+      }
+      try {
+        await run('create', runKeys(runId), [runId, sessionId, owner, leaseMs, retainMs])
+      } catch (error) {
+        await run('release', [session], [runId]).catch(() => {})
         throw String(error).includes('exists already') ? RunServerError.runIdTaken(runId) : error
-      }))
-      if (Number(reply[0]) !== 1) return { ok: false, activeRunId: String(reply[1]) }
+      }
       sessions.set(runId, sessionId)
+      touched.set(runId, Date.now())
       return { ok: true }
     },
 
     async append(runId, fence, entries, final) {
-      const sessionId = await sessionOf(runId)
-      if (sessionId === undefined) return { ok: false, reason: 'unknown', lastSeq: 0 }
       // The fence fixes the seqs, so the live message can be built here and published only if the fence holds.
       const payload = JSON.stringify({ s: fence.expectedSeq + 1, e: entries.map((entry) => [entry.event, entry.data]), f: final ? 1 : 0 })
       const pairs = entries.flatMap((entry) => [entry.event, entry.data])
-      const reply = await run('append', runKeys(runId, sessionId), [runId, fence.owner, fence.expectedSeq, fence.leaseMs, retainMs, final ? 1 : 0, channelOf(runId), payload, ...pairs])
-      return forgetIfOver(runId, appendResult(reply), final)
+      const reply = await run('append', runKeys(runId), [runId, fence.owner, fence.expectedSeq, fence.leaseMs, retainMs, final ? 1 : 0, channelOf(runId), payload, publish, ...pairs])
+      const result = appendResult(reply)
+      if (result.ok && !final) await touch(runId, fence.leaseMs)
+      return forgetIfOver(runId, final ? await sessionOf(runId) : undefined, result, final)
     },
 
     async endRun(runId, entry, when) {
-      const sessionId = await sessionOf(runId)
-      if (sessionId === undefined) return { ok: false, reason: 'unknown', lastSeq: 0 }
-      const result = appendResult(await run('endRun', runKeys(runId, sessionId), [runId, when, retainMs, channelOf(runId), entry.event, entry.data]))
-      return forgetIfOver(runId, result, result.ok)
+      const result = appendResult(await run('endRun', runKeys(runId), [runId, when, retainMs, channelOf(runId), entry.event, entry.data, publish]))
+      return forgetIfOver(runId, result.ok ? await sessionOf(runId) : undefined, result, result.ok)
     },
 
     async renew(runId, owner, leaseMs) {
-      const sessionId = await sessionOf(runId)
-      if (sessionId === undefined) return false
-      return Number(await run('renew', runKeys(runId, sessionId), [runId, owner, leaseMs, retainMs])) === 1
+      const renewed = Number(await run('renew', runKeys(runId), [runId, owner, leaseMs, retainMs])) === 1
+      if (renewed) await touch(runId, leaseMs)
+      return renewed
     },
 
     async read(runId, afterSeq, limit) {
-      const reply = await redis.send(['XRANGE', streamKey(runId), `${afterSeq + 1}-0`, '+', 'COUNT', String(limit)])
+      const reply = await redis.send(['XRANGE', streamKey(runId), `${afterSeq + 1}-0`, '+', 'COUNT', String(limit)], streamKey(runId))
       return asArray(reply).map(entryOf)
     },
 
     record: recordOf,
 
     async activeRun(sessionId) {
-      const reply = await redis.send(['GET', sessionKey(sessionId)])
+      const reply = await redis.send(['GET', sessionKey(sessionId)], sessionKey(sessionId))
       return reply === null || reply === undefined ? undefined : String(reply)
     },
 

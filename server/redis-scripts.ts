@@ -1,41 +1,57 @@
 /**
- * The Redis log's writes, each one Lua script so its fence and its effects are atomic. Keys per
- * run: a stream (`…:s`, entry ids `<seq>-0`, derived from the seq, never from a clock) and a
- * hash (`…:m`: session, owner, seq, ended, lease). The session key holds the session's active run.
- * Every write also PUBLISHes the batch on the run's channel, in the same script, so a follower
- * hears of entries in log order and never of an entry the fence refused.
+ * The Redis log's writes, each one Lua script so its fence and its effects are atomic, and each
+ * touching the keys of one cluster slot only. Keys per run, all tagged `{<run>}`: a stream
+ * (`…:s`, entry ids `<seq>-0`, derived from the seq, never from a clock), a hash (`…:m`: session,
+ * owner, seq, ended, lease) and the live channel. The session's pointer to its active run is a key
+ * of its own slot (`…session:{<session>}`), with its own small scripts: claim, replace, release, touch.
+ * Every run write also publishes the batch on the run's channel (PUBLISH, or SPUBLISH in a cluster),
+ * in the same script, so a follower hears of entries in log order and never of one the fence refused.
  * Lease times come from Redis's own `TIME`, so instances need no synchronised clocks.
  */
 
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
-/** After the end: the run's keys live `retainMs` more; the session is free again. */
+/** After the end: the run's keys live `retainMs` more (the log then releases the session's pointer). */
 const END = `redis.call('HSET', KEYS[2], 'ended', '1')
-if redis.call('GET', KEYS[3]) == runId then redis.call('DEL', KEYS[3]) end
 redis.call('PEXPIRE', KEYS[1], retainMs)
 redis.call('PEXPIRE', KEYS[2], retainMs)`
 
 /** While running: the keys outlive the lease by `retainMs`, so a run nobody ends is deleted, never kept for ever. */
 const KEEP = `local keep = leaseMs + retainMs
 redis.call('PEXPIRE', KEYS[1], keep)
-redis.call('PEXPIRE', KEYS[2], keep)
-if redis.call('GET', KEYS[3]) == runId then redis.call('PEXPIRE', KEYS[3], keep) end`
+redis.call('PEXPIRE', KEYS[2], keep)`
 
-/** KEYS: stream, meta, session. ARGV: runId, sessionId, owner, leaseMs, retainMs. Returns {1, ''} or {0, activeRunId}. */
+/** KEYS: session. ARGV: runId, ttlMs. Points the session at the run unless it points at another: {1, ''} or {0, activeRunId}. */
+export const CLAIM = `local active = redis.call('GET', KEYS[1])
+if active and active ~= ARGV[1] then return {0, active} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1, ''}`
+
+/** KEYS: session. ARGV: staleRunId, runId, ttlMs. Moves a stale pointer (its run ended or expired) to the run, if it still names the stale one: 1, else 0. */
+export const REPLACE = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`
+
+/** KEYS: session. ARGV: runId. Frees the session if it still points at the run. */
+export const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1`
+
+/** KEYS: session. ARGV: runId, ttlMs. Keeps a long run's pointer alive (it expires as the run's keys would). */
+export const TOUCH = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`
+
+/** KEYS: stream, meta. ARGV: runId, sessionId, owner, leaseMs, retainMs. Returns 1 (the session was claimed first). */
 export const CREATE = `local runId, leaseMs, retainMs = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
-local active = redis.call('GET', KEYS[3])
-if active then return {0, active} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('ERR run ' .. runId .. ' exists already: give every run a new id') end
 ${NOW}
 redis.call('HSET', KEYS[2], 'session', ARGV[2], 'owner', ARGV[3], 'seq', 0, 'ended', '0', 'lease', now + leaseMs)
-redis.call('SET', KEYS[3], runId)
 ${KEEP}
-return {1, ''}`
+return 1`
 
 /**
- * KEYS: stream, meta, session. ARGV: runId, owner, expectedSeq, leaseMs, retainMs, final (0/1),
- * channel, payload, then event, data pairs. Returns {status, lastSeq}.
+ * KEYS: stream, meta. ARGV: runId, owner, expectedSeq, leaseMs, retainMs, final (0/1),
+ * channel, payload, publish command (PUBLISH or SPUBLISH), then event, data pairs. Returns {status, lastSeq}.
  */
 export const APPEND = `local runId, leaseMs, retainMs = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
 local m = redis.call('HMGET', KEYS[2], 'owner', 'seq', 'ended')
@@ -43,7 +59,7 @@ if not m[2] then return {'unknown', 0} end
 local seq = tonumber(m[2])
 if m[3] == '1' then return {'ended', seq} end
 if m[1] ~= ARGV[2] or seq ~= tonumber(ARGV[3]) then return {'stale', seq} end
-for i = 9, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   seq = seq + 1
   redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[i], 'd', ARGV[i + 1])
 end
@@ -54,12 +70,12 @@ ${END}
 else
 ${KEEP}
 end
-redis.call('PUBLISH', ARGV[7], ARGV[8])
+redis.call(ARGV[9], ARGV[7], ARGV[8])
 return {'ok', seq}`
 
 /**
- * KEYS: stream, meta, session. ARGV: runId, when ('running' | 'abandoned'), retainMs, channel,
- * event, data. Returns {status, lastSeq}.
+ * KEYS: stream, meta. ARGV: runId, when ('running' | 'abandoned'), retainMs, channel,
+ * event, data, publish command. Returns {status, lastSeq}.
  */
 export const END_RUN = `local runId, retainMs = ARGV[1], tonumber(ARGV[3])
 local m = redis.call('HMGET', KEYS[2], 'seq', 'ended', 'lease')
@@ -72,10 +88,10 @@ seq = seq + 1
 redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[5], 'd', ARGV[6])
 redis.call('HSET', KEYS[2], 'seq', seq)
 ${END}
-redis.call('PUBLISH', ARGV[4], cjson.encode({s = seq, e = {{ARGV[5], ARGV[6]}}, f = 1}))
+redis.call(ARGV[7], ARGV[4], cjson.encode({s = seq, e = {{ARGV[5], ARGV[6]}}, f = 1}))
 return {'ok', seq}`
 
-/** KEYS: stream, meta, session. ARGV: runId, owner, leaseMs, retainMs. Returns 1, or 0 when the run ended or is not the owner's. */
+/** KEYS: stream, meta. ARGV: runId, owner, leaseMs, retainMs. Returns 1, or 0 when the run ended or is not the owner's. */
 export const RENEW = `local runId, leaseMs, retainMs = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
 local m = redis.call('HMGET', KEYS[2], 'owner', 'ended')
 if m[1] ~= ARGV[2] or m[2] ~= '0' then return 0 end

@@ -12,29 +12,53 @@ describe('redisRunLog', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
   })
 
-  it("forgets an ended run's session (a final append, an endRun), followed or not: no entry per run kept for ever", async () => {
+  it("an ended run frees its session, whoever ends it; a run written here never reads its own session back", async () => {
     const client = createClient({ url: redisUrl() })
     await client.connect()
     cleanups.push(() => client.close())
     const inner = fromNodeRedis(client)
-    // The session of a run it no longer remembers is read from Redis by the record script: count those.
+    // The session of a run this log did not create is read from Redis by the record script: count those.
     const recordSha = createHash('sha1').update(RECORD).digest('hex')
     let recordReads = 0
-    const counting: RedisConnection = { ...inner, send: (args) => (args[0] === 'EVALSHA' && args[1] === recordSha && recordReads++, inner.send(args)) }
-    const log = redisRunLog({ redis: counting, prefix: `m${Math.random().toString(36).slice(2, 9)}:` })
+    const counting: RedisConnection = { ...inner, send: (args, key) => (args[0] === 'EVALSHA' && args[1] === recordSha && recordReads++, inner.send(args, key)) }
+    const prefix = `m${Math.random().toString(36).slice(2, 9)}:`
+    const log = redisRunLog({ redis: counting, prefix })
+    const other = redisRunLog({ redis: counting, prefix }) // another instance on the same Redis
     cleanups.push(() => log.close())
     const lease = { owner: 'o', expectedSeq: 0, leaseMs: 10_000 }
 
     await log.create({ runId: 'ended', sessionId: 's1', owner: 'o', leaseMs: 10_000 })
     await log.append('ended', lease, [{ event: 'token', data: '{}' }], false)
-    expect(recordReads).toBe(0) // remembered while it runs
+    expect(await log.activeRun('s1')).toBe('ended')
     await log.append('ended', { ...lease, expectedSeq: 1 }, [{ event: 'stream_end', data: '{}' }], true)
-    expect(await log.renew('ended', 'o', 10_000)).toBe(false)
-    expect(recordReads).toBe(1)
+    expect(await log.activeRun('s1')).toBeUndefined()
+    expect(recordReads).toBe(0) // its session was remembered, and forgotten with the end
 
     await log.create({ runId: 'cancelled', sessionId: 's2', owner: 'o', leaseMs: 10_000 })
-    expect((await log.endRun('cancelled', { event: 'cancel', data: '{}' }, 'running')).ok).toBe(true)
+    expect((await other.endRun('cancelled', { event: 'cancel', data: '{}' }, 'running')).ok).toBe(true)
+    expect(await log.activeRun('s2')).toBeUndefined()
+    expect(recordReads).toBe(1) // the other instance read it once
     expect(await log.renew('cancelled', 'o', 10_000)).toBe(false)
-    expect(recordReads).toBe(2)
+  })
+
+  it('claims a session in its own slot: a live run keeps it, a stale pointer (its run ended or expired) is taken over once', async () => {
+    const client = createClient({ url: redisUrl() })
+    await client.connect()
+    cleanups.push(() => client.close())
+    const prefix = `c${Math.random().toString(36).slice(2, 9)}:`
+    const log = redisRunLog({ redis: fromNodeRedis(client), prefix })
+    cleanups.push(() => log.close())
+    expect(await log.create({ runId: 'a', sessionId: 's', owner: 'o', leaseMs: 10_000 })).toEqual({ ok: true })
+    expect(await log.create({ runId: 'b', sessionId: 's', owner: 'o', leaseMs: 10_000 })).toEqual({ ok: false, activeRunId: 'a' })
+    // A pointer left behind (the instance died between the end and the release): the next claim repairs it.
+    await client.sendCommand(['SET', `${prefix}session:{t}`, 'gone'])
+    expect(await log.create({ runId: 'c', sessionId: 't', owner: 'o', leaseMs: 10_000 })).toEqual({ ok: true })
+    expect(await log.activeRun('t')).toBe('c')
+    // Concurrent starts in one session: exactly one wins.
+    const results = await Promise.all(['d1', 'd2', 'd3', 'd4'].map((runId) => log.create({ runId, sessionId: 'u', owner: 'o', leaseMs: 10_000 })))
+    expect(results.filter((result) => result.ok)).toHaveLength(1)
+    // Every key a script touches hashes to one slot: the run's keys share {run}, the session's pointer has its own tag.
+    const keys = (await client.sendCommand(['KEYS', `${prefix}*`])) as string[]
+    expect(keys.every((key) => /\{[^}]+\}/.test(key))).toBe(true)
   })
 })

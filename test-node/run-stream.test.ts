@@ -35,7 +35,7 @@ describe('runEventStream', () => {
     await new Promise((resolve) => setImmediate(resolve))
     await log.append('r', fence(1), [{ event: UI_CHUNK_EVENT, data: '{"type":"start"}' }], false)
     const chunk = await Promise.race([first, new Promise((resolve) => setTimeout(() => resolve('stalled'), 2000))])
-    expect(chunk).toEqual({ done: false, value: new TextEncoder().encode('data: {"type":"start"}\n\n') })
+    expect(chunk).toEqual({ done: false, value: new TextEncoder().encode('id: r:2\ndata: {"type":"start"}\n\n') })
     await reader.cancel()
   })
 

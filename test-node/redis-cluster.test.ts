@@ -1,0 +1,112 @@
+import { createCluster } from 'redis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createRunServer, fromNodeRedis, redisRunLog, type RunLog } from '../server/index.ts'
+import { tokenRun } from './generators.ts'
+import { startRedisCluster, type RedisCluster } from './redis-cluster.ts'
+import { runLogContract } from './run-log.contract.ts'
+import { serve } from './serve.ts'
+import { readSse, seqOf, type SseEvent } from './sse-client.ts'
+
+/**
+ * run-relay/server on a real Redis Cluster (3 masters, each with a replica), through
+ * `fromNodeRedis(createCluster(…))`: the log's contract, two instances across slots, and failovers.
+ */
+let cluster: RedisCluster
+beforeAll(async () => {
+  cluster = await startRedisCluster(3, 1)
+}, 60_000)
+afterAll(async () => cluster?.stop())
+
+const clients: Array<{ close(): Promise<unknown> }> = []
+afterAll(async () => {
+  for (const client of clients.splice(0)) await client.close().catch(() => {})
+})
+
+/** A cluster client as a user makes one (with an error listener), not connected: fromNodeRedis connects it on first use. */
+function clusterClient() {
+  const client = createCluster({ rootNodes: [{ url: cluster.url }] }).on('error', () => {})
+  clients.push(client)
+  return client
+}
+
+async function openClusterLog(options: { retainMs?: number } = {}): Promise<RunLog> {
+  return redisRunLog({ redis: fromNodeRedis(clusterClient()), prefix: `k${Math.random().toString(36).slice(2, 9)}:`, retainMs: options.retainMs })
+}
+
+runLogContract('Redis Cluster (node-redis 6 createCluster, 3 masters with replicas, sharded pub/sub)', openClusterLog)
+
+describe('two instances on a Redis Cluster', () => {
+  async function instance(prefix: string) {
+    const app = createRunServer({ log: redisRunLog({ redis: fromNodeRedis(clusterClient()), prefix }), generate: tokenRun })
+    const http = await serve(app.fetch)
+    return { url: http.url, close: () => http.close() }
+  }
+  const start = async (url: string, body: object) => ((await (await fetch(`${url}/api/chat/start`, { method: 'POST', body: JSON.stringify({ message: 'm', ...body }) })).json()) as { stream_id: string }).stream_id
+
+  it('20 runs in 20 sessions, spread over the slots: started on A, read whole on B, live', async () => {
+    const prefix = `two${Math.random().toString(36).slice(2, 7)}:`
+    const [a, b] = [await instance(prefix), await instance(prefix)]
+    try {
+      const runIds = await Promise.all(Array.from({ length: 20 }, (_, i) => start(a.url, { session_id: `session-${i}`, tokens: 50, rate: 100 })))
+      const masters = new Set(await Promise.all(runIds.map(async (runId) => (await cluster.nodesOf(`{${runId}}`)).master)))
+      expect(masters.size, 'runs on more than one shard').toBeGreaterThan(1)
+      const reads = await Promise.all(runIds.map((runId) => readSse(`${b.url}/api/chat/stream?stream_id=${runId}&after_seq=0`, { timeoutMs: 20_000 })))
+      for (const read of reads) {
+        expect(read.ended).toBe(true)
+        expect(read.events.map(seqOf)).toEqual(read.events.map((_, i) => i + 1))
+        expect(read.events.filter((e) => e.event === 'token')).toHaveLength(50)
+        expect(read.events.at(-1)!.event).toBe('stream_end')
+      }
+      // The session is free again on every shard: a second turn starts.
+      expect(await start(b.url, { session_id: 'session-0', tokens: 1 })).toBeTruthy()
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+
+  for (const how of ['CLUSTER FAILOVER on its replica', 'kill -9 of its master'] as const) {
+    it(`a failover of the run's shard mid-run (${how}): a resuming reader ends whole or with one typed terminal event; the log never forks`, async () => {
+      const prefix = `fo${Math.random().toString(36).slice(2, 7)}:`
+      const [a, b] = [await instance(prefix), await instance(prefix)]
+      try {
+        const runId = await start(a.url, { session_id: `failover-${how.length}`, tokens: 400, rate: 50 })
+        const { master, replicas } = await cluster.nodesOf(`{${runId}}`)
+        const events: SseEvent[] = []
+        let failedOver = false
+        const deadline = Date.now() + 60_000
+        // A reader as the hub is one: it resumes from its cursor after every cut or 503.
+        while (!['stream_end', 'apperror', 'cancel'].includes(events.at(-1)?.event ?? '')) {
+          if (Date.now() > deadline) throw new Error(`no end within 60 s after ${events.length} events`)
+          const read = await readSse(`${b.url}/api/chat/stream?stream_id=${runId}&after_seq=${events.length}`, {
+            timeoutMs: 30_000,
+            stopWhen: (seen) => {
+              if (!failedOver && events.length + seen.length >= 40) {
+                failedOver = true
+                if (how === 'kill -9 of its master') cluster.kill(master)
+                else void cluster.cli(replicas[0]!, 'CLUSTER', 'FAILOVER')
+              }
+              return false
+            },
+          }).catch(() => undefined)
+          events.push(...(read?.events ?? []).filter((e) => e.event !== undefined))
+          if (!read || read.status !== 200) await new Promise((resolve) => setTimeout(resolve, 500))
+        }
+        expect(failedOver).toBe(true)
+        // Exactly once, in order: seqs 1..N with no gap or repeat, whatever the ending.
+        expect(events.map(seqOf)).toEqual(events.map((_, i) => i + 1))
+        const last = events.at(-1)!
+        if (last.event === 'stream_end') expect(events.filter((e) => e.event === 'token')).toHaveLength(400)
+        else expect(last).toMatchObject({ event: 'apperror' })
+        // A second read of the whole log says the same: nothing forked.
+        const again = await readSse(`${a.url}/api/chat/stream?stream_id=${runId}&after_seq=0`, { timeoutMs: 20_000 })
+        expect(again.events.filter((e) => e.event !== undefined)).toEqual(events)
+        console.log(`${how}: the run ended with ${last.event} after ${events.length} events`)
+      } finally {
+        await a.close()
+        await b.close()
+        await cluster.waitHealthy()
+      }
+    }, 120_000)
+  }
+})
