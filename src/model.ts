@@ -156,7 +156,7 @@ export interface RunSpec {
    * row without a new event before failing with `retries_exhausted`. Only an event the hub did not
    * hold counts as progress, so a run opens at most `maxRetries + 1` connections per new event,
    * plus `maxRetries + 1`, whatever the server does (waiting offline opens none). A server that
-   * answers 5xx with no `Retry-After` `maxServerErrors` times in a row is failing, not busy: the run
+   * answers 5xx (not 503) with no `Retry-After` `maxServerErrors` times in a row is failing, not busy: the run
    * fails then (in seconds, not after every retry).
    * @defaultValue `{ baseMs: 500, maxMs: 15 000, maxRetries: 8, maxServerErrors: 3 }`
    */

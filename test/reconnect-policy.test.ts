@@ -40,6 +40,8 @@ const rows: Array<[string, Partial<DropFacts>, Expected]> = [
   ['500 on the fourth: retries_exhausted, not after every retry', { reason: http(500), attempt: 3 }, 'fail:retries_exhausted'],
   ['502 likewise', { reason: http(502), attempt: 3 }, 'fail:retries_exhausted'],
   ['503 with Retry-After is a busy server: waited for, up to maxRetries', { reason: http(503, 1000), attempt: 5 }, 'reconnect:7500'],
+  ['503 without Retry-After is still "temporarily unavailable": up to maxRetries', { reason: http(503), attempt: 5 }, 'reconnect:7500'],
+  ['a feed keeps the whole budget on 500s (it outlives its server\'s bad hours)', { holder: 'feed', reason: http(500), attempt: 5 }, 'reconnect:7500'],
   ['network drops keep the whole budget', { attempt: 5 }, 'reconnect:7500'],
   // Ends by closing
   ['a clean close after progress is routine: straight back', { reason: closed }, 'reconnect:0'],

@@ -207,19 +207,19 @@ describe('resolveRun', () => {
     expect(resolved.urls.resumeUrl?.href).toBe('https://app.example/chat/resume?id=r') // against the page, not the stream URL
     expect(resolved.contract).toMatchObject({ ids: 'seq', transport: 'fetch', resume: { kind: 'query', param: 'after_seq', value: 'seq' } })
     expect(resolved).toMatchObject({ method: 'POST', body: '{}', headers: {}, withCredentials: false, maxEventSize: HUB_DEFAULTS.maxEventSize })
-    expect(resolved.timeouts).toEqual({ connectMs: STREAM_DEFAULTS.connectTimeoutMs, silenceMs: HUB_DEFAULTS.silenceTimeoutMs.fetch, healthyMs: undefined })
-    expect(resolved.reconnect).toEqual({ backoff: HUB_DEFAULTS.backoff, maxRetries: HUB_DEFAULTS.maxRetries })
+    expect(resolved.timeouts).toEqual({ connectMs: STREAM_DEFAULTS.connectTimeoutMs, silenceMs: HUB_DEFAULTS.silenceTimeoutMs.fetch, stalledMs: HUB_DEFAULTS.silenceTimeoutMs.fetch / 2, healthyMs: undefined })
+    expect(resolved.reconnect).toEqual({ backoff: HUB_DEFAULTS.backoff, maxRetries: HUB_DEFAULTS.maxRetries, maxServerErrors: HUB_DEFAULTS.maxServerErrors })
     expect(resolved.logLimits).toEqual({ maxEvents: HUB_DEFAULTS.maxEventsPerRun, maxBytes: HUB_DEFAULTS.maxBytesPerRun })
   })
 
   it('lets the spec override every default it names, and picks the silence timeout of its transport', () => {
     const resolved = resolveRun({
       runId: 'r', sessionId: 's', url: '/s', transport: 'eventsource', maxEventSize: 10, connectTimeoutMs: 7,
-      reconnect: { baseMs: 1, maxRetries: 2 }, logLimits: { maxEvents: 3 }, withCredentials: true,
+      reconnect: { baseMs: 1, maxRetries: 2, maxServerErrors: 1 }, logLimits: { maxEvents: 3 }, withCredentials: true, stalledAfterMs: 5,
     }, settings, base)
     if ('type' in resolved) throw new Error(resolved.message)
-    expect(resolved).toMatchObject({ maxEventSize: 10, withCredentials: true, timeouts: { connectMs: 7, silenceMs: HUB_DEFAULTS.silenceTimeoutMs.eventsource } })
-    expect(resolved.reconnect).toEqual({ backoff: { ...HUB_DEFAULTS.backoff, baseMs: 1 }, maxRetries: 2 })
+    expect(resolved).toMatchObject({ maxEventSize: 10, withCredentials: true, timeouts: { connectMs: 7, silenceMs: HUB_DEFAULTS.silenceTimeoutMs.eventsource, stalledMs: 5 } })
+    expect(resolved.reconnect).toEqual({ backoff: { ...HUB_DEFAULTS.backoff, baseMs: 1 }, maxRetries: 2, maxServerErrors: 1 })
     expect(resolved.logLimits).toEqual({ maxEvents: 3, maxBytes: HUB_DEFAULTS.maxBytesPerRun })
     expect(resolved.contract.events).toContain('token')
   })

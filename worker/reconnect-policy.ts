@@ -35,7 +35,7 @@ export interface DropFacts {
   /** Reconnects in a row without progress, and how many are allowed. */
   attempt: number
   maxRetries: number
-  /** Of those, how many may end in a 5xx without `Retry-After` (a failing server, not a busy one). */
+  /** Of those, how many may end in a 5xx other than 503, without `Retry-After` (a failing server, not a busy one), for a run. */
   maxServerErrors: number
   backoff: BackoffPolicy
   /** The server's `retry:` field, in ms. */
@@ -83,8 +83,9 @@ export function decideDrop(f: DropFacts): DropOutcome {
   }
   // [offline] Waiting for the network is not a failed attempt: `online` reconnects.
   if (!f.online) return { kind: 'wait-for-network' }
-  // A 5xx with no Retry-After, again and again: the server is failing (a resume it cannot serve), not busy.
-  if (reason.kind === 'http' && reason.status >= 500 && reason.retryAfterMs === undefined && f.attempt >= f.maxServerErrors) {
+  // A run's server answering 5xx with no Retry-After, again and again, is failing (a resume it cannot
+  // serve), not busy. A 503 says "temporarily", and a feed outlives its server's bad hours: both keep maxRetries.
+  if (f.holder === 'run' && reason.kind === 'http' && reason.status >= 500 && reason.status !== 503 && reason.retryAfterMs === undefined && f.attempt >= f.maxServerErrors) {
     return { kind: 'fail', error: { type: 'error', code: 'retries_exhausted', status: reason.status, message: `The server answered ${reason.status} ${f.attempt + 1} times in a row without progress (a 503 with Retry-After would be waited for); last: ${last}` } }
   }
   if (f.attempt >= f.maxRetries) {
