@@ -154,8 +154,61 @@ export interface IoredisLike {
   quit(): Promise<unknown>
 }
 
-/** Adapts an ioredis client (its subscriber is `client.duplicate()`, opened on first use). */
-export function fromIoredis(client: IoredisLike, options: AdapterOptions = {}): RedisConnection {
+/** The part of an ioredis `Cluster` the adapter uses (created with `shardedSubscribers: true`). */
+export interface IoredisClusterLike {
+  isCluster: true
+  options: { shardedSubscribers?: boolean }
+  call(command: string, ...args: string[]): Promise<unknown>
+  nodes(role: 'master'): Array<{ call(command: string, ...args: string[]): Promise<unknown> }>
+  ssubscribe(channel: string): Promise<unknown>
+  sunsubscribe(channel: string): Promise<unknown>
+  on(event: 'smessage', listener: (channel: string, message: string) => void): unknown
+}
+
+/**
+ * Adapts an ioredis `Cluster`: ioredis routes each command by its key; a script is loaded on every
+ * master (ioredis would send SCRIPT LOAD to any one node; a master promoted later loads it on its
+ * first NOSCRIPT); live channels are sharded (`ssubscribe`, which needs `shardedSubscribers: true`).
+ */
+function fromIoredisCluster(cluster: IoredisClusterLike): RedisConnection {
+  if (!cluster.options.shardedSubscribers) {
+    throw new TypeError('fromIoredis: create the Cluster with { shardedSubscribers: true }: the run log follows runs on sharded channels (SSUBSCRIBE)')
+  }
+  const listeners = new Map<string, (message: string) => void>()
+  cluster.on('smessage', (channel, message) => listeners.get(channel)?.(message))
+  return {
+    sharded: true,
+    async send([command, ...args]) {
+      if (command === 'SCRIPT' && args[0] === 'LOAD') return (await Promise.all(cluster.nodes('master').map((node) => node.call('SCRIPT', ...args))))[0]
+      return cluster.call(command!, ...args)
+    },
+    async subscribe(channel, listener) {
+      listeners.set(channel, listener)
+      try {
+        await cluster.ssubscribe(channel)
+      } catch (error) {
+        if (listeners.get(channel) === listener) listeners.delete(channel)
+        throw error
+      }
+    },
+    async unsubscribe(channel) {
+      listeners.delete(channel)
+      await cluster.sunsubscribe(channel)
+    },
+    async close() {},
+  }
+}
+
+/** Adapts an ioredis client (its subscriber is `client.duplicate()`, opened on first use), or an ioredis `Cluster`. */
+export function fromIoredis(client: IoredisLike | IoredisClusterLike, options: AdapterOptions = {}): RedisConnection {
+  if ('isCluster' in client && client.isCluster) return fromIoredisCluster(client)
+  if (typeof (client as IoredisLike).call !== 'function' || typeof (client as IoredisLike).duplicate !== 'function') {
+    throw new TypeError('fromIoredis takes an ioredis client (new Redis()) or Cluster (new Cluster(…, { shardedSubscribers: true })); for node-redis use fromNodeRedis, for anything else implement RedisConnection')
+  }
+  return fromIoredisClient(client as IoredisLike, options)
+}
+
+function fromIoredisClient(client: IoredisLike, options: AdapterOptions): RedisConnection {
   const listeners = new Map<string, (message: string) => void>()
   let subscriber: IoredisLike | undefined
   const subscriberOf = () => {

@@ -1,6 +1,6 @@
 import { createCluster } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRunServer, fromNodeRedis, redisRunLog, type RunLog } from '../server/index.ts'
+import { createRunServer, fromIoredis, fromNodeRedis, redisRunLog, type RunLog } from '../server/index.ts'
 import { tokenRun } from './generators.ts'
 import { startRedisCluster, type RedisCluster } from './redis-cluster.ts'
 import { runLogContract } from './run-log.contract.ts'
@@ -34,6 +34,26 @@ async function openClusterLog(options: { retainMs?: number } = {}): Promise<RunL
 }
 
 runLogContract('Redis Cluster (node-redis 6 createCluster, 3 masters with replicas, sharded pub/sub)', openClusterLog)
+runLogContract('Redis Cluster (ioredis 6 Cluster, shardedSubscribers)', async (options = {}) => {
+  const { Cluster } = await import('ioredis')
+  const [host, port] = cluster.url.slice('redis://'.length).split(':')
+  const client = new Cluster([{ host: host!, port: Number(port) }], { shardedSubscribers: true })
+  client.on('error', () => {})
+  clients.push({ close: () => client.quit() })
+  return redisRunLog({ redis: fromIoredis(client), prefix: `io${Math.random().toString(36).slice(2, 9)}:`, retainMs: options.retainMs })
+})
+
+describe('adapters', () => {
+  it('refuse a client they cannot use with a TypeError that says what to pass', async () => {
+    const { Cluster } = await import('ioredis')
+    const [host, port] = cluster.url.slice('redis://'.length).split(':')
+    const plain = new Cluster([{ host: host!, port: Number(port) }], { lazyConnect: true })
+    expect(() => fromIoredis(plain)).toThrow(/shardedSubscribers: true/)
+    expect(() => fromNodeRedis({} as never)).toThrow(TypeError)
+    expect(() => fromNodeRedis({} as never)).toThrow(/createClient\) or cluster \(createCluster\)/)
+    expect(() => fromIoredis({} as never)).toThrow(/new Redis\(\)\) or Cluster/)
+  })
+})
 
 describe('two instances on a Redis Cluster', () => {
   async function instance(prefix: string) {
@@ -64,6 +84,20 @@ describe('two instances on a Redis Cluster', () => {
       await b.close()
     }
   })
+
+  it('1,000 concurrent runs over two instances: each started on one and read on the other, whole', async () => {
+    const prefix = `k1000${Math.random().toString(36).slice(2, 7)}:`
+    const [a, b] = [await instance(prefix), await instance(prefix)]
+    try {
+      const started = await Promise.all(Array.from({ length: 1000 }, (_, i) => start(i % 2 ? a.url : b.url, { session_id: `many-${i}`, tokens: 20, rate: 20 }).then((runId) => ({ runId, reader: i % 2 ? b.url : a.url }))))
+      const reads = await Promise.all(started.map(({ runId, reader }) => readSse(`${reader}/api/chat/stream?stream_id=${runId}&after_seq=0`, { timeoutMs: 90_000 })))
+      const whole = reads.filter((read) => read.ended && read.events.at(-1)?.event === 'stream_end' && read.events.filter((e) => e.event === 'token').length === 20 && read.events.every((e, i) => seqOf(e) === i + 1))
+      expect(whole.length, 'runs read whole').toBe(1000)
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  }, 180_000)
 
   for (const how of ['CLUSTER FAILOVER on its replica', 'kill -9 of its master'] as const) {
     it(`a failover of the run's shard mid-run (${how}): a resuming reader ends whole or with one typed terminal event; the log never forks`, async () => {
