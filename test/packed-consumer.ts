@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -48,29 +49,29 @@ export type Views = RunView<string>
 export type Internal = HubApi
 `
 
+/**
+ * The checks and builds of one tarball are kept by its hash: the second engine's run (the same
+ * tarball, npm packs with fixed mtimes) serves the consumer built for the first one.
+ */
 export async function servePackedConsumer(): Promise<PackedConsumer> {
-  const work = mkdtempSync(join(tmpdir(), 'run-relay-consumer-'))
   execFileSync('npm', ['run', 'build:lib'], { cwd: root, stdio: 'pipe' })
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string }>
-  const tarball = join(work, packed[0]!.filename)
+  const staging = mkdtempSync(join(tmpdir(), 'run-relay-pack-'))
+  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', staging], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string }>
+  const hash = createHash('sha256').update(readFileSync(join(staging, packed[0]!.filename))).update(TYPED_CONSUMER).digest('hex').slice(0, 16)
+  const work = join(tmpdir(), `run-relay-consumer-${hash}`)
   const app = join(work, 'app')
-  mkdirSync(join(app, 'node_modules'), { recursive: true })
-  execFileSync('tar', ['-xzf', tarball, '-C', work])
-  renameSync(join(work, 'package'), join(app, 'node_modules', 'run-relay'))
-  // The consumer's other dependencies (comlink, react, ai and their types) come from this project.
-  symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'))
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }))
-  writeFileSync(join(app, 'index.html'), '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>')
-  writeFileSync(join(app, 'main.js'), "import { createRunRelay } from 'run-relay'\nwindow.createRunRelay = createRunRelay\ndocument.title = 'consumer ready'\n")
-
-  const publint = await lintPackage(join(app, 'node_modules', 'run-relay'))
-  const attw = typesWrong(tarball)
-  writeFileSync(join(app, 'typed.ts'), TYPED_CONSUMER)
-  const typecheck = { bundler: typecheckConsumer(app, 'bundler'), node16: typecheckConsumer(app, 'node16') }
-
-  await build({ root: app, configFile: false, logLevel: 'silent' })
-  await buildWithWebpack(app, 'webpack')
-  await buildWithWebpack(app, 'webpack-public-path', '/webpack-public-path/')
+  const checksFile = join(work, 'checks.json')
+  let checks: Pick<PackedConsumer, 'publint' | 'attw' | 'typecheck'>
+  if (existsSync(checksFile)) checks = JSON.parse(readFileSync(checksFile, 'utf8')) as typeof checks
+  else {
+    rmSync(work, { recursive: true, force: true })
+    mkdirSync(work, { recursive: true })
+    renameSync(join(staging, packed[0]!.filename), join(work, packed[0]!.filename))
+    checks = await buildConsumer(work, app, join(work, packed[0]!.filename))
+    writeFileSync(checksFile, JSON.stringify(checks))
+  }
+  rmSync(staging, { recursive: true, force: true })
+  const { publint, attw, typecheck } = checks
   server = await preview({ root: app, configFile: false, plugins: [chatServerPlugin()], preview: { port: 0, host: '127.0.0.1' }, logLevel: 'silent' })
   const address = server.httpServer.address()
   if (!address || typeof address === 'string') throw new Error('preview server has no port')
@@ -157,6 +158,28 @@ async function buildWithWebpack(app: string, dir: string, publicPath?: string): 
   writeFileSync(join(outDir, 'index.html'), '<!doctype html><html><body><script src="./main.js"></script></body></html>')
   const bundle = readFileSync(join(outDir, 'main.js'), 'utf8')
   if (bundle.includes('file://')) throw new Error(`webpack (${dir}) embedded a file: URL in the bundle: the worker URL form is not one it recognises`)
+}
+
+/** Installs the tarball into a consumer app in `work`, checks it, and builds the app with Vite and webpack. */
+async function buildConsumer(work: string, app: string, tarball: string): Promise<Pick<PackedConsumer, 'publint' | 'attw' | 'typecheck'>> {
+  mkdirSync(join(app, 'node_modules'), { recursive: true })
+  execFileSync('tar', ['-xzf', tarball, '-C', work])
+  renameSync(join(work, 'package'), join(app, 'node_modules', 'run-relay'))
+  // The consumer's other dependencies (comlink, react, ai and their types) come from this project.
+  symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'))
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }))
+  writeFileSync(join(app, 'index.html'), '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>')
+  writeFileSync(join(app, 'main.js'), "import { createRunRelay } from 'run-relay'\nwindow.createRunRelay = createRunRelay\ndocument.title = 'consumer ready'\n")
+
+  const publint = await lintPackage(join(app, 'node_modules', 'run-relay'))
+  const attw = typesWrong(tarball)
+  writeFileSync(join(app, 'typed.ts'), TYPED_CONSUMER)
+  const typecheck = { bundler: typecheckConsumer(app, 'bundler'), node16: typecheckConsumer(app, 'node16') }
+
+  await build({ root: app, configFile: false, logLevel: 'silent' })
+  await buildWithWebpack(app, 'webpack')
+  await buildWithWebpack(app, 'webpack-public-path', '/webpack-public-path/')
+  return { publint, attw, typecheck }
 }
 
 export async function closePackedConsumer(): Promise<void> {
