@@ -5,16 +5,7 @@ import { RelayError } from './errors.ts'
 import type { RunRelay } from './relay-types.ts'
 import { isFinal } from './run-status.ts'
 
-/**
- * A `ChatTransport` for the AI SDK's `useChat` that streams through run-relay: one connection
- * per running chat for every tab, and a chat switch (which makes `useChat` abort) only drops the
- * pane's subscription: the hub keeps the run's connection, and `resume: true` picks it up again
- * from the hub, whole, with no new request.
- *
- * @example
- * const transport = new RelayChatTransport({ relay })
- * const { messages, sendMessage } = useChat({ id: chatId, transport, resume: true })
- */
+/** What `RelayChatTransport` takes: the relay, and `DefaultChatTransport`'s options with their meaning. */
 export interface RelayChatTransportOptions<M extends UIMessage = UIMessage> {
   relay: RunRelay
   /** The endpoint that starts a turn with a POST and answers with its UI message stream. @defaultValue `'/api/chat'` */
@@ -46,6 +37,16 @@ async function resolve<T>(value: Resolvable<T> | undefined): Promise<T | undefin
 
 type SendOptions<M extends UIMessage> = Parameters<ChatTransport<M>['sendMessages']>[0]
 
+/**
+ * A `ChatTransport` for the AI SDK's `useChat` that streams through run-relay: one connection
+ * per running chat for every tab, and a chat switch (which makes `useChat` abort) only drops the
+ * pane's subscription: the hub keeps the run's connection, and `resume: true` picks it up again
+ * from the hub, whole, with no new request.
+ *
+ * @example
+ * const transport = new RelayChatTransport({ relay })
+ * const { messages, sendMessage } = useChat({ id: chatId, transport, resume: true })
+ */
 export class RelayChatTransport<M extends UIMessage = UIMessage> implements ChatTransport<M> {
   /** The resume GET replays the response from its first chunk; the SDK resets the message for it. */
   readonly resumeStreamIsReplay = true

@@ -2,6 +2,9 @@ import type { RunEvent } from './model.ts'
 import type { HubDiagnostics } from './hub-wire.ts'
 import type { RunRelay } from './relay-types.ts'
 
+/** Events the tail shows. */
+const TAIL_LENGTH = 50
+
 /**
  * `<run-relay-inspector>`: a framework-free panel any app can drop in to see what its hub does:
  * runs with status and events per second, log sizes, subscribers per tab, connections against
@@ -15,9 +18,6 @@ import type { RunRelay } from './relay-types.ts'
  * inspector.relay = relay
  * panel.append(inspector)
  */
-/** Events the tail shows. */
-const TAIL_LENGTH = 50
-
 export class RunRelayInspector extends HTMLElement {
   /** The relay to inspect. The inspector starts polling once it has one and is in the document. */
   relay: RunRelay | undefined
