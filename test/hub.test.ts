@@ -39,6 +39,22 @@ describe('hub over a MessageChannel', () => {
     expect((await b.diagnostics()).connectionsOpened).toEqual({ r1: 1 })
   })
 
+  it('says stalled after stalledAfterMs of nothing, open at the next byte, and stalled again after that byte alone', async () => {
+    const { fake, client } = setup()
+    const relay = client()
+    await relay.open({ ...spec('r1'), stalledAfterMs: 150, silenceTimeoutMs: 60_000 })
+    const [connection] = fake.of('r1')
+    connection!.handlers.onOpen()
+    const seen = recorder()
+    await relay.subscribe({ runId: 'r1' }, seen.handlers).ready
+    await waitFor(() => seen.statuses.at(-1) === 'stalled', { what: 'the run to be stalled' })
+    connection!.emit(...tokens(1, 1))
+    await waitFor(() => seen.statuses.at(-1) === 'open', { what: 'the next byte to make it open' })
+    await waitFor(() => seen.statuses.at(-1) === 'stalled', { what: 'stalled again after one event and nothing more' })
+    expect(seen.statuses.filter((status) => status === 'stalled')).toHaveLength(2)
+    expect(texts(seen.events)).toEqual(['t1'])
+  })
+
   it('asks for a full replay on the first connection', async () => {
     const { fake, client } = setup()
     await client().open(spec('r1'))

@@ -246,12 +246,13 @@ export class Connection {
    */
   #heard(): void {
     this.#heardAt = this.#env.now()
-    if (this.#silenceTimer === undefined) this.#watchSilence(this.#stream.timeouts.silenceMs)
-    if (this.#stallTimer === undefined) this.#watchStall(this.#stream.timeouts.stalledMs)
+    // Alive again first, so that the stall watch re-arms on this very byte.
     if (this.#stalled) {
       this.#stalled = false
       this.#owner.onStalled(false)
     }
+    if (this.#silenceTimer === undefined) this.#watchSilence(this.#stream.timeouts.silenceMs)
+    if (this.#stallTimer === undefined) this.#watchStall(this.#stream.timeouts.stalledMs)
   }
 
   /** The stall hint: like the silence watchdog, one timer per attempt, but it only tells the owner. */
