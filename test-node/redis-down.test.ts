@@ -8,13 +8,14 @@ import { freePort, redisServerPath, startRedis, type RedisProcess } from './redi
 import { readSse, seqOf, type SseEvent } from './sse-client.ts'
 import { serve } from './serve.ts'
 
+/** What each test started (Redis, clients, servers), stopped in reverse order after it. */
+const cleanups: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
+})
+
 /** A Redis of its own, stopped mid-run. */
 describe('Redis goes away mid-run', () => {
-  const cleanups: Array<() => Promise<unknown>> = []
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
-  })
-
   it("a reader's response ends within the log timeout (the client resumes from its cursor), and no connection error crashes the process", async () => {
     redisUrl() // fails loudly without redis-server
     const redis: RedisProcess = await startRedis(redisServerPath()!)
@@ -72,11 +73,6 @@ async function partitionable(target: number): Promise<{ url: string; cut(): void
 
 /** Two instances (each its own clients) on one Redis that is out of reach for 30 s mid-run. */
 describe('a 30 s Redis outage mid-run', () => {
-  const cleanups: Array<() => Promise<unknown>> = []
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
-  })
-
   it('the producer holds its events and keeps its run; a reader on the other instance resumes, and the run ends whole, with no apperror', async () => {
     redisUrl() // fails loudly without redis-server
     const redis: RedisProcess = await startRedis(redisServerPath()!)
