@@ -3,6 +3,8 @@
  * resumable-stream 2.2.13 (the AI SDK's resumable store) doing the same work, side by side,
  * alternating which goes first each round; medians over BENCH_ROUNDS (default 5) and the range.
  * Two "instances" in one process: A writes (its own Redis connections), B reads (its own).
+ * Both sides stream SSE: run-relay its reference frames, resumable-stream `data:` frames, as the
+ * AI SDK hands them to it; one reader counts `data:` lines on both.
  */
 import { createClient } from 'redis'
 import { createResumableStreamContext } from 'resumable-stream/redis'
@@ -56,8 +58,8 @@ async function readLines(stream: ReadableStream<Uint8Array | string>, count: num
     const lines = buffered.split('\n')
     buffered = lines.pop()!
     for (const line of lines) {
-      const data = line.startsWith('data: ') ? line.slice(6) : line.startsWith('{') ? line : undefined
-      if (data === undefined || !data.startsWith('{')) continue
+      if (!line.startsWith('data: {')) continue
+      const data = line.slice(6)
       onData(data, at)
       if (++seen >= count) {
         await reader.cancel()
@@ -99,6 +101,9 @@ let rsId = 0
 const sourcesRunning: Promise<void>[] = []
 const tracked = (stream: ReadableStream<string>, done: Promise<void>) => (sourcesRunning.push(done), stream)
 
+/** One chunk as the AI SDK hands it to resumable-stream (`consumeSseStream`: the UI message stream's SSE text). */
+const sse = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`
+
 /** A source stream the resumable-stream producer runs: `count` chunks, paced or as fast as possible, then closes after `holdMs`. */
 function source(count: number, rate: number | undefined, holdMs: number): ReadableStream<string> {
   let closed!: () => void
@@ -106,8 +111,8 @@ function source(count: number, rate: number | undefined, holdMs: number): Readab
   return tracked(
     new ReadableStream<string>({
       async start(controller) {
-        if (rate) await paced(count, rate, (at) => controller.enqueue(`${JSON.stringify({ at })}\n`))
-        else for (let i = 0; i < count; i++) controller.enqueue(`${JSON.stringify({ at: now() })}\n`)
+        if (rate) await paced(count, rate, (at) => controller.enqueue(sse({ at })))
+        else for (let i = 0; i < count; i++) controller.enqueue(sse({ at: now() }))
         await sleep(holdMs)
         controller.close()
         closed()
@@ -181,7 +186,7 @@ async function rsFlood(): Promise<number> {
         await sleep(20)
         began = performance.now()
         for (let i = 0; i < FLOOD_EVENTS; i += 100) {
-          for (let j = 0; j < 100; j++) controller.enqueue(`${JSON.stringify({ at: 0 })}\n`)
+          for (let j = 0; j < 100; j++) controller.enqueue(sse({ at: 0 }))
           await sleep(0)
         }
         await sleep(500)

@@ -5,6 +5,7 @@ const SSE_HEADERS = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-
 
 /** [spec] HTML SSE: a data value with line breaks is sent as one `data:` line per line. */
 function dataLines(data: string): string {
+  if (!/[\r\n]/.test(data)) return `data: ${data}\n`
   return data
     .split(/\r\n|\r|\n/)
     .map((line) => `data: ${line}\n`)

@@ -1,5 +1,5 @@
 import type { RedisConnection } from './redis-connection.ts'
-import { APPEND, CLAIM, CREATE, END_RUN, RECORD, RELEASE, RENEW, REPLACE, TOUCH } from './redis-scripts.ts'
+import { APPEND, CLAIM, CREATE, END_RUN, READ, RECORD, RELEASE, RENEW, REPLACE, TOUCH } from './redis-scripts.ts'
 import { RunServerError, type AppendResult, type LiveBatch, type LogEntry, type RunLog } from './run-log.ts'
 
 export interface RedisRunLogOptions {
@@ -13,8 +13,8 @@ export interface RedisRunLogOptions {
 
 export const REDIS_LOG_DEFAULTS = { prefix: 'run-relay:', retainMs: 3_600_000 } as const
 
-type Script = 'claim' | 'replace' | 'release' | 'touch' | 'create' | 'append' | 'endRun' | 'renew' | 'record'
-const SOURCES: Record<Script, string> = { claim: CLAIM, replace: REPLACE, release: RELEASE, touch: TOUCH, create: CREATE, append: APPEND, endRun: END_RUN, renew: RENEW, record: RECORD }
+type Script = 'claim' | 'replace' | 'release' | 'touch' | 'create' | 'append' | 'endRun' | 'renew' | 'read' | 'record'
+const SOURCES: Record<Script, string> = { claim: CLAIM, replace: REPLACE, release: RELEASE, touch: TOUCH, create: CREATE, append: APPEND, endRun: END_RUN, renew: RENEW, read: READ, record: RECORD }
 
 /**
  * The Redis Streams `RunLog`: one stream per run, fenced appends in Lua, and live fan-out over
@@ -88,8 +88,7 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
   }
 
   function onMessage(runId: string, message: string): void {
-    const parsed = JSON.parse(message) as { s: number; e: Array<[string, string]>; f: 0 | 1 }
-    const batch: LiveBatch = { entries: parsed.e.map(([event, data], i) => ({ seq: parsed.s + i, event, data })), ended: parsed.f === 1 }
+    const batch = batchOf(message)
     if (batch.ended) {
       sessions.delete(runId)
       touched.delete(runId)
@@ -150,8 +149,7 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
     async append(runId, fence, entries, final) {
       // The fence fixes the seqs, so the live message can be built here and published only if the fence holds.
       const payload = JSON.stringify({ s: fence.expectedSeq + 1, e: entries.map((entry) => [entry.event, entry.data]), f: final ? 1 : 0 })
-      const pairs = entries.flatMap((entry) => [entry.event, entry.data])
-      const reply = await run('append', runKeys(runId), [runId, fence.owner, fence.expectedSeq, fence.leaseMs, retainMs, final ? 1 : 0, channelOf(runId), payload, publish, ...pairs])
+      const reply = await run('append', runKeys(runId), [runId, fence.owner, fence.expectedSeq, fence.leaseMs, retainMs, final ? 1 : 0, channelOf(runId), payload, publish, entries.length])
       const result = appendResult(reply)
       if (result.ok && !final) await touch(runId, fence.leaseMs)
       return forgetIfOver(runId, final ? await sessionOf(runId) : undefined, result, final)
@@ -169,8 +167,14 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
     },
 
     async read(runId, afterSeq, limit) {
-      const reply = await redis.send(['XRANGE', streamKey(runId), `${afterSeq + 1}-0`, '+', 'COUNT', String(limit)], streamKey(runId))
-      return asArray(reply).map(entryOf)
+      // An entry holds a batch, under its last seq: the first one found may begin at or before afterSeq.
+      const reply = asArray(await run('read', [streamKey(runId)], [afterSeq, limit]))
+      const entries: LogEntry[] = []
+      for (const raw of reply) {
+        for (const entry of entriesOf(raw)) if (entry.seq > afterSeq) entries.push(entry)
+        if (entries.length >= limit) break
+      }
+      return entries.length > limit ? entries.slice(0, limit) : entries
     },
 
     record: recordOf,
@@ -215,17 +219,27 @@ function asArray(reply: unknown): unknown[] {
   throw new RunServerError('redis_reply', `unexpected Redis reply ${JSON.stringify(reply)}: is this a Redis 7 server, and does the adapter return raw replies?`)
 }
 
-function entryOf(raw: unknown): LogEntry {
+/** One append's batch, as the live channel and the stream both carry it. */
+function batchOf(json: string): LiveBatch {
+  const parsed = JSON.parse(json) as { s: number; e: Array<[string, string]>; f: 0 | 1 }
+  return { entries: parsed.e.map(([event, data], i) => ({ seq: parsed.s + i, event, data })), ended: parsed.f === 1 }
+}
+
+/** A stream entry's events: a batch (`b`), or one event (`e`, `d`: how 0.1.0 before the batched format wrote them). */
+function entriesOf(raw: unknown): LogEntry[] {
   const [id, fields] = asArray(raw)
-  const field = (name: string): string => {
+  const field = (name: string): string | undefined => {
+    let value: unknown
     if (Array.isArray(fields)) {
-      const at = fields.findIndex((value, i) => i % 2 === 0 && String(value) === name)
-      return String(fields[at + 1])
-    }
-    if (fields instanceof Map) return String(fields.get(name))
-    return String((fields as Record<string, unknown>)[name])
+      const at = fields.findIndex((candidate, i) => i % 2 === 0 && String(candidate) === name)
+      value = at < 0 ? undefined : fields[at + 1]
+    } else if (fields instanceof Map) value = fields.get(name)
+    else value = (fields as Record<string, unknown>)[name]
+    return value === undefined ? undefined : String(value)
   }
-  return { seq: Number(String(id).split('-')[0]), event: field('e'), data: field('d') }
+  const batch = field('b')
+  if (batch !== undefined) return batchOf(batch).entries
+  return [{ seq: Number(String(id).split('-')[0]), event: String(field('e')), data: String(field('d')) }]
 }
 
 function appendResult(reply: unknown): AppendResult {

@@ -2,7 +2,9 @@
  * The Redis log's writes, each one Lua script so its fence and its effects are atomic, and each
  * touching the keys of one cluster slot only. Keys per run, all tagged `{<run>}`: a stream
  * (`…:s`, entry ids `<seq>-0`, derived from the seq, never from a clock), a hash (`…:m`: session,
- * owner, seq, ended, lease) and the live channel. The session's pointer to its active run is a key
+ * owner, seq, ended, lease) and the live channel. A stream entry is one append's batch, stored as
+ * the same JSON the live channel carries (`{s: firstSeq, e: [[event, data], …], f: final}`) under
+ * the id `<lastSeq>-0`: a catch-up reads a few large entries, not one small entry per event. The session's pointer to its active run is a key
  * of its own slot (`…session:{<session>}`), with its own small scripts: claim, replace, release, touch.
  * Every run write also publishes the batch on the run's channel (PUBLISH, or SPUBLISH in a cluster),
  * in the same script, so a follower hears of entries in log order and never of one the fence refused.
@@ -51,7 +53,7 @@ return 1`
 
 /**
  * KEYS: stream, meta. ARGV: runId, owner, expectedSeq, leaseMs, retainMs, final (0/1),
- * channel, payload, publish command (PUBLISH or SPUBLISH), then event, data pairs. Returns {status, lastSeq}.
+ * channel, payload (the batch's JSON), publish command (PUBLISH or SPUBLISH), entry count. Returns {status, lastSeq}.
  */
 export const APPEND = `local runId, leaseMs, retainMs = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
 local m = redis.call('HMGET', KEYS[2], 'owner', 'seq', 'ended')
@@ -59,10 +61,8 @@ if not m[2] then return {'unknown', 0} end
 local seq = tonumber(m[2])
 if m[3] == '1' then return {'ended', seq} end
 if m[1] ~= ARGV[2] or seq ~= tonumber(ARGV[3]) then return {'stale', seq} end
-for i = 10, #ARGV, 2 do
-  seq = seq + 1
-  redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[i], 'd', ARGV[i + 1])
-end
+seq = seq + tonumber(ARGV[10])
+redis.call('XADD', KEYS[1], seq .. '-0', 'b', ARGV[8])
 ${NOW}
 redis.call('HSET', KEYS[2], 'seq', seq, 'lease', now + leaseMs)
 if ARGV[6] == '1' then
@@ -85,10 +85,11 @@ if m[2] == '1' then return {'ended', seq} end
 ${NOW}
 if ARGV[2] == 'abandoned' and tonumber(m[3]) > now then return {'stale', seq} end
 seq = seq + 1
-redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[5], 'd', ARGV[6])
+local batch = cjson.encode({s = seq, e = {{ARGV[5], ARGV[6]}}, f = 1})
+redis.call('XADD', KEYS[1], seq .. '-0', 'b', batch)
 redis.call('HSET', KEYS[2], 'seq', seq)
 ${END}
-redis.call(ARGV[7], ARGV[4], cjson.encode({s = seq, e = {{ARGV[5], ARGV[6]}}, f = 1}))
+redis.call(ARGV[7], ARGV[4], batch)
 return {'ok', seq}`
 
 /** KEYS: stream, meta. ARGV: runId, owner, leaseMs, retainMs. Returns 1, or 0 when the run ended or is not the owner's. */
@@ -99,6 +100,20 @@ ${NOW}
 redis.call('HSET', KEYS[2], 'lease', now + leaseMs)
 ${KEEP}
 return 1`
+
+/**
+ * KEYS: stream. ARGV: afterSeq, limit. The entries holding seqs afterSeq + 1 to afterSeq + limit:
+ * those whose last seq is in that range, and the one after them, which may hold the rest.
+ */
+export const READ = `local from, to = tonumber(ARGV[1]) + 1, tonumber(ARGV[1]) + tonumber(ARGV[2])
+local found = redis.call('XRANGE', KEYS[1], from .. '-0', to .. '-0')
+local last = from - 1
+if #found > 0 then last = tonumber(string.match(found[#found][1], '^(%d+)')) end
+if last < to then
+  local more = redis.call('XRANGE', KEYS[1], (last + 1) .. '-0', '+', 'COUNT', 1)
+  if #more > 0 then found[#found + 1] = more[1] end
+end
+return found`
 
 /** KEYS: meta. Returns {session, seq, ended, abandoned} or an empty table for an unknown run. */
 export const RECORD = `local m = redis.call('HMGET', KEYS[1], 'session', 'seq', 'ended', 'lease')

@@ -17,7 +17,10 @@ export interface RunStreamOptions {
   heartbeatMs?: number
   /** After this much silence, ask the log whether the run's producer is gone (and end it if so). @defaultValue 2000 */
   abandonCheckMs?: number
-  /** Most entries per chunk read from the log (a catch-up is read page by page, as fast as the client takes it). @defaultValue 512 */
+  /**
+   * Most entries per chunk read from the log: a catch-up is read page by page, the next page
+   * fetched while the client takes this one. @defaultValue 2048
+   */
   pageSize?: number
   /** Live entries held for a reader that is behind; past it, they are dropped and read from the log later. @defaultValue 1024 */
   liveQueue?: number
@@ -42,7 +45,7 @@ export const RUN_STREAM_DEFAULTS = {
   heartbeatMs: 5000,
   abandonCheckMs: 2000,
   confirmAbandonMs: 1000,
-  pageSize: 512,
+  pageSize: 2048,
   liveQueue: 1024,
   abandonedEntry: { event: 'apperror', data: JSON.stringify({ message: 'the live worker stopped' }) },
   logTimeoutMs: 5000,
@@ -71,6 +74,8 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
   let wake: (() => void) | undefined
   let lastActivity = Date.now()
   let unfollow: (() => void) | undefined
+  /** The page after a full one, read while the client takes that one. */
+  let prefetched: { afterSeq: number; page: Promise<LogEntry[]> } | undefined
 
   /** One log call, bounded by `logTimeoutMs`. */
   function bounded<T>(call: Promise<T>, what: string): Promise<T> {
@@ -121,7 +126,7 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
         while (count < queue.length && count < o.pageSize && queue[count]!.seq === cursor + 1 + count) count++
         batch = queue.splice(0, count)
       } else if (knownLast > cursor) {
-        batch = await bounded(log.read(runId, cursor, o.pageSize), 'a read')
+        batch = await readPage()
         if (batch[0]?.seq !== cursor + 1) return o.format.lost(runId, `the log no longer holds this run's events after seq ${cursor}`) + end()
       }
       if (batch.length > 0) {
@@ -145,6 +150,20 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
         return HEARTBEAT
       }
     }
+  }
+
+  /** The page after the cursor; when it is full and more is known, the one after it is requested now. */
+  async function readPage(): Promise<LogEntry[]> {
+    const ahead = prefetched?.afterSeq === cursor ? prefetched.page : undefined
+    prefetched = undefined
+    const page = await (ahead ?? bounded(log.read(runId, cursor, o.pageSize), 'a read'))
+    const last = page.at(-1)?.seq ?? cursor
+    if (page.length === o.pageSize && knownLast > last && !closed) {
+      const next = bounded(log.read(runId, last, o.pageSize), 'a read')
+      next.catch(() => {}) // read again, and its error met, when the page is wanted
+      prefetched = { afterSeq: last, page: next }
+    }
+    return page
   }
 
   /** The log is the truth when live hints go missing (a dropped pub/sub message), and ends an abandoned run. */

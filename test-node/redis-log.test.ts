@@ -61,4 +61,26 @@ describe('redisRunLog', () => {
     const keys = (await client.sendCommand(['KEYS', `${prefix}*`])) as string[]
     expect(keys.every((key) => /\{[^}]+\}/.test(key))).toBe(true)
   })
+
+  it('stores a batch as one stream entry, and still reads the one-entry-per-event form 0.1.0 wrote before', async () => {
+    const client = createClient({ url: redisUrl() })
+    await client.connect()
+    cleanups.push(() => client.close())
+    const prefix = `b${Math.random().toString(36).slice(2, 9)}:`
+    const log = redisRunLog({ redis: fromNodeRedis(client), prefix })
+    cleanups.push(() => log.close())
+    await log.create({ runId: 'r', sessionId: 's', owner: 'o', leaseMs: 10_000 })
+    const batch = Array.from({ length: 300 }, (_, i) => ({ event: 'token', data: JSON.stringify({ i }) }))
+    await log.append('r', { owner: 'o', expectedSeq: 0, leaseMs: 10_000 }, batch, false)
+    expect(await client.sendCommand(['XLEN', `${prefix}{r}:s`])).toBe(1)
+    expect((await log.read('r', 0, 1000)).map((entry) => entry.seq)).toEqual(batch.map((_, i) => i + 1))
+    // Entries of the earlier form, one per event, after the batch.
+    await client.sendCommand(['XADD', `${prefix}{r}:s`, '301-0', 'e', 'token', 'd', '{"i":300}'])
+    await client.sendCommand(['XADD', `${prefix}{r}:s`, '302-0', 'e', 'stream_end', 'd', '{}'])
+    expect(await log.read('r', 299, 10)).toEqual([
+      { seq: 300, event: 'token', data: '{"i":299}' },
+      { seq: 301, event: 'token', data: '{"i":300}' },
+      { seq: 302, event: 'stream_end', data: '{}' },
+    ])
+  })
 })

@@ -53,6 +53,19 @@ export function runLogContract(name: string, factory: LogFactory): void {
       expect((await log.record(runId))?.lastSeq).toBe(3)
     })
 
+    it('reads any window of seqs, inside a batch or across batches, whole and in order', async () => {
+      const { runId, sessionId, owner } = ids()
+      await log.create({ runId, sessionId, owner, leaseMs: 10_000 })
+      // Batches of 5, 1 and 4 entries (the Redis log stores a batch as one stream entry).
+      const names = Array.from({ length: 10 }, (_, i) => `w${i + 1}`)
+      await log.append(runId, { owner, expectedSeq: 0, leaseMs: 10_000 }, entries(...names.slice(0, 5)), false)
+      await log.append(runId, { owner, expectedSeq: 5, leaseMs: 10_000 }, entries(...names.slice(5, 6)), false)
+      await log.append(runId, { owner, expectedSeq: 6, leaseMs: 10_000 }, entries(...names.slice(6)), true)
+      const seqs = async (after: number, limit: number) => (await log.read(runId, after, limit)).map((entry) => `${entry.seq}:${JSON.parse(entry.data).text}`)
+      const expected = (after: number, limit: number) => names.slice(after, after + limit).map((name, i) => `${after + i + 1}:${name}`)
+      for (let after = 0; after <= 10; after++) for (const limit of [1, 2, 3, 4, 6, 100]) expect(await seqs(after, limit), `after ${after}, limit ${limit}`).toEqual(expected(after, limit))
+    })
+
     it('fences appends: a stale seq, a retry that already landed, or another owner cannot fork the log', async () => {
       const { runId, sessionId, owner } = ids()
       await log.create({ runId, sessionId, owner, leaseMs: 10_000 })
