@@ -99,6 +99,71 @@ describe('two instances on a Redis Cluster', () => {
     }
   }, 180_000)
 
+  it("a resharding mid-run (the run's slot moved to another master, keys MIGRATEd): the reader ends whole, live on the new shard", async () => {
+    const prefix = `rs${Math.random().toString(36).slice(2, 7)}:`
+    const [a, b] = [await instance(prefix), await instance(prefix)]
+    try {
+      const runId = await start(a.url, { session_id: 'reshard', tokens: 400, rate: 50 })
+      const { master: source } = await cluster.nodesOf(`{${runId}}`)
+      const masters = (await cluster.cli(source, 'CLUSTER', 'NODES')).trim().split('\n').map((line) => line.split(' ')).filter((f) => f[2]!.includes('master') && !f[2]!.includes('fail'))
+      const target = Number(masters.find((f) => !f[1]!.startsWith(`127.0.0.1:${source}@`))![1]!.split(':')[1]!.split('@')[0])
+      const idOf = async (port: number) => (await cluster.cli(port, 'CLUSTER', 'MYID')).trim()
+      const [sourceId, targetId] = [await idOf(source), await idOf(target)]
+      const slot = (await cluster.cli(source, 'CLUSTER', 'KEYSLOT', `{${runId}}`)).trim()
+      const channel = `${prefix}{${runId}}:live`
+      /** The slot moves as `redis-cli --cluster reshard` moves it: IMPORTING, MIGRATING, MIGRATE of its keys, then NODE everywhere. */
+      async function reshard(): Promise<void> {
+        await cluster.cli(target, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId)
+        await cluster.cli(source, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId)
+        for (;;) {
+          const keys = (await cluster.cli(source, 'CLUSTER', 'GETKEYSINSLOT', slot, '100')).trim().split('\n').filter(Boolean)
+          if (keys.length === 0) break
+          await cluster.cli(source, 'MIGRATE', '127.0.0.1', String(target), '', '0', '5000', 'KEYS', ...keys)
+        }
+        for (const port of [target, source, ...masters.map((f) => Number(f[1]!.split(':')[1]!.split('@')[0]))]) await cluster.cli(port, 'CLUSTER', 'SETSLOT', slot, 'NODE', targetId)
+        // Redis drops the slot's sharded subscribers on the source (SUNSUBSCRIBE): the client must
+        // subscribe again on the target, or the run's live hints stop (the reader would fall back to
+        // polling the log) and its producer would not hear a cancel. Both follow the run: 2 subscribers.
+        const until = Date.now() + 10_000
+        for (;;) {
+          const [, count] = (await cluster.cli(target, 'PUBSUB', 'SHARDNUMSUB', channel)).trim().split('\n')
+          subscribersOnTarget = Number(count)
+          if (subscribersOnTarget >= 2 || Date.now() > until) break
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+      }
+      let subscribersOnTarget = 0
+      const events: SseEvent[] = []
+      let moved: Promise<void> | undefined
+      const deadline = Date.now() + 60_000
+      while (!['stream_end', 'apperror', 'cancel'].includes(events.at(-1)?.event ?? '')) {
+        if (Date.now() > deadline) throw new Error(`no end within 60 s after ${events.length} events`)
+        const read = await readSse(`${b.url}/api/chat/stream?stream_id=${runId}&after_seq=${events.length}`, {
+          timeoutMs: 30_000,
+          stopWhen: (seen) => {
+            if (!moved && events.length + seen.length >= 40) moved = reshard()
+            return false
+          },
+        }).catch(() => undefined)
+        events.push(...(read?.events ?? []).filter((e) => e.event !== undefined))
+        if (!read || read.status !== 200) await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+      await moved
+      expect((await cluster.nodesOf(`{${runId}}`)).master).toBe(target)
+      // Exactly once, in order, whole: the producer wrote on across the move.
+      expect(events.map(seqOf)).toEqual(events.map((_, i) => i + 1))
+      expect(events.filter((e) => e.event === 'token')).toHaveLength(400)
+      expect(events.at(-1)!.event).toBe('stream_end')
+      const again = await readSse(`${a.url}/api/chat/stream?stream_id=${runId}&after_seq=0`, { timeoutMs: 20_000 })
+      expect(again.events.filter((e) => e.event !== undefined)).toEqual(events)
+      expect(subscribersOnTarget, 'sharded subscribers of the run on its new shard (the reader and the producer)').toBe(2)
+    } finally {
+      await a.close()
+      await b.close()
+      await cluster.waitHealthy()
+    }
+  }, 120_000)
+
   for (const how of ['CLUSTER FAILOVER on its replica', 'kill -9 of its master'] as const) {
     it(`a failover of the run's shard mid-run (${how}): a resuming reader ends whole or with one typed terminal event; the log never forks`, async () => {
       const prefix = `fo${Math.random().toString(36).slice(2, 7)}:`
