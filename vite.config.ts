@@ -20,22 +20,22 @@ export default defineConfig(({ mode }) => ({
   resolve: {
     alias: [
       { find: /^run-relay$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
-      { find: /^run-relay\/(inspector|react|ai-sdk)$/, replacement: fileURLToPath(new URL('./src/$1.ts', import.meta.url)) },
+      { find: /^run-relay\/(inspector|react|ai-sdk|store|vue|svelte)$/, replacement: fileURLToPath(new URL('./src/$1.ts', import.meta.url)) },
     ],
   },
   // Relative asset URLs: the library's worker file must resolve next to the module inside node_modules.
   base: mode === 'lib' ? './' : '/',
   worker: { format: 'es' },
-  optimizeDeps: { include: ['comlink', 'eventsource-parser', 'react', 'react-dom', 'react-dom/client', 'vitest-browser-react', 'fast-check', 'ai', '@ai-sdk/react'] },
+  optimizeDeps: { include: ['comlink', 'eventsource-parser', 'react', 'react-dom', 'react-dom/client', 'vitest-browser-react', 'fast-check', 'ai', '@ai-sdk/react', 'vue', 'svelte', 'svelte/store'] },
   build:
     mode === 'lib'
       ? {
           outDir: 'dist/lib',
-          // One file per public entry point; react and ai stay the app's (optional peers).
+          // One file per public entry point; react, vue, svelte and ai stay the app's (optional peers).
           // `server` is run-relay/server (server/): no import at all, so it runs in Node, Bun, Deno and edge runtimes.
-          lib: { entry: { 'run-relay': 'src/index.ts', inspector: 'src/inspector.ts', react: 'src/react.ts', 'ai-sdk': 'src/ai-sdk.ts', server: 'server/index.ts' }, formats: ['es'] },
+          lib: { entry: { 'run-relay': 'src/index.ts', inspector: 'src/inspector.ts', react: 'src/react.ts', 'ai-sdk': 'src/ai-sdk.ts', store: 'src/store.ts', vue: 'src/vue.ts', svelte: 'src/svelte.ts', server: 'server/index.ts' }, formats: ['es'] },
           sourcemap: true,
-          rollupOptions: { external: ['comlink', 'react', 'react/jsx-runtime', 'ai'] },
+          rollupOptions: { external: ['comlink', 'react', 'react/jsx-runtime', 'ai', 'vue', 'svelte'] },
         }
       : { outDir: 'dist/demo' },
   test: {

@@ -13,8 +13,10 @@ import type { Plugin } from 'vite'
  *    `new URL("./assets/w.js", import.meta.url)`, still passed directly to `new SharedWorker(`, so
  *    each bundler emits the worker file and references it by its own public URL.
  *    The worker's file name is also written where src/worker-link.ts names it in error messages.
- * 2. `'use client'`. Rollup drops module directives (Rolldown keeps them, with a warning); Next.js needs it on `run-relay/react` and
- *    `run-relay/ai-sdk` (a provider in a server `layout.tsx`). Entries whose source starts with
+ * 2. `'use client'`. Rollup drops module directives (Rolldown keeps them, with a warning); Next.js needs it on `run-relay/react`
+ *    only (a provider in a server `layout.tsx`); `run-relay/ai-sdk` exports a class that client
+ *    components import, and carries none, so Vite and Rollup apps that import it (Vue, Svelte) see
+ *    no directive warning. Entries whose source starts with
  *    the directive get it back on their first line.
  *
  * Both edits keep every line where it was, so the source maps stay right line by line.

@@ -11,10 +11,12 @@ it('packs clean (publint, arethetypeswrong), type-checks a TypeScript consumer, 
   expect(consumer.attw, 'arethetypeswrong').toEqual([])
   expect(consumer.typecheck.bundler, 'a TypeScript consumer, moduleResolution bundler').toBe('')
   expect(consumer.typecheck.node16, 'a TypeScript consumer, moduleResolution node16').toBe('')
-  // The published files as bundlers read them: `'use client'` first (Next.js), and the worker as a literal
-  // `new URL('./assets/…', import.meta.url)` passed to `new SharedWorker(` (not `"" + import.meta.url`, which Next made a file: URL).
-  expect(consumer.published.reactFirstLine).toMatch(/^['"]use client['"]/)
-  expect(consumer.published.aiSdkFirstLine).toMatch(/^['"]use client['"]/)
+  // The published files as bundlers read them: `'use client'` first in react.js (Next.js) and in no
+  // other entry (Vite and Rollup warn about a module directive in every app that imports one), and
+  // the worker as a literal `new URL('./assets/…', import.meta.url)` passed to `new SharedWorker(`
+  // (not `"" + import.meta.url`, which Next made a file: URL).
+  const directive = /^['"]use client['"]/
+  expect(Object.entries(consumer.published.firstLines).filter(([, line]) => directive.test(line)).map(([file]) => file)).toEqual(['react.js'])
   const literal = consumer.published.workerConstruction.filter((call) => /^new SharedWorker\(new URL\("\.\/assets\/shared-worker-[\w-]+\.js", import\.meta\.url\s*\)/.test(call))
   expect(literal, consumer.published.workerConstruction.join('\n')).toHaveLength(2)
   for (const [bundler, url] of [['vite', consumer.url], ['webpack', consumer.webpackUrl], ['webpack-public-path', consumer.webpackPublicPathUrl]] as const) await streamsIn(bundler, url)

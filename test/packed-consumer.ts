@@ -21,7 +21,8 @@ export interface PackedConsumer {
   webpackUrl: string
   webpackPublicPathUrl: string
   /** The first line of the published react.js and ai-sdk.js, and the client chunk's SharedWorker construction. */
-  published: { reactFirstLine: string; aiSdkFirstLine: string; workerConstruction: string[] }
+  /** The first line of each entry file: only react.js carries `'use client'`. */
+  published: { firstLines: Record<string, string>; workerConstruction: string[] }
   gzipSizes: Record<string, number>
   budget: Record<string, number>
   /** publint's messages (errors and warnings). */
@@ -36,6 +37,9 @@ const TYPED_CONSUMER = `import { createRunRelay, RelayError, type RunEvent, type
 import { RunRelayProvider, textReducer, useRun, useRuns, useSession, type RunView } from 'run-relay/react'
 import { RelayChatTransport } from 'run-relay/ai-sdk'
 import { defineInspector, RunRelayInspector } from 'run-relay/inspector'
+import { runsStore, sessionStore, type ReadableStore } from 'run-relay/store'
+import { provideRunRelay, useSession as useVueSession } from 'run-relay/vue'
+import { getRunRelay, runStore } from 'run-relay/svelte'
 // @ts-expect-error The page-to-hub wire contract is internal.
 import type { HubApi } from 'run-relay'
 
@@ -46,6 +50,8 @@ export const seq = (event: RunEvent): number => event.seq
 export const transport = new RelayChatTransport({ relay })
 export const hooks = [RunRelayProvider, useRun, useSession, useRuns, textReducer, defineInspector, RunRelayInspector, RelayError] as const
 export type Views = RunView<string>
+export const stores: Array<ReadableStore<unknown>> = [sessionStore(relay, 's'), runsStore(relay), runStore(relay, 'r')]
+export const bindings = [provideRunRelay, useVueSession, getRunRelay] as const
 export type Internal = HubApi
 `
 
@@ -91,7 +97,8 @@ export async function servePackedConsumer(): Promise<PackedConsumer> {
   const lib = join(installed, 'dist', 'lib')
   const firstLine = (file: string) => readFileSync(join(lib, file), 'utf8').split('\n')[0]!
   const workerConstruction = readdirSync(lib).filter((file) => file.endsWith('.js')).flatMap((file) => readFileSync(join(lib, file), 'utf8').match(/new SharedWorker\([^{]*/g) ?? [])
-  const published = { reactFirstLine: firstLine('react.js'), aiSdkFirstLine: firstLine('ai-sdk.js'), workerConstruction }
+  const firstLines = Object.fromEntries(['run-relay.js', 'react.js', 'ai-sdk.js', 'store.js', 'vue.js', 'svelte.js', 'inspector.js'].map((file) => [file, firstLine(file)]))
+  const published = { firstLines, workerConstruction }
   return { url, webpackUrl: `${url}webpack/index.html`, webpackPublicPathUrl: `${url}webpack-public-path/index.html`, gzipSizes, budget, publint, attw, typecheck, published }
 }
 
