@@ -4,14 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { launchChromium, newSession, type Session } from './harness/browser.ts'
 import { startChatBackend, type ChatBackend } from './harness/chat-backend.ts'
 import { chatChecks } from './harness/chat-checks.ts'
-import { freePort, installApps, repo, run, startServer, type AppServer } from './harness/install.ts'
+import { freePort, installApps, repo, run, runWithOutput, startServer, type AppServer } from './harness/install.ts'
 import { aiSdkTypeErrors, esbuildChecks, serverRenderingChecks, viteChecks } from './harness/other-apps.ts'
 import { freshNextChecks, killedProducer, startTwoInstances, type TwoInstances } from './harness/next-fresh.ts'
 
 /**
  * Real apps built from the packed tarball with each bundler's defaults (`npm run test:apps`):
- * Next.js (Turbopack build, webpack build, dev), the Vite React template under `vite dev`, an
- * esbuild page, and the package imported during server rendering.
+ * Next.js (Turbopack build, webpack build, dev), the Vite React template under `vite dev`, the
+ * Vite Vue template with @ai-sdk/vue (built, then `vite preview`), an esbuild page, and the
+ * package imported during server rendering.
  */
 let dir: string
 let browser: Browser
@@ -81,6 +82,23 @@ appSuite('vite', async (backend) => {
     env: { CHAT_SERVER_PORT: String(backend.port) }, url: `http://127.0.0.1:${port}/`, ready: /ready in/i,
   })
 }, (session, backend, server) => viteChecks(session, backend, server.url))
+// The Vue template built as its `npm run build` does (vue-tsc -b, then vite build), served by `vite preview`.
+let vueBuildOutput = ''
+appSuite('vue', async (backend) => {
+  const app = join(dir, 'vite-vue')
+  const bin = (name: string) => join(dir, 'node_modules', '.bin', name)
+  vueBuildOutput = runWithOutput(bin('vue-tsc'), ['-b'], app) + runWithOutput(bin('vite'), ['build'], app)
+  const port = await freePort()
+  return startServer(bin('vite'), ['preview', '--port', String(port), '--host', '127.0.0.1', '--strictPort'], app, {
+    env: { CHAT_SERVER_PORT: String(backend.port) }, url: `http://127.0.0.1:${port}/`, ready: /Local:/i,
+  })
+}, async (session, backend, server) => {
+  // No bundler warning about the package (a `'use client'` in ai-sdk.js made Vite warn on every build).
+  // (Vite lists its output files as `dist/…` lines; a warning names the package's file in node_modules.)
+  const plain = vueBuildOutput.replace(/\x1b\[[0-9;]*m/g, '').split('\n')
+  expect(plain.filter((line) => /warn|MODULE_LEVEL_DIRECTIVE|node_modules\/run-relay/i.test(line)), vueBuildOutput).toEqual([])
+  await chatChecks(session, backend, server.url, 'vite build (Vue, @ai-sdk/vue)')
+})
 appSuite('esbuild', async (backend) => ({ url: backend.url + '/', output: () => '', stop: async () => {}, kill: async () => {} }), (session, backend) => esbuildChecks(session, backend, dir))
 
 describe.skipIf(only !== undefined && !only.includes('ssr'))('server rendering', () => {

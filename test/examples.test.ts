@@ -13,6 +13,8 @@ describe('README examples', () => {
       'examples/plain.ts': (await import('../examples/plain.ts?raw')).default,
       'examples/react-chat.tsx': (await import('../examples/react-chat.tsx?raw')).default,
       'examples/ai-sdk-chat.tsx': (await import('../examples/ai-sdk-chat.tsx?raw')).default,
+      // Built and run in the Vue fixture app (apps/vite-vue, npm run test:apps).
+      'examples/vue-chat.vue': (await import('../examples/vue-chat.vue?raw')).default,
       // Server route handlers and the Node server: type-checked by `npm run typecheck` (tsconfig includes examples/), not run here.
       'examples/next-reference/app/api/chat/[...path]/route.ts': (await import('../examples/next-reference/app/api/chat/[...path]/route.ts?raw')).default,
       'examples/next-ai-sdk/lib/chat-server.ts': (await import('../examples/next-ai-sdk/lib/chat-server.ts?raw')).default,

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -27,17 +27,27 @@ export function installApps(): string {
   const [{ filename }] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: repo, encoding: 'utf8' })) as [{ filename: string }]
   // --no-save: the fixtures' lockfile stays as committed; the tarball changes with every build.
   run('npm', ['install', '--no-save', '--no-audit', '--no-fund', join(dir, filename)], dir)
-  for (const app of ['next', 'next-fresh', 'vite-react', 'esbuild']) {
+  for (const app of ['next', 'next-fresh', 'vite-react', 'vite-vue', 'esbuild']) {
     rmSync(join(dir, app), { recursive: true, force: true })
     cpSync(join(apps, app), join(dir, app), { recursive: true })
   }
   // The Vite app's App.tsx is the README's React example, as written there.
   cpSync(join(repo, 'examples', 'react-chat.tsx'), join(dir, 'vite-react', 'src', 'App.tsx'))
+  // The Vue app's Chat.vue is the README's Vue example, as written there.
+  cpSync(join(repo, 'examples', 'vue-chat.vue'), join(dir, 'vite-vue', 'src', 'Chat.vue'))
   // The fresh create-next-app takes the README's AI SDK files as written: the chat, the server, its routes.
   cpSync(join(repo, 'examples', 'ai-sdk-chat.tsx'), join(dir, 'next-fresh', 'app', 'chat.tsx'))
   cpSync(join(repo, 'examples', 'next-ai-sdk', 'lib', 'chat-server.ts'), join(dir, 'next-fresh', 'lib', 'chat-server.ts'))
   cpSync(join(repo, 'examples', 'next-ai-sdk', 'app', 'api'), join(dir, 'next-fresh', 'app', 'api'), { recursive: true })
   return dir
+}
+
+/** Runs a build as a user would in a terminal: both its output streams, for the warnings it prints. */
+export function runWithOutput(command: string, args: string[], cwd: string, env: Record<string, string> = {}): string {
+  const result = spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', ...env } })
+  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${output}`)
+  return output
 }
 
 export function run(command: string, args: string[], cwd: string, env: Record<string, string> = {}): string {
