@@ -99,6 +99,25 @@ appSuite('vue', async (backend) => {
   expect(plain.filter((line) => /warn|MODULE_LEVEL_DIRECTIVE|node_modules\/run-relay/i.test(line)), vueBuildOutput).toEqual([])
   await chatChecks(session, backend, server.url, 'vite build (Vue, @ai-sdk/vue)')
 })
+// SvelteKit (`sv create`, minimal TypeScript template: server rendering on), built, served by `vite preview`.
+let svelteBuildOutput = ''
+appSuite('sveltekit', async (backend) => {
+  const app = join(dir, 'sveltekit')
+  const bin = (name: string) => join(dir, 'node_modules', '.bin', name)
+  svelteBuildOutput = runWithOutput(bin('vite'), ['build'], app)
+  const port = await freePort()
+  return startServer(bin('vite'), ['preview', '--port', String(port), '--host', '127.0.0.1', '--strictPort'], app, {
+    env: { CHAT_SERVER_PORT: String(backend.port) }, url: `http://127.0.0.1:${port}/`, ready: /Local:/i,
+  })
+}, async (session, backend, server) => {
+  // No bundler warning about the package. (adapter-auto says it found no production platform: not ours.)
+  const plain = svelteBuildOutput.replace(/\x1b\[[0-9;]*m/g, '').split('\n')
+  expect(plain.filter((line) => /MODULE_LEVEL_DIRECTIVE|node_modules\/run-relay|run-relay/i.test(line)), svelteBuildOutput).toEqual([])
+  // Rendered on the server (the relay created there holds nothing and throws nothing), then hydrated.
+  const html = await (await fetch(`${server.url}?chat=A`)).text()
+  expect(html).toContain('data-testid="chat"')
+  await chatChecks(session, backend, server.url, 'SvelteKit (server rendering, run-relay/svelte)')
+})
 appSuite('esbuild', async (backend) => ({ url: backend.url + '/', output: () => '', stop: async () => {}, kill: async () => {} }), (session, backend) => esbuildChecks(session, backend, dir))
 
 describe.skipIf(only !== undefined && !only.includes('ssr'))('server rendering', () => {

@@ -15,6 +15,8 @@ describe('README examples', () => {
       'examples/ai-sdk-chat.tsx': (await import('../examples/ai-sdk-chat.tsx?raw')).default,
       // Built and run in the Vue fixture app (apps/vite-vue, npm run test:apps).
       'examples/vue-chat.vue': (await import('../examples/vue-chat.vue?raw')).default,
+      // Built and run in the SvelteKit fixture app (apps/sveltekit).
+      'examples/svelte-chat.svelte': (await import('../examples/svelte-chat.svelte?raw')).default,
       // Server route handlers and the Node server: type-checked by `npm run typecheck` (tsconfig includes examples/), not run here.
       'examples/next-reference/app/api/chat/[...path]/route.ts': (await import('../examples/next-reference/app/api/chat/[...path]/route.ts?raw')).default,
       'examples/next-ai-sdk/lib/chat-server.ts': (await import('../examples/next-ai-sdk/lib/chat-server.ts?raw')).default,

@@ -27,7 +27,7 @@ export function installApps(): string {
   const [{ filename }] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: repo, encoding: 'utf8' })) as [{ filename: string }]
   // --no-save: the fixtures' lockfile stays as committed; the tarball changes with every build.
   run('npm', ['install', '--no-save', '--no-audit', '--no-fund', join(dir, filename)], dir)
-  for (const app of ['next', 'next-fresh', 'vite-react', 'vite-vue', 'esbuild']) {
+  for (const app of ['next', 'next-fresh', 'vite-react', 'vite-vue', 'sveltekit', 'esbuild']) {
     rmSync(join(dir, app), { recursive: true, force: true })
     cpSync(join(apps, app), join(dir, app), { recursive: true })
   }
@@ -35,6 +35,8 @@ export function installApps(): string {
   cpSync(join(repo, 'examples', 'react-chat.tsx'), join(dir, 'vite-react', 'src', 'App.tsx'))
   // The Vue app's Chat.vue is the README's Vue example, as written there.
   cpSync(join(repo, 'examples', 'vue-chat.vue'), join(dir, 'vite-vue', 'src', 'Chat.vue'))
+  // The SvelteKit app's chat is the README's Svelte example.
+  cpSync(join(repo, 'examples', 'svelte-chat.svelte'), join(dir, 'sveltekit', 'src', 'routes', 'Chat.svelte'))
   // The fresh create-next-app takes the README's AI SDK files as written: the chat, the server, its routes.
   cpSync(join(repo, 'examples', 'ai-sdk-chat.tsx'), join(dir, 'next-fresh', 'app', 'chat.tsx'))
   cpSync(join(repo, 'examples', 'next-ai-sdk', 'lib', 'chat-server.ts'), join(dir, 'next-fresh', 'lib', 'chat-server.ts'))
