@@ -117,6 +117,13 @@ appSuite('sveltekit', async (backend) => {
   const html = await (await fetch(`${server.url}?chat=A`)).text()
   expect(html).toContain('data-testid="chat"')
   await chatChecks(session, backend, server.url, 'SvelteKit (server rendering, run-relay/svelte)')
+  // @ai-sdk/svelte's Chat with RelayChatTransport, in a browser context of its own.
+  const aiSdk = await newSession(session.context.browser()!)
+  try {
+    await chatChecks(aiSdk, backend, `${server.url}ai`, 'SvelteKit, @ai-sdk/svelte', 'ai-')
+  } finally {
+    await aiSdk.close()
+  }
 })
 appSuite('esbuild', async (backend) => ({ url: backend.url + '/', output: () => '', stop: async () => {}, kill: async () => {} }), (session, backend) => esbuildChecks(session, backend, dir))
 

@@ -17,6 +17,7 @@ describe('README examples', () => {
       'examples/vue-chat.vue': (await import('../examples/vue-chat.vue?raw')).default,
       // Built and run in the SvelteKit fixture app (apps/sveltekit).
       'examples/svelte-chat.svelte': (await import('../examples/svelte-chat.svelte?raw')).default,
+      'examples/svelte-ai-sdk-chat.svelte': (await import('../examples/svelte-ai-sdk-chat.svelte?raw')).default,
       // Server route handlers and the Node server: type-checked by `npm run typecheck` (tsconfig includes examples/), not run here.
       'examples/next-reference/app/api/chat/[...path]/route.ts': (await import('../examples/next-reference/app/api/chat/[...path]/route.ts?raw')).default,
       'examples/next-ai-sdk/lib/chat-server.ts': (await import('../examples/next-ai-sdk/lib/chat-server.ts?raw')).default,

@@ -35,8 +35,9 @@ export function installApps(): string {
   cpSync(join(repo, 'examples', 'react-chat.tsx'), join(dir, 'vite-react', 'src', 'App.tsx'))
   // The Vue app's Chat.vue is the README's Vue example, as written there.
   cpSync(join(repo, 'examples', 'vue-chat.vue'), join(dir, 'vite-vue', 'src', 'Chat.vue'))
-  // The SvelteKit app's chat is the README's Svelte example.
+  // The SvelteKit app's chats are the README's Svelte examples: the binding's, and @ai-sdk/svelte's under /ai.
   cpSync(join(repo, 'examples', 'svelte-chat.svelte'), join(dir, 'sveltekit', 'src', 'routes', 'Chat.svelte'))
+  cpSync(join(repo, 'examples', 'svelte-ai-sdk-chat.svelte'), join(dir, 'sveltekit', 'src', 'routes', 'ai', 'Chat.svelte'))
   // The fresh create-next-app takes the README's AI SDK files as written: the chat, the server, its routes.
   cpSync(join(repo, 'examples', 'ai-sdk-chat.tsx'), join(dir, 'next-fresh', 'app', 'chat.tsx'))
   cpSync(join(repo, 'examples', 'next-ai-sdk', 'lib', 'chat-server.ts'), join(dir, 'next-fresh', 'lib', 'chat-server.ts'))
