@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { launchChromium, newSession, type Session } from './harness/browser.ts'
 import { startChatBackend, type ChatBackend } from './harness/chat-backend.ts'
 import { chatChecks } from './harness/chat-checks.ts'
-import { freePort, installApps, repo, run, runWithOutput, startServer, type AppServer } from './harness/install.ts'
+import { freePort, installApps, repo, runWithOutput, startServer, type AppServer } from './harness/install.ts'
 import { aiSdkTypeErrors, esbuildChecks, serverRenderingChecks, viteChecks } from './harness/other-apps.ts'
 import { freshNextChecks, killedProducer, startTwoInstances, type TwoInstances } from './harness/next-fresh.ts'
 
@@ -52,17 +52,22 @@ function appSuite(name: string, start: (backend: ChatBackend) => Promise<AppServ
   })
 }
 
+/** Lines of a build's output that are about this package: a warning names its file in node_modules, or the directive. */
+const warningsAboutUs = (output: string) => output.replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((line) => /MODULE_LEVEL_DIRECTIVE|node_modules\/run-relay/i.test(line))
+const nextBuildOutput: Record<string, string> = {}
+
 async function next(backend: ChatBackend, how: 'turbopack' | 'webpack' | 'dev'): Promise<AppServer> {
   const app = join(dir, 'next')
   const port = await freePort()
   const env = { CHAT_SERVER_PORT: String(backend.port) }
   const bin = join(dir, 'node_modules', '.bin', 'next')
   if (how === 'dev') return startServer(bin, ['dev', '--port', String(port), '--hostname', '127.0.0.1'], app, { env, url: `http://127.0.0.1:${port}/`, ready: /Ready in/, timeoutMs: 120_000 })
-  run(bin, how === 'webpack' ? ['build', '--webpack'] : ['build'], app, env)
+  nextBuildOutput[how] = runWithOutput(bin, how === 'webpack' ? ['build', '--webpack'] : ['build'], app, env)
   return startServer(bin, ['start', '--port', String(port), '--hostname', '127.0.0.1'], app, { env, url: `http://127.0.0.1:${port}/`, ready: /Ready in/ })
 }
 
-const nextChecks = (label: string) => async (session: Session, backend: ChatBackend, server: AppServer) => {
+const nextChecks = (label: string, how: 'turbopack' | 'webpack' | 'dev') => async (session: Session, backend: ChatBackend, server: AppServer) => {
+  if (how !== 'dev') expect(warningsAboutUs(nextBuildOutput[how]!), nextBuildOutput[how]).toEqual([])
   await chatChecks(session, backend, server.url, label)
   // The same chat through <RunRelayProvider> in the server layout and useRunRelay() in the page.
   const provider = await newSession(browser)
@@ -73,9 +78,9 @@ const nextChecks = (label: string) => async (session: Session, backend: ChatBack
   }
 }
 
-appSuite('turbopack', (backend) => next(backend, 'turbopack'), nextChecks('next build (Turbopack)'))
-appSuite('webpack', (backend) => next(backend, 'webpack'), nextChecks('next build --webpack'))
-appSuite('next-dev', (backend) => next(backend, 'dev'), nextChecks('next dev'))
+appSuite('turbopack', (backend) => next(backend, 'turbopack'), nextChecks('next build (Turbopack)', 'turbopack'))
+appSuite('webpack', (backend) => next(backend, 'webpack'), nextChecks('next build --webpack', 'webpack'))
+appSuite('next-dev', (backend) => next(backend, 'dev'), nextChecks('next dev', 'dev'))
 appSuite('vite', async (backend) => {
   const port = await freePort()
   return startServer(join(dir, 'node_modules', '.bin', 'vite'), ['--port', String(port), '--host', '127.0.0.1', '--strictPort'], join(dir, 'vite-react'), {
@@ -95,8 +100,8 @@ appSuite('vue', async (backend) => {
 }, async (session, backend, server) => {
   // No bundler warning about the package (a `'use client'` in ai-sdk.js made Vite warn on every build).
   // (Vite lists its output files as `dist/…` lines; a warning names the package's file in node_modules.)
-  const plain = vueBuildOutput.replace(/\x1b\[[0-9;]*m/g, '').split('\n')
-  expect(plain.filter((line) => /warn|MODULE_LEVEL_DIRECTIVE|node_modules\/run-relay/i.test(line)), vueBuildOutput).toEqual([])
+  expect(warningsAboutUs(vueBuildOutput), vueBuildOutput).toEqual([])
+  expect(vueBuildOutput, 'the build says nothing but its output').not.toMatch(/warn/i)
   await chatChecks(session, backend, server.url, 'vite build (Vue, @ai-sdk/vue)')
 })
 // SvelteKit (`sv create`, minimal TypeScript template: server rendering on), built, served by `vite preview`.
@@ -111,8 +116,7 @@ appSuite('sveltekit', async (backend) => {
   })
 }, async (session, backend, server) => {
   // No bundler warning about the package. (adapter-auto says it found no production platform: not ours.)
-  const plain = svelteBuildOutput.replace(/\x1b\[[0-9;]*m/g, '').split('\n')
-  expect(plain.filter((line) => /MODULE_LEVEL_DIRECTIVE|node_modules\/run-relay|run-relay/i.test(line)), svelteBuildOutput).toEqual([])
+  expect(warningsAboutUs(svelteBuildOutput), svelteBuildOutput).toEqual([])
   // Rendered on the server (the relay created there holds nothing and throws nothing), then hydrated.
   const html = await (await fetch(`${server.url}?chat=A`)).text()
   expect(html).toContain('data-testid="chat"')

@@ -95,7 +95,7 @@ interface RollupApi {
   rollup(options: { input: string; plugins: unknown[]; onwarn: () => void }): Promise<{ write(output: { dir: string; format: 'es' }): Promise<unknown>; close(): Promise<void> }>
 }
 
-/** Importing the package and creating relays during server rendering, in Node: nothing throws, nothing connects, calls fail typed. */
+/** Importing the package and creating relays during server rendering, in Node: nothing throws, nothing connects, calls fail typed; Vue's composables render on the server and subscribe to nothing. */
 export async function serverRenderingChecks(dir: string): Promise<void> {
   const lib = join(dir, 'node_modules', 'run-relay', 'dist', 'lib')
   const { createRunRelay, startRun } = (await import(pathToFileURL(join(lib, 'run-relay.js')).href)) as typeof import('../../src/index.ts')
@@ -112,6 +112,26 @@ export async function serverRenderingChecks(dir: string): Promise<void> {
     relay.dispose()
   }
   expect(typeof startRun).toBe('function')
+
+  // Vue's server rendering (what Nuxt does): the composables render the empty view and subscribe to nothing.
+  const vue = (await import(pathToFileURL(join(dir, 'node_modules', 'vue', 'index.mjs')).href)) as typeof import('vue')
+  const { renderToString } = (await import(pathToFileURL(join(dir, 'node_modules', 'vue', 'server-renderer', 'index.mjs')).href)) as { renderToString(app: unknown): Promise<string> }
+  const bindings = (await import(pathToFileURL(join(lib, 'vue.js')).href)) as typeof import('../../src/vue.ts')
+  const relay = createRunRelay()
+  let subscribed = 0
+  const counting = { ...relay, subscribe: (...args: Parameters<typeof relay.subscribe>) => (subscribed++, relay.subscribe(...args)), watchRuns: (listener: Parameters<typeof relay.watchRuns>[0]) => (subscribed++, relay.watchRuns(listener)) } as typeof relay
+  const Chat = vue.defineComponent(() => {
+    const view = bindings.useSession('chat')
+    const runs = bindings.useRuns()
+    return () => vue.h('p', { 'data-status': view.value.status ?? 'none' }, `${view.value.state}|${runs.value.length}`)
+  })
+  const Root = vue.defineComponent(() => {
+    bindings.provideRunRelay(counting)
+    return () => vue.h(Chat)
+  })
+  expect(await renderToString(vue.createSSRApp(Root))).toBe('<p data-status="none">|0</p>')
+  expect(subscribed, 'subscriptions made during server rendering').toBe(0)
+  relay.dispose()
 }
 
 /** `run-relay/ai-sdk` type-checks as a `ChatTransport` of the installed `ai` (7 in the fixtures; 6 in `npm test`'s typed consumer). */
