@@ -47,9 +47,3 @@ const eventPorts = new WeakSet<MessagePort>()
 export function isEventPort(port: MessagePort): boolean {
   return eventPorts.has(port)
 }
-
-/**
- * The hub's end of each port, by port (`worker/event-port.ts` adds itself): the shared-tab hub
- * counts what it delivers to followers without loading the hub's code.
- */
-export const hubEnds = new WeakMap<MessagePort, { readonly size: number }>()

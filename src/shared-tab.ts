@@ -1,5 +1,6 @@
 import * as Comlink from 'comlink'
-import { hubEnds, isEventPort } from './event-port.ts'
+import { isEventPort } from './event-port.ts'
+import { hubEnds } from './hub-ends.ts'
 import type { EventPortMessage, HubApi } from './hub-wire.ts'
 import { isEventPlaceholder, isPlaceholder, type EventPortPlaceholder, type EventPortWire, type PortPlaceholder, type TabWire } from './tab-wire.ts'
 import { assertNever } from './run-status.ts'

@@ -1,5 +1,5 @@
 import * as Comlink from 'comlink'
-import { hubEnds } from '../src/event-port.ts'
+import { hubEnds } from '../src/hub-ends.ts'
 import type { EventPortMessage, SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
 import { assertNever } from './run-status.ts'
 import { safeCall } from './safe-call.ts'
