@@ -6,6 +6,7 @@ import { createSessionChannels } from './session-channel.ts'
 import { faultyFormat, withWireFaults } from './wire-faults.ts'
 import { replaysFromStart, seqOfWireId, wireEventsOf, type EndMode, type WireMode } from './wire.ts'
 import { createRunHost, memoryRunLog, runEventStream, toNodeListener, type LogEntry, type RunLog, type RunProducer } from '../server/index.ts'
+import { ABANDONED_ENTRY, cursorRequest } from '../protocol/reference.ts'
 
 /**
  * A dev chat server speaking the reference protocol (README.md: *Server contract*, preset `reference`)
@@ -238,15 +239,19 @@ export function createChatServer(options: ChatServerOptions = {}) {
     // A malformed or foreign cursor replays from the start.
     const parseEventId = (value: string) => seqOfWireId(run.settings.wire, run.streamId, value, journal) ?? 0
     if (replaysFromStart(run.settings.wire) || run.settings.ignoreCursor) return { afterSeq: 0, asked: 'replay (no seek)' }
-    const afterSeq = url.searchParams.get('after_seq')
-    if (afterSeq !== null) return { afterSeq: Number.isInteger(Number(afterSeq)) ? Number(afterSeq) : 0, asked: `after_seq=${afterSeq}` }
-    const afterEventId = url.searchParams.get('after_event_id')
-    if (afterEventId !== null) return { afterSeq: parseEventId(afterEventId), asked: `after_event_id=${afterEventId}` }
-    if (url.searchParams.get('replay') === '1') return { afterSeq: 0, asked: 'replay=1' }
     const header = req.headers['last-event-id']
-    if (typeof header === 'string') return { afterSeq: parseEventId(header), asked: `last-event-id=${header}` }
-    // [protocol] The reference server's fresh subscribe replays nothing; a generic server streams the run from its start.
-    return { afterSeq: run.settings.wire === 'reference' ? 'live' : 0, asked: 'none' }
+    const asked = cursorRequest(url.searchParams, typeof header === 'string' ? header : undefined)
+    switch (asked.kind) {
+      case 'seq':
+        return { afterSeq: asked.seq, asked: asked.asked }
+      case 'event-id':
+        return { afterSeq: parseEventId(asked.id), asked: asked.asked }
+      case 'replay':
+        return { afterSeq: 0, asked: asked.asked }
+      case 'none':
+        // [protocol] The reference server's fresh subscribe replays nothing; a generic server streams the run from its start.
+        return { afterSeq: run.settings.wire === 'reference' ? 'live' : 0, asked: asked.asked }
+    }
   }
 
   async function stream(run: ServerRun, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -311,7 +316,7 @@ export function createChatServer(options: ChatServerOptions = {}) {
     if ((how.worker === 'stop' || how.journal === 'lose') && running) {
       // The worker is gone: the run ends in the log (which frees its session and stops the
       // generator), with an apperror that replays send as a server that lost the run would.
-      const ended = await log.endRun(run.streamId, { event: 'apperror', data: JSON.stringify({ message: 'the live worker stopped' }) }, 'running')
+      const ended = await log.endRun(run.streamId, ABANDONED_ENTRY, 'running')
       if (ended.ok) run.syntheticSeq = ended.lastSeq
     }
   }

@@ -3,6 +3,9 @@
  * another server a user may point the library at (README.md: *Server contract*, the presets). The journal is the
  * same in every case; only the frames differ, so every mode can be checked against one transcript.
  */
+
+import { seqOfEventId } from '../protocol/reference.ts'
+
 export type WireMode =
   /** `id: <run>:<seq>`, named events, ends with `stream_end`. */
   | 'reference'
@@ -71,11 +74,8 @@ export function frameOf(event: WireEvent): string {
 
 /** The journal seq a client's cursor (`after_event_id`, `Last-Event-ID`) names in this mode, or undefined. */
 export function seqOfWireId(mode: WireMode, streamId: string, id: string, journalLength: number): number | undefined {
-  if (mode === 'reference' || mode === 'delta-names') {
-    const [stream, seq] = id.split(':')
-    const n = Number(seq)
-    return stream === streamId && Number.isInteger(n) && n >= 0 ? n : undefined
-  }
+  // The reference protocol's `<run>:<seq>` ids, parsed as run-relay/server parses them.
+  if (mode === 'reference' || mode === 'delta-names') return seqOfEventId(id, streamId)
   for (let seq = journalLength; seq >= 1; seq--) {
     const [event] = wireEventsOf(mode, 'event', streamId, { seq, event: 'token', data: '{"text":""}' })
     if (event?.id === id) return seq

@@ -1,3 +1,4 @@
+import { ABANDONED_ENTRY } from '../protocol/reference.ts'
 import { memoryRunLog } from './memory-log.ts'
 import { RunProducer, PRODUCER_DEFAULTS, type ProducerOptions } from './producer.ts'
 import { RunServerError, type RunLog, type RunRecord } from './run-log.ts'
@@ -36,7 +37,6 @@ export type StartResult =
 /** What the generator of a run is given. */
 export type Generate = (run: RunProducer) => void | Promise<void>
 
-const APPERROR = (message: string) => ({ event: 'apperror', data: JSON.stringify({ message }) })
 
 /**
  * The protocol-free core of a run server over a `RunLog`: start a run (its generator runs here;
@@ -56,7 +56,7 @@ export function createRunHost(options: RunHostOptions = {}) {
   async function status(runId: string): Promise<RunRecord | undefined> {
     const record = await log.record(runId)
     if (!record?.abandoned || !(await stillAbandoned(log, runId, record, confirmAbandonMs))) return record
-    await log.endRun(runId, APPERROR('the live worker stopped'), 'abandoned')
+    await log.endRun(runId, ABANDONED_ENTRY, 'abandoned')
     return log.record(runId)
   }
 
@@ -92,7 +92,7 @@ export function createRunHost(options: RunHostOptions = {}) {
 
     /** A response body with the run's events after `afterSeq` (or from now on), then live ones, until its end. */
     stream(runId: string, afterSeq: number | 'live', format: StreamFormat): ReadableStream<Uint8Array> {
-      return runEventStream(log, runId, { afterSeq, format, heartbeatMs, abandonCheckMs, confirmAbandonMs, logTimeoutMs: options.logTimeoutMs, abandonedEntry: APPERROR('the live worker stopped') })
+      return runEventStream(log, runId, { afterSeq, format, heartbeatMs, abandonCheckMs, confirmAbandonMs, logTimeoutMs: options.logTimeoutMs, abandonedEntry: ABANDONED_ENTRY })
     },
 
     /** Ends the run with `cancel`, from any instance; its producer's `signal` aborts. */

@@ -1,3 +1,5 @@
+import { REFERENCE_END_EVENTS } from '../protocol/reference.ts'
+
 /**
  * The shared log a run is served from: one ordered, gapless list of entries per run, numbered
  * by `seq` from 1, that every server instance can read. Two backends implement it
@@ -95,7 +97,7 @@ export interface RunLog {
 }
 
 /** The event names that end a run in the reference protocol (README.md: *Server contract*, preset `reference`). */
-export const FINAL_EVENTS: ReadonlySet<string> = new Set(['stream_end', 'cancel', 'apperror', 'error'])
+export const FINAL_EVENTS: ReadonlySet<string> = new Set(REFERENCE_END_EVENTS)
 
 /** Misuse of the server API: the message says how to fix the call. */
 export class RunServerError extends Error {

@@ -1,3 +1,4 @@
+import { cursorRequest, seqOfEventId } from '../protocol/reference.ts'
 import { referenceFormat } from './formats.ts'
 import type { RunProducer } from './producer.ts'
 import { createRunHost, type RunHost, type RunHostOptions, type StartResult } from './run-host.ts'
@@ -99,22 +100,17 @@ export async function orUnavailable(route: (request: Request) => Promise<Respons
  * from the start.
  */
 export function cursorOf(url: URL, request: Request, runId: string): number | 'live' {
-  const parseEventId = (value: string): number => {
-    const at = value.lastIndexOf(':')
-    const seq = Number(value.slice(at + 1))
-    return at > 0 && value.slice(0, at) === runId && Number.isInteger(seq) && seq >= 0 ? seq : 0
+  const asked = cursorRequest(url.searchParams, request.headers.get('last-event-id'))
+  switch (asked.kind) {
+    case 'seq':
+      return asked.seq
+    case 'event-id':
+      return seqOfEventId(asked.id, runId)
+    case 'replay':
+      return 0
+    case 'none':
+      return 'live'
   }
-  const afterSeq = url.searchParams.get('after_seq')
-  if (afterSeq !== null) {
-    const seq = Number(afterSeq)
-    return Number.isInteger(seq) && seq >= 0 ? seq : 0
-  }
-  const afterEventId = url.searchParams.get('after_event_id')
-  if (afterEventId !== null) return parseEventId(afterEventId)
-  if (url.searchParams.get('replay') === '1') return 0
-  const header = request.headers.get('last-event-id')
-  if (header !== null) return parseEventId(header)
-  return 'live'
 }
 
 export function json(status: number, body: unknown): Response {

@@ -1,3 +1,4 @@
+import { ABANDONED_ENTRY } from '../protocol/reference.ts'
 import type { LiveBatch, LogEntry, RunLog, RunRecord } from './run-log.ts'
 
 /** How a run's entries become SSE text: the reference protocol, or the AI SDK's UI message stream. */
@@ -47,7 +48,7 @@ export const RUN_STREAM_DEFAULTS = {
   confirmAbandonMs: 1000,
   pageSize: 2048,
   liveQueue: 1024,
-  abandonedEntry: { event: 'apperror', data: JSON.stringify({ message: 'the live worker stopped' }) },
+  abandonedEntry: ABANDONED_ENTRY,
   logTimeoutMs: 5000,
 } as const
 

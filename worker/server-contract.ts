@@ -1,4 +1,5 @@
 import type { IdScheme, ResumeStrategy, RunEnd, RunSpec, ServerPreset, TransportKind } from '../src/model.ts'
+import { REFERENCE_END_EVENTS, REFERENCE_EVENT_NAMES } from '../protocol/reference.ts'
 import { STREAM_DEFAULTS } from './hub-options.ts'
 
 /** The fields of a spec that describe one server stream: a run's, or a feed's (which has no run or session). */
@@ -23,14 +24,6 @@ export interface ServerContract {
   silenceMs: number | undefined
 }
 
-/** The reference chat protocol's event names (README.md: *Server contract*, preset `reference`). */
-export const REFERENCE_EVENT_NAMES = [
-  'token', 'reasoning', 'interim_assistant', 'tool', 'tool_complete', 'approval', 'clarify',
-  'metering', 'compressing', 'compressed', 'warning', 'title_status', 'title', 'done',
-  'stream_end', 'cancel', 'apperror', 'error',
-]
-/** `done` is not among them: `metering`, `title` and `stream_end` follow it. */
-export const REFERENCE_END_EVENTS = ['stream_end', 'cancel', 'apperror', 'error']
 
 type Preset = Partial<Omit<ServerContract, 'end'>> & { end: Required<RunEnd> }
 
