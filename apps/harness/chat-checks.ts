@@ -85,6 +85,7 @@ export async function chatChecks(session: Session, backend: ChatBackend, base: s
   await reloaded.reload()
   const d = await shownWhole(reloaded, backend, `${prefix}D`)
   expect(d.opened, 'chat D: server connections across the reload').toBe(1)
+  expect(await reloaded.locator('[data-role=assistant]').count(), 'chat D: assistant messages after the reload').toBe(1)
 
   const workers = await session.sharedWorkers()
   expect(workers.length, `a SharedWorker runs (${workers.join(', ')})`).toBeGreaterThan(0)

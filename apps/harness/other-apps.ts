@@ -32,14 +32,18 @@ export async function esbuildChecks(session: Session, backend: ChatBackend, dir:
   const assets = join(dir, 'node_modules', 'run-relay', 'dist', 'lib', 'assets')
   const worker = readdirSync(assets).find((file) => /^shared-worker-[\w-]+\.js$/.test(file))!
   const site = join(app, 'site')
+  const bundlerWarnings: string[] = []
   const bare = join(site, 'bare') // its own path, so its worker URL is not the one already running
   rmSync(site, { recursive: true, force: true })
   for (const out of [site, bare]) {
     mkdirSync(out, { recursive: true })
     cpSync(join(app, 'index.html'), join(out, 'index.html'))
     cpSync(join(app, 'classic.html'), join(out, 'classic.html'))
-    await esbuild.build({ entryPoints: [join(app, 'main.js')], bundle: true, format: 'esm', outfile: join(out, 'main.js'), logLevel: 'silent' })
-    await esbuild.build({ entryPoints: [join(app, 'main.js')], bundle: true, format: 'iife', outfile: join(out, 'main.iife.js'), logLevel: 'silent' })
+    for (const [format, file] of [['esm', 'main.js'], ['iife', 'main.iife.js']] as const) {
+      const result = await esbuild.build({ entryPoints: [join(app, 'main.js')], bundle: true, format, outfile: join(out, file), logLevel: 'silent' })
+      // No bundler warning about the package (esbuild's own: its iife note on import.meta is about the fallback, tested below).
+      bundlerWarnings.push(...result.warnings.filter((warning) => warning.location?.file.includes('run-relay') && !/import\.meta/.test(warning.text)).map((warning) => `esbuild ${format}: ${warning.text}`))
+    }
   }
   // The README's step for esbuild: copy the worker next to the bundle.
   cpSync(assets, join(site, 'assets'), { recursive: true })
@@ -47,11 +51,13 @@ export async function esbuildChecks(session: Session, backend: ChatBackend, dir:
   const rolled = join(site, 'rollup')
   const { rollup } = (await import(pathToFileURL(join(dir, 'node_modules', 'rollup', 'dist', 'es', 'rollup.js')).href)) as RollupApi
   const { nodeResolve } = (await import(pathToFileURL(join(dir, 'node_modules', '@rollup', 'plugin-node-resolve', 'dist', 'es', 'index.js')).href)) as { nodeResolve(options: { browser: boolean }): unknown }
-  const bundle = await rollup({ input: join(app, 'main.js'), plugins: [nodeResolve({ browser: true })], onwarn: () => {} })
+  const bundle = await rollup({ input: join(app, 'main.js'), plugins: [nodeResolve({ browser: true })], onwarn: (warning) => void bundlerWarnings.push(`rollup: ${warning.message}`) })
   await bundle.write({ dir: rolled, format: 'es' })
   await bundle.close()
   cpSync(join(app, 'index.html'), join(rolled, 'index.html'))
   cpSync(assets, join(rolled, 'assets'), { recursive: true })
+
+  expect(bundlerWarnings, 'esbuild and Rollup warnings').toEqual([])
 
   const streams = async (path: string, sessionId: string, where = session) => {
     const page = await where.open(`${backend.url}/${path}${path.includes('?') ? '&' : '?'}session=${sessionId}`)
@@ -92,7 +98,7 @@ export async function esbuildChecks(session: Session, backend: ChatBackend, dir:
 
 /** The part of Rollup's API used here (its types are installed with the fixtures, not in this project). */
 interface RollupApi {
-  rollup(options: { input: string; plugins: unknown[]; onwarn: () => void }): Promise<{ write(output: { dir: string; format: 'es' }): Promise<unknown>; close(): Promise<void> }>
+  rollup(options: { input: string; plugins: unknown[]; onwarn: (warning: { message: string }) => void }): Promise<{ write(output: { dir: string; format: 'es' }): Promise<unknown>; close(): Promise<void> }>
 }
 
 /** Importing the package and creating relays during server rendering, in Node: nothing throws, nothing connects, calls fail typed; Vue's composables render on the server and subscribe to nothing. */
