@@ -120,7 +120,7 @@ appSuite('sveltekit', async (backend) => {
   // Rendered on the server (the relay created there holds nothing and throws nothing), then hydrated.
   const html = await (await fetch(`${server.url}?chat=A`)).text()
   expect(html).toContain('data-testid="chat"')
-  await chatChecks(session, backend, server.url, 'SvelteKit (server rendering, run-relay/svelte)')
+  await chatChecks(session, backend, server.url, 'SvelteKit (server rendering, run-relay/svelte)', '', false)
   // @ai-sdk/svelte's Chat with RelayChatTransport, in a browser context of its own.
   const aiSdk = await newSession(session.context.browser()!)
   try {

@@ -52,8 +52,21 @@ async function shownWhole(page: Page, backend: ChatBackend, chat: string): Promi
   return sent
 }
 
-export async function chatChecks(session: Session, backend: ChatBackend, base: string, label: string, prefix = ''): Promise<void> {
+/** How many turns the dev chat server's AI SDK route (`POST /api/chat`) started for a chat. */
+async function postsOf(backend: ChatBackend, chatId: string): Promise<number> {
+  return ((await (await fetch(`${backend.url}/api/ai/chat/posts?id=${encodeURIComponent(chatId)}`)).json()) as { posts: number }).posts
+}
+
+/**
+ * `aiSdk`: the page talks to the AI SDK route (`useChat`, Vue's or Svelte's `Chat`): each chat's
+ * one turn must be one POST, through the switch, the second tab and the reload (a recovery never
+ * sends a turn's POST again). The plain pages start turns on the reference route, counted by its streams.
+ */
+export async function chatChecks(session: Session, backend: ChatBackend, base: string, label: string, prefix = '', aiSdk = true): Promise<void> {
   const at = (chat: string) => `${base}?chat=${prefix}${chat}`
+  const onePost = async (chat: string) => {
+    if (aiSdk) expect(await postsOf(backend, `${prefix}${chat}`), `chat ${chat}: POSTs for its one turn`).toBe(1)
+  }
   // A → B → A mid-stream: A's reply comes back whole from the hub, with no new request.
   const page = await session.open(at('A'))
   await send(page, `${prefix}A`, `hello A (${label})`)
@@ -64,9 +77,11 @@ export async function chatChecks(session: Session, backend: ChatBackend, base: s
   await page.getByTestId('open-A').click()
   const a = await shownWhole(page, backend, `${prefix}A`)
   expect(a.opened, 'chat A: server connections').toBe(1)
+  await onePost('A')
   // B, left mid-stream, ran to its end on the one connection the hub held. (Shown again after its end,
   // useChat has nothing to resume: an app shows a finished turn from its own message history.)
   expect((await finishedStream(backend, `${prefix}B`)).opened, 'chat B: server connections').toBe(1)
+  await onePost('B')
 
   // Two tabs on one chat: one server connection.
   const first = await session.open(at('C'))
@@ -77,6 +92,7 @@ export async function chatChecks(session: Session, backend: ChatBackend, base: s
   const c = await shownWhole(first, backend, `${prefix}C`)
   await until(async () => (await reply(second)) === c.text, 'chat C whole in the second tab', 15_000)
   expect(c.opened, 'chat C: server connections for two tabs').toBe(1)
+  await onePost('C')
 
   // A reload mid-stream: whole, not doubled, resumed from the hub.
   const reloaded = await session.open(at('D'))
@@ -86,6 +102,7 @@ export async function chatChecks(session: Session, backend: ChatBackend, base: s
   const d = await shownWhole(reloaded, backend, `${prefix}D`)
   expect(d.opened, 'chat D: server connections across the reload').toBe(1)
   expect(await reloaded.locator('[data-role=assistant]').count(), 'chat D: assistant messages after the reload').toBe(1)
+  await onePost('D')
 
   const workers = await session.sharedWorkers()
   expect(workers.length, `a SharedWorker runs (${workers.join(', ')})`).toBeGreaterThan(0)
