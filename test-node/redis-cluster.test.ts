@@ -55,6 +55,32 @@ describe('adapters', () => {
   })
 })
 
+/**
+ * Reads a run to its end as the hub does: it resumes from its cursor after every cut or 503,
+ * pausing `pauseMs` after a failed read. `at40` runs once, when the 40th event arrives.
+ */
+async function readResuming(url: string, at40: () => void, pauseMs: number): Promise<SseEvent[]> {
+  const events: SseEvent[] = []
+  let fired = false
+  const deadline = Date.now() + 60_000
+  while (!['stream_end', 'apperror', 'cancel'].includes(events.at(-1)?.event ?? '')) {
+    if (Date.now() > deadline) throw new Error(`no end within 60 s after ${events.length} events`)
+    const read = await readSse(`${url}&after_seq=${events.length}`, {
+      timeoutMs: 30_000,
+      stopWhen: (seen) => {
+        if (!fired && events.length + seen.length >= 40) {
+          fired = true
+          at40()
+        }
+        return false
+      },
+    }).catch(() => undefined)
+    events.push(...(read?.events ?? []).filter((e) => e.event !== undefined))
+    if (!read || read.status !== 200) await new Promise((resolve) => setTimeout(resolve, pauseMs))
+  }
+  return events
+}
+
 describe('two instances on a Redis Cluster', () => {
   async function instance(prefix: string) {
     const app = createRunServer({ log: redisRunLog({ redis: fromNodeRedis(clusterClient()), prefix }), generate: tokenRun })
@@ -133,21 +159,8 @@ describe('two instances on a Redis Cluster', () => {
         }
       }
       let subscribersOnTarget = 0
-      const events: SseEvent[] = []
       let moved: Promise<void> | undefined
-      const deadline = Date.now() + 60_000
-      while (!['stream_end', 'apperror', 'cancel'].includes(events.at(-1)?.event ?? '')) {
-        if (Date.now() > deadline) throw new Error(`no end within 60 s after ${events.length} events`)
-        const read = await readSse(`${b.url}/api/chat/stream?stream_id=${runId}&after_seq=${events.length}`, {
-          timeoutMs: 30_000,
-          stopWhen: (seen) => {
-            if (!moved && events.length + seen.length >= 40) moved = reshard()
-            return false
-          },
-        }).catch(() => undefined)
-        events.push(...(read?.events ?? []).filter((e) => e.event !== undefined))
-        if (!read || read.status !== 200) await new Promise((resolve) => setTimeout(resolve, 200))
-      }
+      const events = await readResuming(`${b.url}/api/chat/stream?stream_id=${runId}`, () => void (moved = reshard()), 200)
       await moved
       expect((await cluster.nodesOf(`{${runId}}`)).master).toBe(target)
       // Exactly once, in order, whole: the producer wrote on across the move.
@@ -171,26 +184,12 @@ describe('two instances on a Redis Cluster', () => {
       try {
         const runId = await start(a.url, { session_id: `failover-${how.length}`, tokens: 400, rate: 50 })
         const { master, replicas } = await cluster.nodesOf(`{${runId}}`)
-        const events: SseEvent[] = []
         let failedOver = false
-        const deadline = Date.now() + 60_000
-        // A reader as the hub is one: it resumes from its cursor after every cut or 503.
-        while (!['stream_end', 'apperror', 'cancel'].includes(events.at(-1)?.event ?? '')) {
-          if (Date.now() > deadline) throw new Error(`no end within 60 s after ${events.length} events`)
-          const read = await readSse(`${b.url}/api/chat/stream?stream_id=${runId}&after_seq=${events.length}`, {
-            timeoutMs: 30_000,
-            stopWhen: (seen) => {
-              if (!failedOver && events.length + seen.length >= 40) {
-                failedOver = true
-                if (how === 'kill -9 of its master') cluster.kill(master)
-                else void cluster.cli(replicas[0]!, 'CLUSTER', 'FAILOVER')
-              }
-              return false
-            },
-          }).catch(() => undefined)
-          events.push(...(read?.events ?? []).filter((e) => e.event !== undefined))
-          if (!read || read.status !== 200) await new Promise((resolve) => setTimeout(resolve, 500))
-        }
+        const events = await readResuming(`${b.url}/api/chat/stream?stream_id=${runId}`, () => {
+          failedOver = true
+          if (how === 'kill -9 of its master') cluster.kill(master)
+          else void cluster.cli(replicas[0]!, 'CLUSTER', 'FAILOVER')
+        }, 500)
         expect(failedOver).toBe(true)
         // Exactly once, in order: seqs 1..N with no gap or repeat, whatever the ending.
         expect(events.map(seqOf)).toEqual(events.map((_, i) => i + 1))
