@@ -1,4 +1,4 @@
-import type { LogEntry, StreamFormat } from '../server/index.ts'
+import type { LogEntry, SseWriter, StreamFormat } from '../server/index.ts'
 import { frameOf, responseHeaders, wireEventsOf, type EndMode, type WireMode } from './wire.ts'
 
 /**
@@ -42,12 +42,12 @@ const apperror = (message: string) => `event: apperror\ndata: ${JSON.stringify({
 export function faultyFormat(run: FormattedRun): StreamFormat {
   return {
     headers: responseHeaders(run.settings.wire),
-    frame(runId: string, entry: LogEntry): string {
+    frame(out: SseWriter, runId: string, entry: LogEntry): void {
       const { faults } = run
-      if (entry.seq === run.syntheticSeq) return run.settings.wire === 'reference' ? apperror('the live worker stopped') : ''
+      if (entry.seq === run.syntheticSeq) return run.settings.wire === 'reference' ? out.text(apperror('the live worker stopped')) : undefined
       if (entry.seq === faults.skipSeqAt) {
         faults.skipSeqAt = undefined
-        return ''
+        return
       }
       let text = wireEventsOf(run.settings.wire, run.settings.end, runId, entry)
         .map((event) => (entry.seq === faults.bareIdAt ? `id\n\n${frameOf({ ...event, id: undefined })}` : frameOf(event)))
@@ -64,7 +64,7 @@ export function faultyFormat(run: FormattedRun): StreamFormat {
         faults.dropAfter = undefined
         text += `\u0000${DROP}`
       }
-      return text
+      out.text(text)
     },
     lost: (_runId: string, message: string) => apperror(message),
   }

@@ -1,15 +1,16 @@
 import type { LogEntry } from './run-log.ts'
 import type { StreamFormat } from './run-stream.ts'
+import type { SseWriter } from './sse-writer.ts'
 
 const SSE_HEADERS = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' }
 
-/** [spec] HTML SSE: a data value with line breaks is sent as one `data:` line per line. */
-function dataLines(data: string): string {
-  if (!/[\r\n]/.test(data)) return `data: ${data}\n`
-  return data
-    .split(/\r\n|\r|\n/)
-    .map((line) => `data: ${line}\n`)
-    .join('')
+/** `id: <run>:<seq>`, written in pieces (no string is built per event). */
+function idLine(out: SseWriter, runId: string, seq: number): void {
+  out.text('id: ')
+  out.text(runId)
+  out.text(':')
+  out.text(String(seq))
+  out.text('\n')
 }
 
 /**
@@ -19,7 +20,14 @@ function dataLines(data: string): string {
  */
 export const referenceFormat: StreamFormat = {
   headers: SSE_HEADERS,
-  frame: (runId: string, entry: LogEntry) => `id: ${runId}:${entry.seq}\nevent: ${entry.event}\n${dataLines(entry.data)}\n`,
+  frame(out: SseWriter, runId: string, entry: LogEntry): void {
+    idLine(out, runId, entry.seq)
+    out.text('event: ')
+    out.text(entry.event)
+    out.text('\n')
+    out.data(entry.data)
+    out.text('\n')
+  },
   lost: (_runId: string, message: string) => `event: apperror\ndata: ${JSON.stringify({ message })}\n\n`,
 }
 
@@ -28,7 +36,11 @@ export const UI_CHUNK_EVENT = 'chunk'
 
 const DONE = 'data: [DONE]\n\n'
 /** A chunk event with the run's seq as its id (`<run>:<seq>`): a client that keeps it resumes after it, others ignore it. */
-const uiFrame = (runId: string, seq: number, json: string) => `id: ${runId}:${seq}\ndata: ${json}\n\n`
+function uiFrame(out: SseWriter, runId: string, seq: number, json: string): void {
+  idLine(out, runId, seq)
+  out.data(json)
+  out.text('\n')
+}
 
 function messageOf(data: string): string {
   try {
@@ -48,17 +60,22 @@ function messageOf(data: string): string {
  */
 export const uiMessageFormat: StreamFormat = {
   headers: { ...SSE_HEADERS, 'x-vercel-ai-ui-message-stream': 'v1' },
-  frame(runId: string, entry: LogEntry, final: boolean): string {
-    if (entry.event === UI_CHUNK_EVENT) return uiFrame(runId, entry.seq, entry.data) + (final ? DONE : '')
+  frame(out: SseWriter, runId: string, entry: LogEntry, final: boolean): void {
     switch (entry.event) {
+      case UI_CHUNK_EVENT:
+        uiFrame(out, runId, entry.seq, entry.data)
+        if (final) out.text(DONE)
+        return
       case 'cancel':
-        return uiFrame(runId, entry.seq, JSON.stringify({ type: 'abort' })) + DONE
+        uiFrame(out, runId, entry.seq, JSON.stringify({ type: 'abort' }))
+        return out.text(DONE)
       case 'apperror':
       case 'error':
-        return uiFrame(runId, entry.seq, JSON.stringify({ type: 'error', errorText: messageOf(entry.data) })) + DONE
+        uiFrame(out, runId, entry.seq, JSON.stringify({ type: 'error', errorText: messageOf(entry.data) }))
+        return out.text(DONE)
       default:
         // `stream_end`, and any other final entry, closes the stream.
-        return final ? DONE : ''
+        if (final) out.text(DONE)
     }
   },
   lost: (_runId: string, message: string) => `data: ${JSON.stringify({ type: 'error', errorText: message })}\n\n` + DONE,

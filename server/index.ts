@@ -5,6 +5,7 @@ export { redisRunLog, REDIS_LOG_DEFAULTS, type RedisRunLogOptions } from './redi
 export { fromIoredis, fromNodeRedis, type AdapterOptions, type IoredisLike, type NodeRedisClientLike, type RedisConnection } from './redis-connection.ts'
 export { RunProducer, PRODUCER_DEFAULTS, type ProducerOptions } from './producer.ts'
 export { runEventStream, RUN_STREAM_DEFAULTS, type RunStreamOptions, type StreamFormat } from './run-stream.ts'
+export type { SseWriter } from './sse-writer.ts'
 export { referenceFormat, uiMessageFormat, UI_CHUNK_EVENT } from './formats.ts'
 export { createRunHost, type Generate, type RunHost, type RunHostOptions, type StartResult } from './run-host.ts'
 export { createRunServer, cursorOf, RUN_SERVER_DEFAULTS, type RunServerOptions, type StartRequest } from './run-server.ts'

@@ -1,5 +1,6 @@
 import type { RedisConnection } from './redis-connection.ts'
 import { APPEND, CLAIM, CREATE, END_RUN, READ, RECORD, RELEASE, RENEW, REPLACE, TOUCH } from './redis-scripts.ts'
+import { decodeBatch, decodeLiveMessage, encodeBatch } from './redis-batch.ts'
 import { RunServerError, type AppendResult, type LiveBatch, type LogEntry, type RunLog } from './run-log.ts'
 
 export interface RedisRunLogOptions {
@@ -88,7 +89,7 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
   }
 
   function onMessage(runId: string, message: string): void {
-    const batch = batchOf(message)
+    const batch = decodeLiveMessage(message)
     if (batch.ended) {
       sessions.delete(runId)
       touched.delete(runId)
@@ -147,16 +148,15 @@ export function redisRunLog(options: RedisRunLogOptions): RunLog {
     },
 
     async append(runId, fence, entries, final) {
-      // The fence fixes the seqs, so the live message can be built here and published only if the fence holds.
-      const payload = JSON.stringify({ s: fence.expectedSeq + 1, e: entries.map((entry) => [entry.event, entry.data]), f: final ? 1 : 0 })
-      const reply = await run('append', runKeys(runId), [runId, fence.owner, fence.expectedSeq, fence.leaseMs, retainMs, final ? 1 : 0, channelOf(runId), payload, publish, entries.length])
+      // Built here, published only if the fence holds.
+      const reply = await run('append', runKeys(runId), [runId, fence.owner, fence.expectedSeq, fence.leaseMs, retainMs, final ? 1 : 0, channelOf(runId), encodeBatch(entries, final), publish, entries.length])
       const result = appendResult(reply)
       if (result.ok && !final) await touch(runId, fence.leaseMs)
       return forgetIfOver(runId, final ? await sessionOf(runId) : undefined, result, final)
     },
 
     async endRun(runId, entry, when) {
-      const result = appendResult(await run('endRun', runKeys(runId), [runId, when, retainMs, channelOf(runId), entry.event, entry.data, publish]))
+      const result = appendResult(await run('endRun', runKeys(runId), [runId, when, retainMs, channelOf(runId), encodeBatch([entry], true), publish]))
       return forgetIfOver(runId, result.ok ? await sessionOf(runId) : undefined, result, result.ok)
     },
 
@@ -219,13 +219,13 @@ function asArray(reply: unknown): unknown[] {
   throw new RunServerError('redis_reply', `unexpected Redis reply ${JSON.stringify(reply)}: is this a Redis 7 server, and does the adapter return raw replies?`)
 }
 
-/** One append's batch, as the live channel and the stream both carry it. */
-function batchOf(json: string): LiveBatch {
+/** A batch in the JSON form written before `encodeBatch`'s (`{s: firstSeq, e: [[event, data], …], f: final}`, field `b`). */
+function jsonBatchOf(json: string): LiveBatch {
   const parsed = JSON.parse(json) as { s: number; e: Array<[string, string]>; f: 0 | 1 }
   return { entries: parsed.e.map(([event, data], i) => ({ seq: parsed.s + i, event, data })), ended: parsed.f === 1 }
 }
 
-/** A stream entry's events: a batch (`b`), or one event (`e`, `d`: how 0.1.0 before the batched format wrote them). */
+/** A stream entry's events: a batch (`c`; `b` in the JSON form before it), or one event (`e`, `d`: how 0.1.0 before batches wrote them). */
 function entriesOf(raw: unknown): LogEntry[] {
   const [id, fields] = asArray(raw)
   const field = (name: string): string | undefined => {
@@ -237,9 +237,12 @@ function entriesOf(raw: unknown): LogEntry[] {
     else value = (fields as Record<string, unknown>)[name]
     return value === undefined ? undefined : String(value)
   }
-  const batch = field('b')
-  if (batch !== undefined) return batchOf(batch).entries
-  return [{ seq: Number(String(id).split('-')[0]), event: String(field('e')), data: String(field('d')) }]
+  const lastSeq = Number(String(id).split('-')[0])
+  const batch = field('c')
+  if (batch !== undefined) return decodeBatch(batch, lastSeq).entries
+  const json = field('b')
+  if (json !== undefined) return jsonBatchOf(json).entries
+  return [{ seq: lastSeq, event: String(field('e')), data: String(field('d')) }]
 }
 
 function appendResult(reply: unknown): AppendResult {

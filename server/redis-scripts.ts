@@ -2,9 +2,9 @@
  * The Redis log's writes, each one Lua script so its fence and its effects are atomic, and each
  * touching the keys of one cluster slot only. Keys per run, all tagged `{<run>}`: a stream
  * (`…:s`, entry ids `<seq>-0`, derived from the seq, never from a clock), a hash (`…:m`: session,
- * owner, seq, ended, lease) and the live channel. A stream entry is one append's batch, stored as
- * the same JSON the live channel carries (`{s: firstSeq, e: [[event, data], …], f: final}`) under
- * the id `<lastSeq>-0`: a catch-up reads a few large entries, not one small entry per event. The session's pointer to its active run is a key
+ * owner, seq, ended, lease) and the live channel. A stream entry is one append's batch (field `c`,
+ * written by `encodeBatch`) under the id `<lastSeq>-0`: a catch-up reads a few large entries, not
+ * one small entry per event; the live channel carries `<lastSeq>\n<batch>`. The session's pointer to its active run is a key
  * of its own slot (`…session:{<session>}`), with its own small scripts: claim, replace, release, touch.
  * Every run write also publishes the batch on the run's channel (PUBLISH, or SPUBLISH in a cluster),
  * in the same script, so a follower hears of entries in log order and never of one the fence refused.
@@ -53,7 +53,7 @@ return 1`
 
 /**
  * KEYS: stream, meta. ARGV: runId, owner, expectedSeq, leaseMs, retainMs, final (0/1),
- * channel, payload (the batch's JSON), publish command (PUBLISH or SPUBLISH), entry count. Returns {status, lastSeq}.
+ * channel, payload (the encoded batch), publish command (PUBLISH or SPUBLISH), entry count. Returns {status, lastSeq}.
  */
 export const APPEND = `local runId, leaseMs, retainMs = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
 local m = redis.call('HMGET', KEYS[2], 'owner', 'seq', 'ended')
@@ -62,7 +62,7 @@ local seq = tonumber(m[2])
 if m[3] == '1' then return {'ended', seq} end
 if m[1] ~= ARGV[2] or seq ~= tonumber(ARGV[3]) then return {'stale', seq} end
 seq = seq + tonumber(ARGV[10])
-redis.call('XADD', KEYS[1], seq .. '-0', 'b', ARGV[8])
+redis.call('XADD', KEYS[1], seq .. '-0', 'c', ARGV[8])
 ${NOW}
 redis.call('HSET', KEYS[2], 'seq', seq, 'lease', now + leaseMs)
 if ARGV[6] == '1' then
@@ -70,12 +70,12 @@ ${END}
 else
 ${KEEP}
 end
-redis.call(ARGV[9], ARGV[7], ARGV[8])
+redis.call(ARGV[9], ARGV[7], seq .. '\\n' .. ARGV[8])
 return {'ok', seq}`
 
 /**
  * KEYS: stream, meta. ARGV: runId, when ('running' | 'abandoned'), retainMs, channel,
- * event, data, publish command. Returns {status, lastSeq}.
+ * payload (the final entry, encoded as a batch of one), publish command. Returns {status, lastSeq}.
  */
 export const END_RUN = `local runId, retainMs = ARGV[1], tonumber(ARGV[3])
 local m = redis.call('HMGET', KEYS[2], 'seq', 'ended', 'lease')
@@ -85,11 +85,10 @@ if m[2] == '1' then return {'ended', seq} end
 ${NOW}
 if ARGV[2] == 'abandoned' and tonumber(m[3]) > now then return {'stale', seq} end
 seq = seq + 1
-local batch = cjson.encode({s = seq, e = {{ARGV[5], ARGV[6]}}, f = 1})
-redis.call('XADD', KEYS[1], seq .. '-0', 'b', batch)
+redis.call('XADD', KEYS[1], seq .. '-0', 'c', ARGV[5])
 redis.call('HSET', KEYS[2], 'seq', seq)
 ${END}
-redis.call(ARGV[7], ARGV[4], batch)
+redis.call(ARGV[6], ARGV[4], seq .. '\\n' .. ARGV[5])
 return {'ok', seq}`
 
 /** KEYS: stream, meta. ARGV: runId, owner, leaseMs, retainMs. Returns 1, or 0 when the run ended or is not the owner's. */

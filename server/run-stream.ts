@@ -1,11 +1,12 @@
 import { ABANDONED_ENTRY } from '../protocol/reference.ts'
 import type { LiveBatch, LogEntry, RunLog, RunRecord } from './run-log.ts'
+import { SseChunks, type SseWriter } from './sse-writer.ts'
 
 /** How a run's entries become SSE text: the reference protocol, or the AI SDK's UI message stream. */
 export interface StreamFormat {
   headers: Record<string, string>
-  /** The frames for one entry; `final` marks the run's last one. */
-  frame(runId: string, entry: LogEntry, final: boolean): string
+  /** Writes the frames for one entry (none, one or more) to `out`; `final` marks the run's last one. */
+  frame(out: SseWriter, runId: string, entry: LogEntry, final: boolean): void
   /** The frames that end a stream whose run can no longer end in the log (it expired, or lost its tail). */
   lost(runId: string, message: string): string
 }
@@ -66,7 +67,8 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
   // An option given as undefined takes its default (a plain spread would keep the undefined).
   const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as RunStreamOptions
   const o = { ...RUN_STREAM_DEFAULTS, ...given }
-  const encoder = new TextEncoder()
+  /** The bytes of the next chunk of the body. */
+  const out = new SseChunks()
   let cursor = 0
   let knownLast = 0
   let ended = false
@@ -116,10 +118,10 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
     })
   }
 
-  /** The next text to send; undefined when the stream is over. */
-  async function next(): Promise<string | undefined> {
+  /** Writes the next frames to `out` (perhaps none); the stream is over once `closed`. */
+  async function next(): Promise<void> {
     for (;;) {
-      if (closed) return undefined
+      if (closed) return
       while (queue.length > 0 && queue[0]!.seq <= cursor) queue.shift()
       let batch: LogEntry[] = []
       if (queue[0]?.seq === cursor + 1) {
@@ -128,27 +130,31 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
         batch = queue.splice(0, count)
       } else if (knownLast > cursor) {
         batch = await readPage()
-        if (batch[0]?.seq !== cursor + 1) return o.format.lost(runId, `the log no longer holds this run's events after seq ${cursor}`) + end()
+        if (batch[0]?.seq !== cursor + 1) return lost(`the log no longer holds this run's events after seq ${cursor}`)
       }
       if (batch.length > 0) {
         cursor = batch.at(-1)!.seq
         lastActivity = Date.now()
         // The last entry of an ended run is its final one.
         const final = ended && cursor >= knownLast
-        const text = batch.map((entry, i) => o.format.frame(runId, entry, final && i === batch.length - 1)).join('')
-        return final ? text + end() : text
+        for (let i = 0; i < batch.length; i++) {
+          o.format.frame(out, runId, batch[i]!, final && i === batch.length - 1)
+          out.endFrame()
+        }
+        if (final) stop()
+        return
       }
-      if (ended) return end()
+      if (ended) return stop()
       const timedOut = await sleep(Math.max(1, Math.min(o.heartbeatMs, o.abandonCheckMs)))
       if (!timedOut || closed) continue
       const silentMs = Date.now() - lastActivity
       if (silentMs >= o.abandonCheckMs) {
-        const lost = await checkRun()
-        if (lost !== undefined) return lost
+        await checkRun()
+        if (closed) return
       }
       if (silentMs >= o.heartbeatMs) {
         lastActivity = Date.now()
-        return HEARTBEAT
+        return out.text(HEARTBEAT)
       }
     }
   }
@@ -168,22 +174,21 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
   }
 
   /** The log is the truth when live hints go missing (a dropped pub/sub message), and ends an abandoned run. */
-  async function checkRun(): Promise<string | undefined> {
+  async function checkRun(): Promise<void> {
     const record = await bounded(log.record(runId), 'a status check')
-    if (!record) return o.format.lost(runId, 'the run expired from the log') + end()
+    if (!record) return lost('the run expired from the log')
     knownLast = Math.max(knownLast, record.lastSeq)
     if (record.ended) ended = true
     // Of all the instances that notice, one wins; its entry reaches every reader through the log.
     if (record.abandoned && (await bounded(stillAbandoned(log, runId, record, o.confirmAbandonMs), 'a status check'))) {
       await bounded(log.endRun(runId, o.abandonedEntry, 'abandoned'), 'an abandon')
     }
-    return undefined
   }
 
-  /** Marks the stream over; returns '' so it can end an expression. */
-  function end(): string {
+  /** Ends the stream with the format's frames for a run the log cannot end. */
+  function lost(message: string): void {
+    out.text(o.format.lost(runId, message))
     stop()
-    return ''
   }
 
   return new ReadableStream<Uint8Array>(
@@ -204,20 +209,19 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
         }
       },
       async pull(controller) {
-        let text: string | undefined
         try {
           // [spec] A pull that enqueues nothing is not called again for a read already waiting: a
           // batch the format writes as nothing (UI message stream entries that are not chunks) would
-          // leave the client hanging. Read on until there is text or the stream is over.
-          do text = await next()
-          while (!text && !closed)
+          // leave the client hanging. Read on until there are bytes or the stream is over.
+          do await next()
+          while (out.size === 0 && !closed)
         } catch (error) {
           // The log failed (Redis down): end this response; the client resumes from its cursor.
           stop()
           controller.error(error)
           return
         }
-        if (text) controller.enqueue(encoder.encode(text))
+        for (const chunk of out.take()) controller.enqueue(chunk)
         if (closed) controller.close()
       },
       cancel() {

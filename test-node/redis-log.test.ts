@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
 import { createClient } from 'redis'
 import { afterEach, describe, expect, it } from 'vitest'
-import { fromNodeRedis, redisRunLog, type RedisConnection } from '../server/index.ts'
+import { fromNodeRedis, redisRunLog, type LiveBatch, type RedisConnection } from '../server/index.ts'
 import { RECORD } from '../server/redis-scripts.ts'
 import { redisUrl } from './redis-client.ts'
+import { waitFor } from './wait.ts'
 
 /** What the Redis log keeps in process memory, on a real redis-server (its contract is run-log.contract.ts). */
 describe('redisRunLog', () => {
@@ -62,7 +63,7 @@ describe('redisRunLog', () => {
     expect(keys.every((key) => /\{[^}]+\}/.test(key))).toBe(true)
   })
 
-  it('stores a batch as one stream entry, and still reads the one-entry-per-event form 0.1.0 wrote before', async () => {
+  it('stores a batch as one stream entry, and still reads the forms written before (a JSON batch; one entry per event)', async () => {
     const client = createClient({ url: redisUrl() })
     await client.connect()
     cleanups.push(() => client.close())
@@ -74,13 +75,42 @@ describe('redisRunLog', () => {
     await log.append('r', { owner: 'o', expectedSeq: 0, leaseMs: 10_000 }, batch, false)
     expect(await client.sendCommand(['XLEN', `${prefix}{r}:s`])).toBe(1)
     expect((await log.read('r', 0, 1000)).map((entry) => entry.seq)).toEqual(batch.map((_, i) => i + 1))
-    // Entries of the earlier form, one per event, after the batch.
-    await client.sendCommand(['XADD', `${prefix}{r}:s`, '301-0', 'e', 'token', 'd', '{"i":300}'])
-    await client.sendCommand(['XADD', `${prefix}{r}:s`, '302-0', 'e', 'stream_end', 'd', '{}'])
+    // Entries of the earlier forms after the batch: a JSON batch, then one entry per event.
+    await client.sendCommand(['XADD', `${prefix}{r}:s`, '302-0', 'b', JSON.stringify({ s: 301, e: [['token', '{"i":300}'], ['token', 'two\nlines é']], f: 0 })])
+    await client.sendCommand(['XADD', `${prefix}{r}:s`, '303-0', 'e', 'token', 'd', '{"i":302}'])
+    await client.sendCommand(['XADD', `${prefix}{r}:s`, '304-0', 'e', 'stream_end', 'd', '{}'])
     expect(await log.read('r', 299, 10)).toEqual([
       { seq: 300, event: 'token', data: '{"i":299}' },
       { seq: 301, event: 'token', data: '{"i":300}' },
-      { seq: 302, event: 'stream_end', data: '{}' },
+      { seq: 302, event: 'token', data: 'two\nlines é' },
+      { seq: 303, event: 'token', data: '{"i":302}' },
+      { seq: 304, event: 'stream_end', data: '{}' },
     ])
+  })
+
+  it('reads back and hears live exactly the data it was given: mixed events, line breaks, non-ASCII, surrogate pairs, empty data', async () => {
+    const client = createClient({ url: redisUrl() })
+    await client.connect()
+    cleanups.push(() => client.close())
+    const prefix = `x${Math.random().toString(36).slice(2, 9)}:`
+    const log = redisRunLog({ redis: fromNodeRedis(client), prefix })
+    cleanups.push(() => log.close())
+    const heard: LiveBatch[] = []
+    await log.create({ runId: 'r', sessionId: 's', owner: 'o', leaseMs: 10_000 })
+    const unfollow = await log.follow('r', (batch) => heard.push(batch))
+    cleanups.push(async () => unfollow())
+    const tricky = ['', 'plain', 'é ü 中文', '😀 a pair', 'a\nb\r\nc', '"quoted" \\ back', '\n', '[1,"x"]\n{"a":1}']
+    const first = tricky.map((data, i) => ({ event: i % 3 ? 'token' : 'tool\nname é', data }))
+    const same = tricky.map((data) => ({ event: 'token', data }))
+    await log.append('r', { owner: 'o', expectedSeq: 0, leaseMs: 10_000 }, first, false)
+    await log.append('r', { owner: 'o', expectedSeq: first.length, leaseMs: 10_000 }, same, false)
+    await log.endRun('r', { event: 'stream_end', data: '{"why":"é\n"}' }, 'running')
+    const expected = [...first, ...same, { event: 'stream_end', data: '{"why":"é\n"}' }].map((entry, i) => ({ seq: i + 1, ...entry }))
+    expect(await log.read('r', 0, 100)).toEqual(expected)
+    // Every window, cut inside a batch or not.
+    for (let after = 0; after < expected.length; after++) expect(await log.read('r', after, 3)).toEqual(expected.slice(after, after + 3))
+    await waitFor(() => heard.some((batch) => batch.ended), 'the end, live')
+    expect(heard.flatMap((batch) => batch.entries)).toEqual(expected)
+    expect(heard.map((batch) => batch.ended)).toEqual([false, false, true])
   })
 })
