@@ -21,7 +21,7 @@ export interface RunStreamOptions {
   abandonCheckMs?: number
   /**
    * Most entries per chunk read from the log: a catch-up is read page by page, the next page
-   * fetched while the client takes this one. @defaultValue 2048
+   * fetched while the client takes this one. @defaultValue 4096
    */
   pageSize?: number
   /** Live entries held for a reader that is behind; past it, they are dropped and read from the log later. @defaultValue 1024 */
@@ -47,7 +47,7 @@ export const RUN_STREAM_DEFAULTS = {
   heartbeatMs: 5000,
   abandonCheckMs: 2000,
   confirmAbandonMs: 1000,
-  pageSize: 2048,
+  pageSize: 4096,
   liveQueue: 1024,
   abandonedEntry: ABANDONED_ENTRY,
   logTimeoutMs: 5000,

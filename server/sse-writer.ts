@@ -72,8 +72,11 @@ export class SseChunks implements SseWriter {
   }
 
   #close(): void {
-    // A copy, so a chunk holds no unused room; the buffer is reused.
-    this.#taken.push(this.#bytes.slice(0, this.#at))
+    // A full buffer is handed out as it is (its unused room is small) and replaced; a part-full one is copied and reused.
+    if (this.#at >= this.#chunkBytes) {
+      this.#taken.push(this.#bytes.subarray(0, this.#at))
+      this.#bytes = new Uint8Array(this.#bytes.length)
+    } else this.#taken.push(this.#bytes.slice(0, this.#at))
     this.#at = 0
   }
 
@@ -92,7 +95,8 @@ export class SseChunks implements SseWriter {
   }
 
   #grow(bytes: number): void {
-    const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.#at + bytes))
+    // Past the idle size, straight to a chunk's size and a margin for the frame that ends it.
+    const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.#chunkBytes + (this.#chunkBytes >> 2), this.#at + bytes))
     grown.set(this.#bytes.subarray(0, this.#at))
     this.#bytes = grown
   }
