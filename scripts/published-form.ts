@@ -29,7 +29,8 @@ export function publishedForm(): Plugin {
     apply: 'build',
     enforce: 'post',
     transform(code, id) {
-      if (/^\s*(['"])use client\1/.test(code)) clientModules.add(id)
+      // After the module's doc comment, if it has one (TypeDoc reads a module's name there, before any statement).
+      if (/^\s*(?:\/\*[\s\S]*?\*\/\s*)?(['"])use client\1/.test(code)) clientModules.add(id)
       return undefined
     },
     generateBundle(_options, bundle) {
