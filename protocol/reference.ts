@@ -1,5 +1,5 @@
 /**
- * The reference chat protocol's shared facts (README.md: *Server contract*, preset `reference`),
+ * The reference chat protocol's shared facts (docs/server-contract.md, preset `reference`),
  * defined once for the three that speak it: the hub (`worker/server-contract.ts`), the published
  * server half (`server/`) and the dev chat server (`dev-server/`). Plain data and pure functions:
  * no import, nothing of the page, the worker or Node.
@@ -16,7 +16,12 @@ export const REFERENCE_EVENT_NAMES: string[] = [
 export const REFERENCE_END_EVENTS: string[] = ['stream_end', 'cancel', 'apperror', 'error']
 
 /** The final entry a server writes for a run whose producer is gone (its lease ran out). */
-export const ABANDONED_ENTRY = { event: 'apperror', data: JSON.stringify({ message: 'the live worker stopped' }) } as const
+export const ABANDONED_ENTRY = {
+  /** The end event readers get. */
+  event: 'apperror',
+  /** Its data: `{"message":"the live worker stopped"}`. */
+  data: JSON.stringify({ message: 'the live worker stopped' }),
+} as const
 
 /** An `apperror` entry with `message`. */
 export const apperrorEntry = (message: string) => ({ event: 'apperror', data: JSON.stringify({ message }) })

@@ -8,7 +8,7 @@ import type { Plugin } from 'vite'
  *    `new URL(new URL("assets/w.js", import.meta.url).href, "" + import.meta.url)`. Vite reads that,
  *    but webpack 5 and Next.js (Turbopack and webpack) only recognise the literal form
  *    `new URL('./relative', import.meta.url)` (esbuild and Rollup keep it as it is, resolving next
- *    to their output, where the README's copy step puts the file): Next rewrote the `"" + import.meta.url` to a
+ *    to their output, where the copy step of docs/install.md puts the file): Next rewrote the `"" + import.meta.url` to a
  *    `file:` URL (the build machine's path), which no page can load. This rewrites it to
  *    `new URL("./assets/w.js", import.meta.url)`, still passed directly to `new SharedWorker(`, so
  *    each bundler emits the worker file and references it by its own public URL.
@@ -29,7 +29,8 @@ export function publishedForm(): Plugin {
     apply: 'build',
     enforce: 'post',
     transform(code, id) {
-      if (/^\s*(['"])use client\1/.test(code)) clientModules.add(id)
+      // After the module's doc comment, if it has one (TypeDoc reads a module's name there, before any statement).
+      if (/^\s*(?:\/\*[\s\S]*?\*\/\s*)?(['"])use client\1/.test(code)) clientModules.add(id)
       return undefined
     },
     generateBundle(_options, bundle) {

@@ -14,7 +14,7 @@ function idLine(out: SseWriter, runId: string, seq: number): void {
 }
 
 /**
- * The reference chat protocol (README.md: *Server contract*, preset `reference`): `id: <run>:<seq>`, the event's own
+ * The reference chat protocol (docs/server-contract.md, preset `reference`): `id: <run>:<seq>`, the event's own
  * name, its data verbatim. The run's final event (`stream_end`, `cancel`, `apperror`, `error`)
  * is an entry like any other; `apperror` stands in for an end the log cannot give.
  */

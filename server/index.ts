@@ -1,8 +1,13 @@
+/**
+ * The server half: a run as a shared log (`memoryRunLog`, `redisRunLog`), the run servers (`createRunServer` for the reference protocol, `createUIMessageServer` for the AI SDK's UI message stream), and `toNodeListener`.
+ *
+ * @module run-relay/server
+ */
 export type { AppendResult, CreateResult, CreateRun, LiveBatch, LogEntry, NewEntry, RunLog, RunRecord } from './run-log.ts'
 export { FINAL_EVENTS, RunServerError } from './run-log.ts'
 export { memoryRunLog, MEMORY_LOG_DEFAULTS, type MemoryRunLogOptions } from './memory-log.ts'
 export { redisRunLog, REDIS_LOG_DEFAULTS, type RedisRunLogOptions } from './redis-log.ts'
-export { fromIoredis, fromNodeRedis, type AdapterOptions, type IoredisLike, type NodeRedisClientLike, type RedisConnection } from './redis-connection.ts'
+export { fromIoredis, fromNodeRedis, type AdapterOptions, type IoredisClusterLike, type IoredisLike, type NodeRedisClientLike, type NodeRedisClusterLike, type RedisConnection } from './redis-connection.ts'
 export { RunProducer, PRODUCER_DEFAULTS, type ProducerOptions } from './producer.ts'
 export { runEventStream, RUN_STREAM_DEFAULTS, type RunStreamOptions, type StreamFormat } from './run-stream.ts'
 export type { SseWriter } from './sse-writer.ts'

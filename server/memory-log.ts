@@ -1,5 +1,6 @@
 import { RunServerError, type AppendResult, type CreateResult, type CreateRun, type LiveBatch, type LogEntry, type NewEntry, type RunLog, type RunRecord } from './run-log.ts'
 
+/** Options of `memoryRunLog`. */
 export interface MemoryRunLogOptions {
   /**
    * How long an ended run stays readable (late resume, replay); a run nobody ends (its producer
@@ -10,7 +11,11 @@ export interface MemoryRunLogOptions {
   now?: () => number
 }
 
-export const MEMORY_LOG_DEFAULTS = { retainMs: 3_600_000 } as const
+/** The defaults of `MemoryRunLogOptions`. */
+export const MEMORY_LOG_DEFAULTS = {
+  /** The default of `MemoryRunLogOptions.retainMs`. */
+  retainMs: 3_600_000,
+} as const
 
 /** How often at most a `create` looks for expired runs (each lookup also drops an expired run it finds). */
 const SWEEP_EVERY_MS = 1000

@@ -1,31 +1,44 @@
-/**
- * Serves a Web `fetch` handler from Node's `http` (or Express, Connect, Vite middleware), typed
- * structurally so this module imports nothing from Node. Streaming bodies honour backpressure:
- * after a `write` that returns false, nothing more is read from the body until `drain`; the
- * body is cancelled when the client goes away.
- */
+// Node's `http`, typed structurally: this module imports nothing from Node.
 
+/** What `toNodeListener` reads of a Node request (`http.IncomingMessage`). */
 export interface NodeRequestLike {
+  /** The HTTP method. @defaultValue `'GET'` */
   method?: string
+  /** The request's path and query. */
   url?: string
+  /** The request headers, as Node gives them. */
   headers: Record<string, string | string[] | undefined>
+  /** A chunk of the request body. */
   on(event: 'data', listener: (chunk: Uint8Array) => void): unknown
+  /** The body ended, or the request closed. */
   on(event: 'end' | 'close', listener: () => void): unknown
+  /** The request failed (the client went away mid-body, say). */
   on(event: 'error', listener: (error: Error) => void): unknown
 }
 
+/** What `toNodeListener` uses of a Node response (`http.ServerResponse`). */
 export interface NodeResponseLike {
+  /** Sends the status and headers. */
   writeHead(status: number, headers: Record<string, string | string[]>): unknown
+  /** Writes a chunk of the body; false means wait for `drain`. */
   write(chunk: Uint8Array): boolean
+  /** Ends the response. */
   end(): unknown
+  /** Listens once for `drain` (the client took the buffered bytes) or `close`. */
   once(event: 'drain' | 'close', listener: () => void): unknown
+  /** Stops listening. */
   off(event: 'drain' | 'close', listener: () => void): unknown
+  /** The connection closed (the client went away, or the response ended). */
   on(event: 'close', listener: () => void): unknown
+  /** The response's socket is destroyed. */
   readonly destroyed?: boolean
+  /** `end()` was called. */
   readonly writableEnded?: boolean
+  /** Sends the headers at once, before the first body chunk. */
   flushHeaders?(): void
 }
 
+/** Options of `toNodeListener`. */
 export interface NodeListenerOptions {
   /** The origin to build request URLs with. @defaultValue `http://${Host header}` */
   origin?: string
@@ -33,11 +46,24 @@ export interface NodeListenerOptions {
   maxBodyBytes?: number
 }
 
-export const NODE_LISTENER_DEFAULTS = { maxBodyBytes: 1_048_576 } as const
+/** The defaults of `NodeListenerOptions`. */
+export const NODE_LISTENER_DEFAULTS = {
+  /** The default of `NodeListenerOptions.maxBodyBytes`: 1 MiB. */
+  maxBodyBytes: 1_048_576,
+} as const
 
 /** A request body past `maxBodyBytes`. */
 class BodyTooLarge extends Error {}
 
+/**
+ * Serves a Web `fetch` handler from Node's `http` (or Express, Connect, Vite middleware).
+ * Streaming bodies honour backpressure: after a `write` that returns false, nothing more is read
+ * from the body until `drain`; the body is cancelled when the client goes away. A request body is
+ * buffered up to `maxBodyBytes` (413 past it); a handler that throws answers 500.
+ *
+ * @example
+ * createServer(toNodeListener(server.fetch)).listen(3000)
+ */
 export function toNodeListener(handler: (request: Request) => Response | Promise<Response>, options: NodeListenerOptions = {}) {
   return async function listener(req: NodeRequestLike, res: NodeResponseLike): Promise<void> {
     const abort = new AbortController()

@@ -1,5 +1,6 @@
 import { RunServerError, type LiveBatch, type NewEntry, type RunLog } from './run-log.ts'
 
+/** Options of a `RunProducer` (`producer` of the run servers' options; `leaseMs` is theirs). */
 export interface ProducerOptions {
   /** How long the run counts as alive without an append or a renewal (renewed every third of it). @defaultValue 2500 */
   leaseMs?: number
@@ -19,10 +20,15 @@ export interface ProducerOptions {
   onFollowError?: (error: unknown, runId: string) => void
 }
 
+/** The defaults of `ProducerOptions`. */
 export const PRODUCER_DEFAULTS = {
+  /** The default of `ProducerOptions.leaseMs`. */
   leaseMs: 2500,
+  /** The default of `ProducerOptions.maxBatch`. */
   maxBatch: 512,
+  /** The default of `ProducerOptions.logOutageMs`. */
   logOutageMs: 60_000,
+  /** The default of `ProducerOptions.onFollowError`: a `console.warn` that names the run. */
   onFollowError: (error: unknown, runId: string) =>
     console.warn(`run-relay/server: run ${runId} could not follow its log (${String(error)}); a cancel from another instance reaches it at its next write instead of at once`),
 } as const
@@ -50,7 +56,9 @@ function nextTurn(task: () => void): () => void {
  * the log refused a write for good: stop generating then.
  */
 export class RunProducer {
+  /** The run this producer writes. */
   readonly runId: string
+  /** The session the run belongs to. */
   readonly sessionId: string
   readonly #log: RunLog
   readonly #owner: string

@@ -13,6 +13,7 @@ export interface RedisConnection {
   sharded?: boolean
   /** Subscribes the shared subscriber connection to `channel`; resolves once Redis confirmed it. */
   subscribe(channel: string, listener: (message: string) => void): Promise<void>
+  /** Unsubscribes the shared subscriber connection from `channel`. */
   unsubscribe(channel: string): Promise<void>
   /** Closes the subscriber connection this adapter opened (the command client stays the caller's). */
   close(): Promise<void>
@@ -20,17 +21,27 @@ export interface RedisConnection {
 
 /** The part of a node-redis client the adapter uses (`redis` 6 is what the tests run; the peer range is ^6). */
 export interface NodeRedisClientLike {
+  /** Sends a raw command. */
   sendCommand(args: string[]): Promise<unknown>
+  /** A new client with the same options: the adapter's subscriber connection. */
   duplicate(): NodeRedisClientLike
+  /** Opens the connection. */
   connect(): Promise<unknown>
+  /** Subscribes to a channel. */
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>
+  /** Unsubscribes from a channel. */
   unsubscribe(channel: string): Promise<unknown>
+  /** The client's connection errors. */
   on?(event: 'error', listener: (error: unknown) => void): unknown
+  /** Closes the connection (node-redis 4). */
   quit?(): Promise<unknown>
+  /** Closes the connection (node-redis 5 and later). */
   close?(): Promise<unknown>
+  /** Whether the connection is open (or opening). */
   isOpen?: boolean
 }
 
+/** Options of `fromNodeRedis` and `fromIoredis`. */
 export interface AdapterOptions {
   /**
    * Errors of the subscriber connection this adapter opens (it reconnects by itself; live
@@ -96,10 +107,15 @@ export function fromNodeRedis(client: NodeRedisClientLike | NodeRedisClusterLike
 
 /** The part of a node-redis cluster (`createCluster`) the adapter uses. */
 export interface NodeRedisClusterLike {
+  /** Sends a raw command to the node of `firstKey`. */
   sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>
+  /** Opens the cluster's connections. */
   connect(): Promise<unknown>
+  /** Subscribes to a sharded channel (SSUBSCRIBE). */
   sSubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>
+  /** Unsubscribes from a sharded channel. */
   sUnsubscribe(channel: string): Promise<unknown>
+  /** Whether the cluster's connections are open (or opening). */
   isOpen?: boolean
   /** Present on a cluster only (its master nodes): how the adapter tells one from a client. */
   masters: unknown
@@ -145,23 +161,43 @@ function keyOf(args: string[]): string | undefined {
 
 /** The part of an ioredis client the adapter uses. */
 export interface IoredisLike {
+  /** Sends a raw command. */
   call(command: string, ...args: string[]): Promise<unknown>
+  /** A new client with the same options: the adapter's subscriber connection. */
   duplicate(): IoredisLike
+  /** Subscribes to a channel. */
   subscribe(channel: string): Promise<unknown>
+  /** Unsubscribes from a channel. */
   unsubscribe(channel: string): Promise<unknown>
+  /** A message on a subscribed channel. */
   on(event: 'message', listener: (channel: string, message: string) => void): unknown
+  /** The client's connection errors. */
   on(event: 'error', listener: (error: unknown) => void): unknown
+  /** Closes the connection. */
   quit(): Promise<unknown>
 }
 
 /** The part of an ioredis `Cluster` the adapter uses (created with `shardedSubscribers: true`). */
 export interface IoredisClusterLike {
+  /** Present on a cluster only: how the adapter tells one from a client. */
   isCluster: true
-  options: { shardedSubscribers?: boolean }
+  /** The cluster's options. */
+  options: {
+    /** Must be true: the log follows runs on sharded channels. */
+    shardedSubscribers?: boolean
+  }
+  /** Sends a raw command to the node of its key. */
   call(command: string, ...args: string[]): Promise<unknown>
-  nodes(role: 'master'): Array<{ call(command: string, ...args: string[]): Promise<unknown> }>
+  /** The master nodes (a script is loaded on each). */
+  nodes(role: 'master'): Array<{
+    /** Sends a raw command to this node. */
+    call(command: string, ...args: string[]): Promise<unknown>
+  }>
+  /** Subscribes to a sharded channel (SSUBSCRIBE). */
   ssubscribe(channel: string): Promise<unknown>
+  /** Unsubscribes from a sharded channel. */
   sunsubscribe(channel: string): Promise<unknown>
+  /** A message on a subscribed sharded channel. */
   on(event: 'smessage', listener: (channel: string, message: string) => void): unknown
 }
 

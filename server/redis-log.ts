@@ -3,6 +3,7 @@ import { APPEND, CLAIM, CREATE, END_RUN, READ, RECORD, RELEASE, RENEW, REPLACE, 
 import { decodeBatch, decodeLiveMessage, encodeBatch } from './redis-batch.ts'
 import { RunServerError, type AppendResult, type LiveBatch, type LogEntry, type RunLog } from './run-log.ts'
 
+/** Options of `redisRunLog`. */
 export interface RedisRunLogOptions {
   /** The connection (`fromNodeRedis(client)`, `fromIoredis(client)`, or your own). */
   redis: RedisConnection
@@ -12,7 +13,13 @@ export interface RedisRunLogOptions {
   retainMs?: number
 }
 
-export const REDIS_LOG_DEFAULTS = { prefix: 'run-relay:', retainMs: 3_600_000 } as const
+/** The defaults of `RedisRunLogOptions`. */
+export const REDIS_LOG_DEFAULTS = {
+  /** The default of `RedisRunLogOptions.prefix`. */
+  prefix: 'run-relay:',
+  /** The default of `RedisRunLogOptions.retainMs`. */
+  retainMs: 3_600_000,
+} as const
 
 type Script = 'claim' | 'replace' | 'release' | 'touch' | 'create' | 'append' | 'endRun' | 'renew' | 'read' | 'record'
 const SOURCES: Record<Script, string> = { claim: CLAIM, replace: REPLACE, release: RELEASE, touch: TOUCH, create: CREATE, append: APPEND, endRun: END_RUN, renew: RENEW, read: READ, record: RECORD }

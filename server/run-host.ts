@@ -4,6 +4,7 @@ import { RunProducer, PRODUCER_DEFAULTS, type ProducerOptions } from './producer
 import { RunServerError, type RunLog, type RunRecord } from './run-log.ts'
 import { runEventStream, stillAbandoned, RUN_STREAM_DEFAULTS, type StreamFormat } from './run-stream.ts'
 
+/** Options of `createRunHost`, and of the run servers built on it. */
 export interface RunHostOptions {
   /** Where runs live. @defaultValue memoryRunLog() (one process) */
   log?: RunLog
@@ -27,23 +28,63 @@ export interface RunHostOptions {
   newRunId?: () => string
 }
 
+/** What `RunHost.start` did: started the run, or why not. */
 export type StartResult =
-  | { ok: true; runId: string; producer: RunProducer }
+  | {
+      /** The run started. */
+      ok: true
+      /** The new run's id. */
+      runId: string
+      /** The run's producer (its generator writes through it). */
+      producer: RunProducer
+    }
   /** The session runs another run now. */
-  | { ok: false; activeRunId: string }
+  | {
+      /** Not started. */
+      ok: false
+      /** The session's running run: attach to it. */
+      activeRunId: string
+    }
   /** `newRunId` gave the id of a run the log holds. */
-  | { ok: false; runIdTaken: string }
+  | {
+      /** Not started. */
+      ok: false
+      /** The id that was taken. */
+      runIdTaken: string
+    }
 
 /** What the generator of a run is given. */
 export type Generate = (run: RunProducer) => void | Promise<void>
 
+
+/** A run server's protocol-free core over a `RunLog` (see `createRunHost`). */
+export interface RunHost {
+  /** The log the runs live in. */
+  readonly log: RunLog
+  /**
+   * Starts a run in `sessionId` unless one is active there (then `activeRunId`; a run whose
+   * producer is gone is ended first, so a dead run never blocks its session). `generate` runs
+   * in this process; when it returns the run ends with `stream_end`, when it throws with `apperror`.
+   */
+  start(sessionId: string, generate: Generate): Promise<StartResult>
+  /** A response body with the run's events after `afterSeq` (or from now on), then live ones, until its end. */
+  stream(runId: string, afterSeq: number | 'live', format: StreamFormat): ReadableStream<Uint8Array>
+  /** Ends the run with `cancel`, from any instance; its producer's `signal` aborts. */
+  cancel(runId: string): Promise<'cancelled' | 'ended' | 'unknown'>
+  /** The run's record (`undefined` for a run the log does not hold), after ending it with `apperror` if its producer is gone. */
+  status(runId: string): Promise<RunRecord | undefined>
+  /** Runs this process is producing now. */
+  readonly producing: number
+  /** Closes the log (its connections). */
+  close(): Promise<void>
+}
 
 /**
  * The protocol-free core of a run server over a `RunLog`: start a run (its generator runs here;
  * its events go to the log), stream a run from a cursor, cancel, status. Any instance over the
  * same log can stream, cancel and report any run.
  */
-export function createRunHost(options: RunHostOptions = {}) {
+export function createRunHost(options: RunHostOptions = {}): RunHost {
   const log = options.log ?? memoryRunLog()
   const leaseMs = options.leaseMs ?? PRODUCER_DEFAULTS.leaseMs
   const heartbeatMs = options.heartbeatMs ?? RUN_STREAM_DEFAULTS.heartbeatMs
@@ -63,11 +104,6 @@ export function createRunHost(options: RunHostOptions = {}) {
   return {
     log,
 
-    /**
-     * Starts a run in `sessionId` unless one is active there (then `activeRunId`; a run whose
-     * producer is gone is ended first, so a dead run never blocks its session). `generate` runs
-     * in this process; when it returns the run ends with `stream_end`, when it throws with `apperror`.
-     */
     async start(sessionId: string, generate: Generate): Promise<StartResult> {
       const runId = newRunId()
       const owner = `${runId}.${Math.random().toString(36).slice(2, 10)}`
@@ -90,12 +126,10 @@ export function createRunHost(options: RunHostOptions = {}) {
       return { ok: true, runId, producer }
     },
 
-    /** A response body with the run's events after `afterSeq` (or from now on), then live ones, until its end. */
     stream(runId: string, afterSeq: number | 'live', format: StreamFormat): ReadableStream<Uint8Array> {
       return runEventStream(log, runId, { afterSeq, format, heartbeatMs, abandonCheckMs, confirmAbandonMs, logTimeoutMs: options.logTimeoutMs, abandonedEntry: ABANDONED_ENTRY })
     },
 
-    /** Ends the run with `cancel`, from any instance; its producer's `signal` aborts. */
     async cancel(runId: string): Promise<'cancelled' | 'ended' | 'unknown'> {
       const result = await log.endRun(runId, { event: 'cancel', data: '{}' }, 'running')
       return result.ok ? 'cancelled' : result.reason === 'unknown' ? 'unknown' : 'ended'
@@ -103,7 +137,6 @@ export function createRunHost(options: RunHostOptions = {}) {
 
     status,
 
-    /** Runs this process is producing now. */
     get producing(): number {
       return producers.size
     },
@@ -114,4 +147,3 @@ export function createRunHost(options: RunHostOptions = {}) {
   }
 }
 
-export type RunHost = ReturnType<typeof createRunHost>

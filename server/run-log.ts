@@ -1,5 +1,91 @@
 import { REFERENCE_END_EVENTS } from '../protocol/reference.ts'
 
+/** One event of a run, as stored. `data` is the event's data, verbatim. */
+export interface LogEntry {
+  /** The entry's number in its run, gapless from 1. */
+  seq: number
+  /** The SSE event name. */
+  event: string
+  /** The event's data, verbatim. */
+  data: string
+}
+
+/** An entry before the log numbers it. */
+export interface NewEntry {
+  /** The SSE event name. */
+  event: string
+  /** The event's data, verbatim. */
+  data: string
+}
+
+/** What the log knows about a run. */
+export interface RunRecord {
+  /** The run's id. */
+  runId: string
+  /** The session the run belongs to. */
+  sessionId: string
+  /** The seq of the last entry; 0 before the first. */
+  lastSeq: number
+  /** The run has its final entry (the last one): nothing more will be appended. */
+  ended: boolean
+  /** The owner's lease ran out while the run had not ended: its producer is gone. */
+  abandoned: boolean
+}
+
+/** What `RunLog.create` did: created the run, or why not. */
+export type CreateResult =
+  | {
+      /** The run was created and is its session's active run. */
+      ok: true
+    }
+  /** The session already has a run that has not ended. */
+  | {
+      /** Not created. */
+      ok: false
+      /** The session's active run. */
+      activeRunId: string
+    }
+
+/** What `RunLog.append` and `RunLog.endRun` did: appended, or why not. */
+export type AppendResult =
+  | {
+      /** The entries were appended. */
+      ok: true
+      /** The seq of the last entry now. */
+      lastSeq: number
+    }
+  | {
+      /** Nothing was appended. */
+      ok: false
+      /**
+       * `stale`: another owner, or not the seq the writer expected (a retry that already landed);
+       * `ended`: the run has its final entry (a cancel, an abandon); `unknown`: no such run (expired).
+       */
+      reason: 'stale' | 'ended' | 'unknown'
+      /** The seq of the run's last entry (0 for an unknown run). */
+      lastSeq: number
+    }
+
+/** Entries appended to a run, as a live follower hears of them (in seq order, contiguous). */
+export interface LiveBatch {
+  /** The entries, in seq order, contiguous. */
+  entries: LogEntry[]
+  /** The batch's last entry is the run's final one. */
+  ended: boolean
+}
+
+/** A run to create (`RunLog.create`). */
+export interface CreateRun {
+  /** The new run's id. */
+  runId: string
+  /** The session it belongs to. */
+  sessionId: string
+  /** Who may append (one token per producer). */
+  owner: string
+  /** How long the run counts as alive without an append or a renewal. */
+  leaseMs: number
+}
+
 /**
  * The shared log a run is served from: one ordered, gapless list of entries per run, numbered
  * by `seq` from 1, that every server instance can read. Two backends implement it
@@ -11,61 +97,6 @@ import { REFERENCE_END_EVENTS } from '../protocol/reference.ts'
  * renewing its lease, by one `apperror` from whichever instance notices first
  * (`endRun(..., 'abandoned')`).
  */
-
-/** One event of a run, as stored. `data` is the event's data, verbatim. */
-export interface LogEntry {
-  seq: number
-  event: string
-  data: string
-}
-
-/** An entry before the log numbers it. */
-export interface NewEntry {
-  event: string
-  data: string
-}
-
-/** What the log knows about a run. */
-export interface RunRecord {
-  runId: string
-  sessionId: string
-  /** The seq of the last entry; 0 before the first. */
-  lastSeq: number
-  /** The run has its final entry (the last one): nothing more will be appended. */
-  ended: boolean
-  /** The owner's lease ran out while the run had not ended: its producer is gone. */
-  abandoned: boolean
-}
-
-export type CreateResult =
-  | { ok: true }
-  /** The session already has a run that has not ended. */
-  | { ok: false; activeRunId: string }
-
-export type AppendResult =
-  | { ok: true; lastSeq: number }
-  /**
-   * `stale`: another owner, or not the seq the writer expected (a retry that already landed);
-   * `ended`: the run has its final entry (a cancel, an abandon); `unknown`: no such run (expired).
-   */
-  | { ok: false; reason: 'stale' | 'ended' | 'unknown'; lastSeq: number }
-
-/** Entries appended to a run, as a live follower hears of them (in seq order, contiguous). */
-export interface LiveBatch {
-  entries: LogEntry[]
-  /** The batch's last entry is the run's final one. */
-  ended: boolean
-}
-
-export interface CreateRun {
-  runId: string
-  sessionId: string
-  /** Who may append (one token per producer). */
-  owner: string
-  /** How long the run counts as alive without an append or a renewal. */
-  leaseMs: number
-}
-
 export interface RunLog {
   /** Creates a run and makes it its session's active run, unless the session has one that has not ended. */
   create(run: CreateRun): Promise<CreateResult>
@@ -83,6 +114,7 @@ export interface RunLog {
   renew(runId: string, owner: string, leaseMs: number): Promise<boolean>
   /** Up to `limit` entries after `afterSeq`, in order. */
   read(runId: string, afterSeq: number, limit: number): Promise<LogEntry[]>
+  /** What the log knows about the run; `undefined` when it holds no such run (never created, or expired). */
   record(runId: string): Promise<RunRecord | undefined>
   /** The session's run that has not ended, if any. */
   activeRun(sessionId: string): Promise<string | undefined>
@@ -96,7 +128,7 @@ export interface RunLog {
   close(): Promise<void>
 }
 
-/** The event names that end a run in the reference protocol (README.md: *Server contract*, preset `reference`). */
+/** The event names that end a run in the reference protocol (docs/server.md; the hub's preset `reference`). */
 export const FINAL_EVENTS: ReadonlySet<string> = new Set(REFERENCE_END_EVENTS)
 
 /** Misuse of the server API: the message says how to fix the call. */
@@ -106,6 +138,7 @@ export class RunServerError extends Error {
     return new RunServerError('run_id_taken', `run ${runId} exists already: newRunId must give every run a new id`)
   }
 
+  /** Always `'RunServerError'`. */
   override name = 'RunServerError'
   constructor(
     /** `run_id_taken`: `create` was given the id of a run the log holds (a `newRunId` that repeats itself). */

@@ -5,13 +5,17 @@ import { createRunHost, type RunHost, type RunHostOptions, type StartResult } fr
 
 /** What a run's generator learns about the turn that started it. */
 export interface StartRequest {
+  /** The session the turn belongs to (`session_id` of the start body). */
   sessionId: string
+  /** The user's message (`message` of the start body). */
   message: string
   /** The whole JSON body of the start request. */
   body: Record<string, unknown>
+  /** The start request itself: its headers, for auth. */
   request: Request
 }
 
+/** Options of `createRunServer`: the generator, the routes' base path, and the run host's options. */
 export interface RunServerOptions extends RunHostOptions {
   /**
    * Produces one run: emit its events on `run` (`run.emit('token', { text })`), return when it is
@@ -25,17 +29,26 @@ export interface RunServerOptions extends RunHostOptions {
   authorize?: (request: Request) => Response | undefined | Promise<Response | undefined>
 }
 
-export const RUN_SERVER_DEFAULTS = { basePath: '/api/chat' } as const
+/** The defaults of `RunServerOptions`. */
+export const RUN_SERVER_DEFAULTS = {
+  /** The default of `RunServerOptions.basePath`. */
+  basePath: '/api/chat',
+} as const
 
 /**
- * The reference chat protocol (README.md: *Server contract*, preset `reference`) served from a `RunLog`, as one Web
+ * The reference chat protocol (docs/server.md; the hub's preset `reference`) served from a `RunLog`, as one Web
  * `fetch` handler (Next.js route handlers, Hono, Bun, Deno; Node through `toNodeListener`):
  * - `POST {base}/start` `{session_id, message}` → `{stream_id, session_id}`, or 409 `{error, active_stream_id}`;
  * - `GET {base}/stream?stream_id=` → SSE; cursor `after_seq`, `after_event_id`, `replay=1`, else `Last-Event-ID`; none: live only;
  * - `GET {base}/stream/status?stream_id=` → `{active, replay_available, journal: {last_seq}}`;
  * - `GET|POST {base}/cancel?stream_id=` → `{ok, cancelled}`.
  */
-export function createRunServer(options: RunServerOptions): { fetch: (request: Request) => Promise<Response>; host: RunHost } {
+export function createRunServer(options: RunServerOptions): {
+  /** The one handler of every route: export it as the route's `GET` and `POST`. */
+  fetch: (request: Request) => Promise<Response>
+  /** The run host under the routes (start, stream, cancel, status of any run). */
+  host: RunHost
+} {
   const host = createRunHost(options)
   const base = (options.basePath ?? RUN_SERVER_DEFAULTS.basePath).replace(/\/$/, '')
 

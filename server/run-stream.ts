@@ -4,6 +4,7 @@ import { SseChunks, type SseWriter } from './sse-writer.ts'
 
 /** How a run's entries become SSE text: the reference protocol, or the AI SDK's UI message stream. */
 export interface StreamFormat {
+  /** The response headers of a stream in this format (its content type, say). */
   headers: Record<string, string>
   /** Writes the frames for one entry (none, one or more) to `out`; `final` marks the run's last one. */
   frame(out: SseWriter, runId: string, entry: LogEntry, final: boolean): void
@@ -11,9 +12,11 @@ export interface StreamFormat {
   lost(runId: string, message: string): string
 }
 
+/** Options of `runEventStream`: where to start, the format, and the timings of a reader. */
 export interface RunStreamOptions {
   /** Entries after this seq, or `'live'`: only what is appended from now on. */
   afterSeq: number | 'live'
+  /** How entries become SSE frames (`referenceFormat`, `uiMessageFormat`). */
   format: StreamFormat
   /** An SSE comment after this much silence. @defaultValue 5000 */
   heartbeatMs?: number
@@ -32,8 +35,13 @@ export interface RunStreamOptions {
    * the log is back, before anyone declares it dead. @defaultValue 1000
    */
   confirmAbandonMs?: number
-  /** The final entry for a run whose producer is gone. */
-  abandonedEntry?: { event: string; data: string }
+  /** The final entry for a run whose producer is gone. @defaultValue the reference protocol's `apperror` */
+  abandonedEntry?: {
+    /** The entry's event name. */
+    event: string
+    /** The entry's data. */
+    data: string
+  }
   /**
    * A log call that has not answered by then ends the response (the client resumes from its
    * cursor, perhaps on another instance) instead of holding it open, silent: node-redis queues
@@ -43,13 +51,21 @@ export interface RunStreamOptions {
   logTimeoutMs?: number
 }
 
+/** The defaults of `RunStreamOptions` (the run servers pass their own `abandonCheckMs` and `confirmAbandonMs`, derived from `leaseMs`). */
 export const RUN_STREAM_DEFAULTS = {
+  /** The default of `RunStreamOptions.heartbeatMs`. */
   heartbeatMs: 5000,
+  /** The default of `RunStreamOptions.abandonCheckMs`. */
   abandonCheckMs: 2000,
+  /** The default of `RunStreamOptions.confirmAbandonMs`. */
   confirmAbandonMs: 1000,
+  /** The default of `RunStreamOptions.pageSize`. */
   pageSize: 4096,
+  /** The default of `RunStreamOptions.liveQueue`. */
   liveQueue: 1024,
+  /** The default of `RunStreamOptions.abandonedEntry`. */
   abandonedEntry: ABANDONED_ENTRY,
+  /** The default of `RunStreamOptions.logTimeoutMs`. */
   logTimeoutMs: 5000,
 } as const
 

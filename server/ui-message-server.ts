@@ -3,26 +3,36 @@ import { createRunHost, type RunHost, type RunHostOptions } from './run-host.ts'
 import { busy, cursorOf, json, jsonBody, orUnavailable } from './run-server.ts'
 
 /** A UI message chunk (`{ type: 'text-delta', id, delta }`, ...): typed loosely, so `ai` stays optional. */
-export type UIChunk = { type: string } & Record<string, unknown>
+export type UIChunk = {
+  /** The chunk's type (`start`, `text-delta`, `finish`, ...). */
+  type: string
+} & Record<string, unknown>
 
 /** What `execute` writes with, shaped like the AI SDK's `UIMessageStreamWriter`. */
 export interface UIChunkWriter {
+  /** Writes one chunk; a `start` chunk without a `messageId` gets the turn's. */
   write(chunk: UIChunk): void
   /** Writes every chunk of a stream (e.g. `streamText(...).toUIMessageStream()`); resolves when it ends. */
   merge(stream: ReadableStream<UIChunk>): Promise<void>
 }
 
+/** What `execute` is given for one turn. */
 export interface ExecuteRequest {
+  /** The chat's id (the POST body's `id`, as `useChat` sends it). */
   chatId: string
   /** The POST body's `messages`, as sent by `useChat`. */
   messages: unknown[]
+  /** The whole JSON body of the POST. */
   body: Record<string, unknown>
+  /** The POST itself: its headers, for auth. */
   request: Request
+  /** Where the turn's UI message chunks go. */
   writer: UIChunkWriter
   /** Aborts on a stop from any instance: stop generating. */
   signal: AbortSignal
 }
 
+/** Options of `createUIMessageServer`: the turn's `execute`, the route, and the run host's options. */
 export interface UIMessageServerOptions extends RunHostOptions {
   /** Produces one turn's UI message chunks. Return when done; throw to end with an `error` chunk. */
   execute: (turn: ExecuteRequest) => void | Promise<void>
@@ -134,10 +144,15 @@ export function createUIMessageServer(options: UIMessageServerOptions) {
   }
 
   return {
+    /** One handler for every method: mount it on `{base}` and `{base}/*`. */
     fetch: (request: Request) => orUnavailable(route, request),
+    /** `POST {base}`: starts a turn and answers with its UI message stream (409 while one runs). */
     POST: (request: Request) => orUnavailable(POST, request),
+    /** `GET {base}/{id}/stream`: replays the chat's active turn, then live; 204 when none runs. */
     GET: (request: Request) => orUnavailable(GET, request),
+    /** `DELETE {base}/{id}/stream`: stops the chat's active turn, from any instance. */
     DELETE: (request: Request) => orUnavailable(DELETE, request),
+    /** The run host under the routes. */
     host: host as RunHost,
   }
 }

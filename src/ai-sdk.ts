@@ -1,3 +1,8 @@
+/**
+ * `RelayChatTransport`: the AI SDK's `ChatTransport` over run-relay, for `useChat` and the `Chat` classes of `@ai-sdk/vue` and `@ai-sdk/svelte`.
+ *
+ * @module run-relay/ai-sdk
+ */
 import type { ChatRequestOptions, ChatTransport, PrepareReconnectToStreamRequest, PrepareSendMessagesRequest, UIMessage, UIMessageChunk } from 'ai'
 import { RelayError } from './errors.ts'
 import type { RunRelay } from './relay-types.ts'
@@ -5,6 +10,7 @@ import { isFinal } from './run-status.ts'
 
 /** What `RelayChatTransport` takes: the relay, and `DefaultChatTransport`'s options with their meaning. */
 export interface RelayChatTransportOptions<M extends UIMessage = UIMessage> {
+  /** The relay whose hub streams the chats (`createRunRelay()`, or a provider's). */
   relay: RunRelay
   /** The endpoint that starts a turn with a POST and answers with its UI message stream. @defaultValue `'/api/chat'` */
   api?: string

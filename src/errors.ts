@@ -21,7 +21,9 @@ export type RelayErrorCode =
 
 /** The one error class the client throws or rejects with. */
 export class RelayError extends Error {
+  /** Always `'RelayError'`, for code that checks `error.name`. */
   override name = 'RelayError'
+  /** What went wrong, as a code the app can branch on. */
   readonly code: RelayErrorCode
 
   constructor(code: RelayErrorCode, message: string) {

@@ -73,6 +73,7 @@ export interface RegistrySink {
 
 /** What the hub answers to the handshake. */
 export interface HubHello {
+  /** The hub's protocol version (`PROTOCOL_VERSION` of its build); a client of another version gets `version_mismatch`. */
   protocolVersion: number
   /** A random id of this hub instance: two tabs on one SharedWorker see the same id. */
   hubId: string
@@ -100,7 +101,12 @@ export interface HubSettings {
    */
   http2Origins?: string[]
   /** Streams the hub holds at once; the others are parked. @defaultValue `{ http1: 4, http2: 64 }` */
-  connectionBudget?: { http1?: number; http2?: number }
+  connectionBudget?: {
+    /** Streams held at once while any origin in use is not known to speak HTTP/2. */
+    http1?: number
+    /** Streams held at once when every origin in use speaks HTTP/2. */
+    http2?: number
+  }
   /**
    * How long a slot of the HTTP/1.1 budget stays taken after the hub aborts a request (a park, a
    * close): browsers keep an aborted request's socket for a while (Chromium about 5 s). @defaultValue 5 000
@@ -108,16 +114,19 @@ export interface HubSettings {
   abortCooldownMs?: number
   /** How long an ended or failed run stays after its last event. @defaultValue 5 minutes */
   retentionMs?: number
-  /** Per-run log caps; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */
+  /** Per-run log cap, in events; the oldest events are dropped first. @defaultValue 100 000 */
   maxEventsPerRun?: number
+  /** Per-run log cap, in bytes (as `RunSpec.logLimits.maxBytes` counts them); the oldest events are dropped first. @defaultValue 64 MiB */
   maxBytesPerRun?: number
 }
 
-/** Counters for tests and the demo's panel. */
+/** The hub's figures, from `relay.diagnostics()`: for the inspector, tests and debugging. */
 export interface HubDiagnostics {
+  /** The hub instance's random id (as in `HubHello`). */
   hubId: string
   /** The hub's view of the network (`navigator.onLine` where it runs). */
   online: boolean
+  /** Every run the hub holds, as the registry shows it. */
   runs: RunSummary[]
   /** Server connections open now, per run. */
   connections: Record<string, number>
@@ -128,13 +137,26 @@ export interface HubDiagnostics {
   /** What each run's log holds now, in bytes (UTF-16, as the heap stores it). */
   logBytes: Record<string, number>
   /** Server connections open now (runs and feeds) against the connection budget for the protocol the hub has seen. */
-  budget: { protocol: 'http1' | 'http2'; limit: number; open: number }
+  budget: {
+    /** Which budget applies: `http2` when every origin in use is known to speak HTTP/2. */
+    protocol: 'http1' | 'http2'
+    /** Streams the hub may hold at once under that budget. */
+    limit: number
+    /** Streams it holds now. */
+    open: number
+  }
   /** The event names each run's connection forwards (`all`: the fetch transport with no `events` list). EventSource cannot see others. */
   listening: Record<string, string[] | 'all'>
   /** Feeds held, with their connection. */
-  feeds: Array<FeedSummary & { connected: boolean; connectionsOpened: number }>
+  feeds: Array<FeedSummary & {
+    /** Whether the feed holds a server connection now. */
+    connected: boolean
+    /** Server connections the feed opened in total. */
+    connectionsOpened: number
+  }>
   /** Live subscriptions per client (tab). */
   subscriptionsByClient: Record<string, number>
+  /** Clients connected to the hub: one per relay, in every tab. */
   clients: number
 }
 

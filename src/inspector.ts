@@ -1,3 +1,8 @@
+/**
+ * `<run-relay-inspector>`: a framework-free panel that shows what the hub does. Load it lazily.
+ *
+ * @module run-relay/inspector
+ */
 import type { RunEvent } from './model.ts'
 import type { HubDiagnostics } from './hub-wire.ts'
 import type { RunRelay } from './relay-types.ts'
@@ -31,6 +36,7 @@ export class RunRelayInspector extends HTMLElement {
   #timer: ReturnType<typeof setTimeout> | undefined
   #tail: { runId: string; stop: () => void } | undefined
 
+  /** Custom element callback: renders the panel and starts polling the hub. */
   connectedCallback(): void {
     this.#root.innerHTML = `<style>${STYLE}</style><div class="summary" part="summary"></div>
       <table part="runs"><thead><tr><th>run</th><th>status</th><th>events</th><th>ev/s</th><th>log</th><th>subs</th><th>error</th></tr></thead><tbody data-field="runs"></tbody></table>
@@ -39,6 +45,7 @@ export class RunRelayInspector extends HTMLElement {
     void this.#poll()
   }
 
+  /** Custom element callback: stops polling and the tail. */
   disconnectedCallback(): void {
     clearTimeout(this.#timer)
     this.#timer = undefined
@@ -46,7 +53,7 @@ export class RunRelayInspector extends HTMLElement {
     this.#tail = undefined
   }
 
-  /** Follows `runId` in the tail (its last `TAIL_LENGTH` events). */
+  /** Follows `runId` in the tail (its last 50 events). */
   tailRun(runId: string): void {
     this.#tail?.stop()
     this.#tailEvents.length = 0

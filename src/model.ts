@@ -26,32 +26,63 @@ export type RunStatus = 'connecting' | 'open' | 'stalled' | 'reconnecting' | 'pa
 /** How the hub asks the server to resume after a dropped connection. */
 export type ResumeStrategy =
   /** A query parameter: `value: 'seq'` sends the server's last seq (0 before any event, which asks for a full replay); `'event-id'` sends the last event id verbatim. */
-  | { kind: 'query'; param: string; value: 'seq' | 'event-id' }
+  | {
+      /** Resume with a query parameter. */
+      kind: 'query'
+      /** The parameter's name (`after_seq` in the reference protocol). */
+      param: string
+      /** What it carries: the server's last seq, or the last event id verbatim. */
+      value: 'seq' | 'event-id'
+    }
   /** The standard `Last-Event-ID` request header. Only the fetch transport can set it on a reconnect it opens itself. */
-  | { kind: 'header' }
+  | {
+      /** Resume with the `Last-Event-ID` header. */
+      kind: 'header'
+    }
   /**
    * The server replays the whole run on every connection (AI SDK resumable streams): the hub skips
    * what it holds, by id, or by count when there are no ids. Once events had ids, a reconnect adds
    * `after_event_id=<last id>`, which run-relay/server's UI stream honours (only the rest comes).
    */
-  | { kind: 'replay' }
+  | {
+      /** The server replays the run from its start. */
+      kind: 'replay'
+    }
   /** The server cannot resume (OpenAI-style completions): a drop after the first event fails the run with `unresumable`, never a silent hole. */
-  | { kind: 'none' }
+  | {
+      /** No resume: a drop mid-run fails the run. */
+      kind: 'none'
+    }
   /**
    * Durable Streams: the offset travels in the body, in `event: control` data (`streamNextOffset`,
    * `streamCursor`), echoed as `offset=` and `cursor=` on the next request (`offset=-1` and
    * `live=sse` on the first, unless the URL has them). Control events never reach the app and are
    * never counted; `streamClosed: true` ends the run; a clean close is a reconnect.
    */
-  | { kind: 'offset' }
+  | {
+      /** Resume from the Durable Streams offset of the last control event. */
+      kind: 'offset'
+    }
 
 /**
- * How the server identifies events (see the README's server contract).
+ * How the server identifies events (see the server contract guide, docs/server-contract.md).
  * - `seq`: a gapless number, optionally `<run>:<n>`. Enables gap detection and `after_seq` resume.
  * - `opaque`: compared for equality only (timestamps, UUIDs, offsets). Resume echoes the last id. No gap detection.
  * - `none`: no ids. A reconnect replays the run from its start and the hub skips by count what it holds.
  */
 export type IdScheme = 'seq' | 'opaque' | 'none'
+
+/** How a run or a feed reconnects after a drop (`RunSpec.reconnect`, `FeedSpec.reconnect`). */
+export interface ReconnectPolicy {
+  /** The delay scale of the first reconnect, in ms: each delay is random (full jitter) below `baseMs * 2^attempt`. @defaultValue 500 */
+  baseMs?: number
+  /** No single delay exceeds this, in ms. @defaultValue 15 000 */
+  maxMs?: number
+  /** Reconnects in a row without a new event before the run fails with `retries_exhausted`. @defaultValue 8 */
+  maxRetries?: number
+  /** 5xx answers (not 503) without `Retry-After` in a row after which a run fails: its server is failing, not busy. Feeds retry any status within `maxRetries`. @defaultValue 3 */
+  maxServerErrors?: number
+}
 
 /** How a run ends. Any one of these ends it; the hub then never reconnects. */
 export interface RunEnd {
@@ -107,7 +138,7 @@ export interface RunSpec {
    * `'fetch'` (fetch + eventsource-parser) holds the origin allow-list (it refuses redirects), bounds a
    * line at `maxEventSize`, and sees the status, `Retry-After`, heartbeats and every event name.
    * `'eventsource'` (the native one) follows redirects unseen, buffers an endless line natively,
-   * and needs a probe request to learn a failed status: choose it knowingly (README, "Transports").
+   * and needs a probe request to learn a failed status: choose it knowingly (docs/server-contract.md, "Transports").
    * @defaultValue `'fetch'`
    */
   transport?: TransportKind
@@ -160,7 +191,7 @@ export interface RunSpec {
    * fails then (in seconds, not after every retry).
    * @defaultValue `{ baseMs: 500, maxMs: 15 000, maxRetries: 8, maxServerErrors: 3 }`
    */
-  reconnect?: { baseMs?: number; maxMs?: number; maxRetries?: number; maxServerErrors?: number }
+  reconnect?: ReconnectPolicy
   /** The server must answer with headers within this long, else the attempt counts as failed. @defaultValue 10 000 */
   connectTimeoutMs?: number
   /**
@@ -172,7 +203,12 @@ export interface RunSpec {
   /** The largest event accepted, in characters; a larger one fails the run with `oversize`. @defaultValue 1 MiB */
   maxEventSize?: number
   /** Caps of this run's log; the oldest events are dropped first. @defaultValue 100 000 events, 64 MiB */
-  logLimits?: { maxEvents?: number; maxBytes?: number }
+  logLimits?: {
+    /** The most events the log holds. */
+    maxEvents?: number
+    /** The most the log holds, in bytes, an event counted as two bytes per character of its name, data and id, plus 32. */
+    maxBytes?: number
+  }
   /**
    * A server event id the page has already rendered (say, restored after a reload). If the hub
    * does not hold the run yet, its first connection asks only for what follows. Ignored when joining.
@@ -201,7 +237,7 @@ export interface FeedSpec {
   /** Which events announce a run, and how to build that run's spec from the announcement. */
   announces: Announcement[]
   /** Reconnect policy, as for a run; a successful open counts as progress, so a feed that is idle for hours is never given up on. */
-  reconnect?: { baseMs?: number; maxMs?: number; maxRetries?: number; maxServerErrors?: number }
+  reconnect?: ReconnectPolicy
   /** @defaultValue as for runs: 45 s with EventSource, 20 s with fetch */
   silenceTimeoutMs?: number
 }
@@ -223,12 +259,15 @@ export interface Announcement {
 
 /** What the hub tells about a feed. */
 export interface FeedSummary {
+  /** The feed's id, as opened. */
   feedId: string
+  /** The status of the feed's connection. */
   status: RunStatus
   /** Announcements that opened (or joined) a run. */
   announced: number
   /** Announcements that could not be turned into a run (not JSON, a missing field, a refused URL); the last reason is in `error`. */
   rejected: number
+  /** Why the last announcement was rejected, or why the feed failed. */
   error?: RunError
 }
 
@@ -255,19 +294,31 @@ export type StartAt =
   /** Only events that arrive after subscribing. */
   | 'live'
   /** Events after this hub `seq` (the last one the subscriber already has, from this hub). */
-  | { afterSeq: number }
+  | {
+      /** The hub `seq` of the last event the subscriber has. */
+      afterSeq: number
+    }
   /**
    * Events after this server event id: the cursor of what the page has rendered. Unlike a hub
    * `seq` it stays valid across hubs, so a page restored after a reload resumes with it.
    */
   | {
+      /** The server id of the last event the page has rendered. */
       afterEventId: string
       /** The run the cursor belongs to: a session subscription whose current run is another one starts at that run's beginning. */
       runId?: string
     }
 
 /** What a subscription follows: one run, or a session's current and every later run. */
-export type SubscriptionTarget = { runId: string } | { sessionId: string }
+export type SubscriptionTarget =
+  | {
+      /** The run to follow. */
+      runId: string
+    }
+  | {
+      /** The session whose current run, and every later one, to follow. */
+      sessionId: string
+    }
 
 /** Why a run failed or what a subscriber must know. Travels as data: Comlink loses error classes. */
 export type RunErrorCode =
@@ -299,8 +350,11 @@ export type RunErrorCode =
 
 /** A run failure, as data (see `RunErrorCode`). */
 export interface RunError {
+  /** Always `'error'`: tells a `RunError` apart from other data. */
   type: 'error'
+  /** What went wrong, as a code the app can branch on. */
   code: RunErrorCode
+  /** What happened and, where it can, how to fix it. */
   message: string
   /** The HTTP status, when one was seen. */
   status?: number
@@ -315,8 +369,11 @@ export type ResyncReason = 'log_truncated' | 'server_lost_events'
 
 /** What the registry shows about one run. */
 export interface RunSummary {
+  /** The run's id. */
   runId: string
+  /** The session (chat) the run belongs to. */
   sessionId: string
+  /** The run's status now. */
   status: RunStatus
   /** Events in the log (the last hub seq). */
   eventCount: number
@@ -326,6 +383,7 @@ export interface RunSummary {
   finishedUnwatched: boolean
   /** The server lost events of this run that it cannot replay (see `server_lost_events`): its transcript has a hole. */
   incomplete: boolean
+  /** Why the run failed, when it did. */
   error?: RunError
 }
 

@@ -1,3 +1,8 @@
+/**
+ * React bindings: `RunRelayProvider`, and hooks over the stores of `run-relay/store` (`useRun`, `useSession`, `useRuns`, `useRunRelay`).
+ *
+ * @module run-relay/react
+ */
 'use client'
 
 import { createContext, createElement, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react'
@@ -53,7 +58,8 @@ export function useRunRelay(given?: RunRelay): RunRelay {
 
 export { textOf, textReducer, type RunReducer, type RunView } from './store.ts'
 
-interface HookOptions<S> extends RunStoreOptions<S> {
+/** Options of `useRun` and `useSession`: the store's reducer, and a relay other than the provider's. */
+export interface HookOptions<S> extends RunStoreOptions<S> {
   /** Another relay than the provider's. */
   relay?: RunRelay
 }

@@ -63,12 +63,19 @@ export interface RelayOptions {
 
 /** The defaults of `RelayOptions`, in one place. */
 export const RELAY_DEFAULTS = {
+  /** The default of `RelayOptions.name`. */
   name: 'run-relay',
+  /** The default of `RelayOptions.callTimeoutMs`. */
   callTimeoutMs: 10_000,
+  /** The default of `RelayOptions.clientId`. */
   clientId: 'client',
+  /** The default of `RelayOptions.mode`. */
   mode: 'auto',
+  /** The default of `RelayOptions.extendedLifetime`. */
   extendedLifetime: true,
+  /** The default of `RelayOptions.disposeOnPageHide`. */
   disposeOnPageHide: true,
+  /** The default of `RelayOptions.livenessMs`. */
   livenessMs: 5000,
 } as const satisfies RelayOptions
 
@@ -100,6 +107,7 @@ export interface SubscribeOptions {
 /** Stops a subscription. `ready` settles when the hub has registered it. */
 export interface Unsubscribe {
   (): void
+  /** Resolves once the hub has registered the subscription; rejects if it could not. */
   ready: Promise<void>
 }
 
@@ -135,6 +143,7 @@ export interface RunRelay {
   subscribe(target: SubscriptionTarget, handlers: RunHandlers, options?: SubscribeOptions): Unsubscribe
   /** Calls `listener` with every run the hub holds, at once and after every change. */
   watchRuns(listener: (runs: RunSummary[]) => void): () => void
+  /** The hub's figures: runs, connections open now and opened in total, subscriptions per tab, feeds, the budget (for the inspector, tests and debugging). */
   diagnostics(): Promise<HubDiagnostics>
   /** Drops this client's subscriptions and rejects pending calls with `disposed`. */
   dispose(): void

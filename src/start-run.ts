@@ -2,17 +2,9 @@ import { RelayError } from './errors.ts'
 import type { RunSpec, RunSummary } from './model.ts'
 import type { RunRelay } from './relay-types.ts'
 
-/**
- * Starts a turn on a chat server and opens its run in the hub: the glue every app writes by
- * hand around `relay.open`. The reference protocol (README.md: *The reference protocol*): `POST /api/chat/start`
- * `{ session_id, message }` answers `{ stream_id }`, or 409 `{ active_stream_id }` when the
- * session already runs one; then the run is read from `GET /api/chat/stream?stream_id=`.
- *
- * @example
- * const relay = useRunRelay()
- * const { runId, joined } = await startRun(relay, { sessionId, message: input.value })
- */
+/** What `startRun` takes: the turn, and where the server's start and stream endpoints are. */
 export interface StartRunOptions {
+  /** The session (chat) the turn belongs to (`session_id` in the default body). */
   sessionId: string
   /** The user's message (`message` in the default body). */
   message: string
@@ -30,20 +22,35 @@ export interface StartRunOptions {
 
 /** The run that was opened, and whether it was already running (the server answered 409: this tab joined it). */
 export interface StartedRun {
+  /** The run's id: the server's `stream_id`, or its `active_stream_id` on a 409. */
   runId: string
+  /** True when the session already ran this run (a 409) and the tab joined it. */
   joined: boolean
+  /** The run as `relay.open` resolved it. */
   run: RunSummary
 }
 
+/** The defaults of `StartRunOptions`: the reference protocol's endpoints. */
 export const START_RUN_DEFAULTS = {
+  /** The default of `StartRunOptions.url`. */
   url: '/api/chat/start',
+  /** The default of `StartRunOptions.streamUrl`. */
   streamUrl: (streamId: string) => `/api/chat/stream?stream_id=${encodeURIComponent(streamId)}`,
 } as const
 
 /**
- * POSTs the turn, then opens its run (or the session's running one, on a 409). Rejects with a
+ * Starts a turn on a chat server and opens its run in the hub: the glue every app writes by
+ * hand around `relay.open`. In the reference protocol (docs/server.md), `POST /api/chat/start`
+ * `{ session_id, message }` answers `{ stream_id }`, or 409 `{ active_stream_id }` when the
+ * session already runs one; then the run is read from `GET /api/chat/stream?stream_id=`.
+ *
+ * It POSTs the turn, then opens its run (or the session's running one, on a 409). Rejects with a
  * RelayError: `auth` (401/403), `not_found` (404), `http` (another status), `bad_response`
  * (no stream id in the answer), or what `relay.open` rejects with.
+ *
+ * @example
+ * const relay = useRunRelay()
+ * const { runId, joined } = await startRun(relay, { sessionId, message: input.value })
  */
 export async function startRun(relay: RunRelay, options: StartRunOptions): Promise<StartedRun> {
   const url = options.url ?? START_RUN_DEFAULTS.url

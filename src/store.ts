@@ -1,7 +1,3 @@
-import type { RunError, RunEvent, RunStatus, RunSummary, SubscriptionTarget } from './model.ts'
-import type { RunRelay } from './relay-types.ts'
-import { isFinal } from './run-status.ts'
-
 /**
  * Framework-neutral stores over a relay (`run-relay/store`): what the React hooks, the Vue
  * composables and the Svelte stores are built on, and what any other framework can read.
@@ -12,7 +8,12 @@ import { isFinal } from './run-status.ts'
  * starts from the beginning of the run and from the initial state, so a remount (StrictMode, a
  * pane shown again) rebuilds the same state, never a doubled one. Listeners are told once per
  * batch the hub delivers (its run, events and status together), in a microtask after it.
+ *
+ * @module run-relay/store
  */
+import type { RunError, RunEvent, RunStatus, RunSummary, SubscriptionTarget } from './model.ts'
+import type { RunRelay } from './relay-types.ts'
+import { isFinal } from './run-status.ts'
 
 /** Folds a run's events into the state a component shows. */
 export type RunReducer<S> = (state: S, event: RunEvent) => S
@@ -45,7 +46,9 @@ export function textOf(event: RunEvent): string {
 export interface RunView<S> {
   /** The run shown: the one asked for, or the session's current run. */
   runId: string | undefined
+  /** The run's status, or `undefined` before the hub told it (or with no run). */
   status: RunStatus | undefined
+  /** Why the run failed, when it did. */
   error: RunError | undefined
   /** The run's events folded by the reducer (by default its text). */
   state: S
@@ -53,8 +56,9 @@ export interface RunView<S> {
   eventCount: number
   /** The transcript has a hole the hub could not fill (a resync). */
   incomplete: boolean
-  /** Status as two flags: streaming now, and finished with an error. */
+  /** The status as a flag: the run is live (any status but `ended` and `failed`). */
   isStreaming: boolean
+  /** The status as a flag: the run failed. */
   isError: boolean
   /** Stops holding the run's connection (`relay.close`). Cancel on your server too to stop generation. */
   stop: () => void
@@ -67,8 +71,11 @@ export interface RunView<S> {
  * function that stops listening.
  */
 export interface ReadableStore<T> {
+  /** The value now. */
   get(): T
+  /** Calls `listener` at once with the value, then on every change; returns the function that stops it. */
   subscribe(listener: (value: T) => void): () => void
+  /** Calls `listener` on every change only; returns the function that stops it. */
   listen(listener: (value: T) => void): () => void
 }
 

@@ -1,3 +1,8 @@
+/**
+ * Svelte bindings: the stores of `run-relay/store` (Svelte's store contract), and `setRunRelay` / `getRunRelay` through Svelte's context.
+ *
+ * @module run-relay/svelte
+ */
 import { getContext, setContext } from 'svelte'
 import { createRunRelay } from './client.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'

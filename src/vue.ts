@@ -1,3 +1,8 @@
+/**
+ * Vue 3 bindings: `provideRunRelay`, and composables over the stores of `run-relay/store` (`useRun`, `useSession`, `useRuns`, `useRunRelay`).
+ *
+ * @module run-relay/vue
+ */
 import { getCurrentScope, inject, onScopeDispose, provide, shallowReadonly, shallowRef, toValue, watch, type InjectionKey, type MaybeRefOrGetter, type ShallowRef } from 'vue'
 import { createRunRelay } from './client.ts'
 import type { RunSummary } from './model.ts'
@@ -36,7 +41,8 @@ export function useRunRelay(given?: RunRelay): RunRelay {
   return relay
 }
 
-interface ComposableOptions<S> extends RunStoreOptions<S> {
+/** Options of `useRun` and `useSession`: the store's reducer, and a relay other than the provided one. */
+export interface ComposableOptions<S> extends RunStoreOptions<S> {
   /** Another relay than the provided one. */
   relay?: RunRelay
 }

@@ -33,7 +33,7 @@ export interface RedisProcess {
   stop(): Promise<void>
 }
 
-/** A real redis-server on a free port, no persistence, stopped with SIGTERM (README.md: *Development*; `.ci/run` installs redis-server with apt). */
+/** A real redis-server on a free port, no persistence, stopped with SIGTERM (docs/development.md; `.ci/run` installs redis-server with apt). */
 export async function startRedis(path: string): Promise<RedisProcess> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'run-relay-redis-'))

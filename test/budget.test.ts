@@ -82,7 +82,7 @@ describe('aborted sockets', () => {
   }, 120_000)
 })
 
-/** The README's way to follow a session's server-started runs: one feed of its channel. */
+/** The way docs/server-contract.md follows a session's server-started runs: one feed of its channel. */
 const sessionFeed = (sessionId: string): FeedSpec => ({
   feedId: `session:${sessionId}`,
   url: `/api/chat/session-events?session_id=${encodeURIComponent(sessionId)}`,

@@ -4,7 +4,7 @@ import { fetchEndConfirmations } from './engine.ts'
 import { cutConnections, finishedWire, recorder, serverStats, startRun, uniqueName, useRelays, waitFor, wireShape, type StartedRun } from './helpers.ts'
 
 /**
- * The server contract (README, "Server contract"): servers shaped unlike the reference protocol,
+ * The server contract (docs/server-contract.md): servers shaped unlike the reference protocol,
  * each played by the dev chat server in a wire mode, through a real SharedWorker.
  */
 const relay = useRelays('contract')

@@ -3,22 +3,46 @@ import { render } from 'vitest-browser-react'
 import { describe, expect, it } from 'vitest'
 import { finishedTranscript, serverStats, uniqueName, waitFor, type ServerStreamStats } from './helpers.ts'
 
-/** The README's examples, run as written, and kept equal to the README's copies. */
+/** The examples of the README and of the guides in docs/, run as written, and kept equal to their copies there. */
 const tokensOf = async (streamId: string) =>
   (await finishedTranscript(streamId)).filter((e) => e.event === 'token').map((e) => (JSON.parse(e.data) as { text: string }).text).join('')
 
-describe('README examples', () => {
-  it('are the files the tests run', async () => {
+/** Where each example file is shown, in order: the README has one per subject, the guides in docs/ the rest. */
+const SHOWN: Record<string, string[]> = {
+  'README.md': [
+    'examples/plain.ts',
+    'examples/react-pane.tsx',
+    'examples/ai-sdk-chat.tsx',
+    // Built and run in the Vue fixture app (apps/vite-vue, npm run test:apps).
+    'examples/vue-chat.vue',
+    // Built and run in the SvelteKit fixture app (apps/sveltekit).
+    'examples/svelte-chat.svelte',
+    // Server route handlers and the Node server: type-checked by `npm run typecheck` (tsconfig includes examples/), not run here.
+    'examples/next-reference/app/api/chat/[...path]/route.ts',
+  ],
+  'docs/client.md': [
+    'examples/react-chat.tsx',
+    'examples/svelte-ai-sdk-chat.svelte',
+  ],
+  'docs/server.md': [
+    'examples/next-ai-sdk/lib/chat-server.ts',
+    'examples/next-ai-sdk/app/api/chat/route.ts',
+    'examples/next-ai-sdk/app/api/chat/[id]/stream/route.ts',
+    'examples/next-ai-sdk/app/api/chat/[id]/messages/route.ts',
+    'examples/node-http/server.ts',
+  ],
+}
+
+describe('examples in the README and docs/', () => {
+  it('are the files the tests run, each shown once', async () => {
     const files: Record<string, string> = {
       'examples/plain.ts': (await import('../examples/plain.ts?raw')).default,
+      'examples/react-pane.tsx': (await import('../examples/react-pane.tsx?raw')).default,
       'examples/react-chat.tsx': (await import('../examples/react-chat.tsx?raw')).default,
       'examples/ai-sdk-chat.tsx': (await import('../examples/ai-sdk-chat.tsx?raw')).default,
-      // Built and run in the Vue fixture app (apps/vite-vue, npm run test:apps).
       'examples/vue-chat.vue': (await import('../examples/vue-chat.vue?raw')).default,
-      // Built and run in the SvelteKit fixture app (apps/sveltekit).
       'examples/svelte-chat.svelte': (await import('../examples/svelte-chat.svelte?raw')).default,
       'examples/svelte-ai-sdk-chat.svelte': (await import('../examples/svelte-ai-sdk-chat.svelte?raw')).default,
-      // Server route handlers and the Node server: type-checked by `npm run typecheck` (tsconfig includes examples/), not run here.
       'examples/next-reference/app/api/chat/[...path]/route.ts': (await import('../examples/next-reference/app/api/chat/[...path]/route.ts?raw')).default,
       'examples/next-ai-sdk/lib/chat-server.ts': (await import('../examples/next-ai-sdk/lib/chat-server.ts?raw')).default,
       'examples/next-ai-sdk/app/api/chat/route.ts': (await import('../examples/next-ai-sdk/app/api/chat/route.ts?raw')).default,
@@ -26,10 +50,20 @@ describe('README examples', () => {
       'examples/next-ai-sdk/app/api/chat/[id]/messages/route.ts': (await import('../examples/next-ai-sdk/app/api/chat/[id]/messages/route.ts?raw')).default,
       'examples/node-http/server.ts': (await import('../examples/node-http/server.ts?raw')).default,
     }
-    const readme = (await import('../README.md?raw')).default
-    const blocks = [...readme.matchAll(/<!-- example: (\S+) -->\n```\w*\n([\s\S]*?)```/g)]
-    expect(blocks.map(([, path]) => path)).toEqual(Object.keys(files))
-    for (const [, path, code] of blocks) expect(code, `${path} in the README`).toBe(files[path!])
+    // Every markdown file of the README and docs/: an example block anywhere else fails here too.
+    const docs: Record<string, string> = {
+      'README.md': (await import('../README.md?raw')).default,
+      ...Object.fromEntries(Object.entries(import.meta.glob<string>('../docs/*.md', { query: '?raw', import: 'default', eager: true }))
+        .map(([path, text]) => [path.replace('../', ''), text])),
+    }
+    const shown: Record<string, string[]> = {}
+    for (const [doc, text] of Object.entries(docs)) {
+      const blocks = [...text.matchAll(/<!-- example: (\S+) -->\n```\w*\n([\s\S]*?)```/g)]
+      if (blocks.length > 0) shown[doc] = blocks.map(([, path]) => path!)
+      for (const [, path, code] of blocks) expect(code, `${path} in ${doc}`).toBe(files[path!])
+    }
+    expect(shown).toEqual(SHOWN)
+    expect(Object.values(shown).flat().sort()).toEqual(Object.keys(files).sort())
   })
 
   it('plain: the reply in the pane is the server\'s', async () => {
@@ -50,6 +84,23 @@ describe('README examples', () => {
     const screen = await render(createElement(StrictMode, null, createElement(App, { sessionId })))
     const input = screen.container.querySelector<HTMLInputElement>('input[name=message]')!
     input.value = 'README react'
+    input.form!.requestSubmit()
+    await waitFor(() => screen.container.querySelector('button') !== null, { what: 'Stop while streaming' })
+    const { streams } = (await (await fetch('/api/chat/stats')).json()) as { streams: Record<string, ServerStreamStats & { sessionId: string }> }
+    const [streamId] = Object.entries(streams).find(([, s]) => s.sessionId === sessionId)!
+    const text = await tokensOf(streamId)
+    await waitFor(() => screen.container.querySelector('[data-testid=reply]')?.textContent === text, { what: 'the whole reply' })
+    await waitFor(() => screen.container.querySelector('button') === null, { what: 'Stop to go when the run ends' })
+    expect((await serverStats(streamId)).opened).toBe(1)
+    screen.unmount()
+  })
+
+  it('React, the README\'s pane (in StrictMode): the composer starts a turn; the whole reply, and Stop while it streams', async () => {
+    const { App } = await import('../examples/react-pane.tsx')
+    const sessionId = uniqueName('react-pane')
+    const screen = await render(createElement(StrictMode, null, createElement(App, { sessionId })))
+    const input = screen.container.querySelector<HTMLInputElement>('input[name=message]')!
+    input.value = 'README react pane'
     input.form!.requestSubmit()
     await waitFor(() => screen.container.querySelector('button') !== null, { what: 'Stop while streaming' })
     const { streams } = (await (await fetch('/api/chat/stats')).json()) as { streams: Record<string, ServerStreamStats & { sessionId: string }> }

@@ -177,7 +177,7 @@ describe('after a hub crash', () => {
     // The relay learns of ends and evictions from the hub's registry: wait until a snapshot has told
     // this page. Not the snapshot a new watch gets at once, which only this watch gets: the relay's
     // own watch hears the same runs only in the next throttled snapshot, which the hub sends to every
-    // watch at once (a hub that vanishes before sending it costs one more connection: see the README).
+    // watch at once (a hub that vanishes before sending it costs one more connection: see docs/lifecycle.md).
     let registry: RunSummary[] = []
     let snapshots = 0
     const unwatch = here.watchRuns((runs) => ((registry = runs), snapshots++))

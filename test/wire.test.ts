@@ -57,7 +57,7 @@ describe.each(transports)('with the %s transport', (transport) => {
     const requests = await streams(key)
     expect(requests).toHaveLength(3)
     for (let i = 1; i < requests.length; i++) expect(requests[i]!.at - requests[i - 1]!.at, `wait before request ${i + 1}`).toBeGreaterThanOrEqual(950)
-    // EventSource hides the status: each failed attempt costs one probe (README, "Transports").
+    // EventSource hides the status: each failed attempt costs one probe (docs/server-contract.md, "Transports").
     expect((await hostileLog(key)).filter((request) => request.probe)).toHaveLength(transport === 'eventsource' ? 2 : 0)
   })
 

@@ -1,6 +1,6 @@
 import { createRunRelay, startRun } from 'run-relay'
 
-// A plain page bundled by esbuild. `?workerUrl=` passes the copied worker's URL (the README's recipe for a classic script).
+// A plain page bundled by esbuild. `?workerUrl=` passes the copied worker's URL (the recipe of docs/install.md for a classic script).
 const workerUrl = new URLSearchParams(location.search).get('workerUrl') ?? undefined
 const relay = createRunRelay({ workerUrl })
 const sessionId = new URLSearchParams(location.search).get('session') ?? 'esbuild-session'

@@ -31,14 +31,14 @@ export function installApps(): string {
     rmSync(join(dir, app), { recursive: true, force: true })
     cpSync(join(apps, app), join(dir, app), { recursive: true })
   }
-  // The Vite app's App.tsx is the README's React example, as written there.
+  // The Vite app's App.tsx is the React example of docs/client.md, as written there.
   cpSync(join(repo, 'examples', 'react-chat.tsx'), join(dir, 'vite-react', 'src', 'App.tsx'))
   // The Vue app's Chat.vue is the README's Vue example, as written there.
   cpSync(join(repo, 'examples', 'vue-chat.vue'), join(dir, 'vite-vue', 'src', 'Chat.vue'))
-  // The SvelteKit app's chats are the README's Svelte examples: the binding's, and @ai-sdk/svelte's under /ai.
+  // The SvelteKit app's chats are the Svelte examples (README, docs/client.md): the binding's, and @ai-sdk/svelte's under /ai.
   cpSync(join(repo, 'examples', 'svelte-chat.svelte'), join(dir, 'sveltekit', 'src', 'routes', 'Chat.svelte'))
   cpSync(join(repo, 'examples', 'svelte-ai-sdk-chat.svelte'), join(dir, 'sveltekit', 'src', 'routes', 'ai', 'Chat.svelte'))
-  // The fresh create-next-app takes the README's AI SDK files as written: the chat, the server, its routes.
+  // The fresh create-next-app takes the AI SDK files of the README and docs/server.md as written: the chat, the server, its routes.
   cpSync(join(repo, 'examples', 'ai-sdk-chat.tsx'), join(dir, 'next-fresh', 'app', 'chat.tsx'))
   cpSync(join(repo, 'examples', 'next-ai-sdk', 'lib', 'chat-server.ts'), join(dir, 'next-fresh', 'lib', 'chat-server.ts'))
   cpSync(join(repo, 'examples', 'next-ai-sdk', 'app', 'api'), join(dir, 'next-fresh', 'app', 'api'), { recursive: true })
