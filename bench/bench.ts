@@ -28,7 +28,7 @@ function connect(name: string): Promise<unknown> {
 }
 
 /** Follows a run through the hub until it ends: every event's arrival time, and the number of deliveries. */
-function followHub(runId: string, onEvent: (data: string) => void = () => {}): Promise<{ events: number; deliveries: number; endedAt: number }> {
+function followHub(runId: string, onEvent: (data: string) => void = () => {}, decode?: 'json'): Promise<{ events: number; deliveries: number; endedAt: number }> {
   return new Promise((resolve) => {
     let events = 0
     let deliveries = 0
@@ -43,7 +43,7 @@ function followHub(runId: string, onEvent: (data: string) => void = () => {}): P
         stop()
         resolve({ events, deliveries, endedAt: now() })
       },
-    })
+    }, decode ? { decode } : {})
   })
 }
 
@@ -108,10 +108,10 @@ async function finishedRun(tokens: number, retentionMs?: number): Promise<string
   return runId
 }
 
-/** Time for a new subscriber to receive a finished run, up to its last event. */
-async function catchUp(runId: string): Promise<{ ms: number; events: number }> {
+/** Time for a new subscriber to receive a finished run, up to its last event; with `decode: 'json'`, each event's data parsed too. */
+async function catchUp(runId: string, decode?: 'json'): Promise<{ ms: number; events: number }> {
   const started = now()
-  const { events, endedAt } = await followHub(runId)
+  const { events, endedAt } = await followHub(runId, undefined, decode)
   return { ms: endedAt - started, events }
 }
 

@@ -49,6 +49,29 @@ async function workerHeap(title) {
   }
 }
 
+/** `BENCH_ONLY=catch-up`: a new subscriber to a finished 10,000-event run, as it is, with `decode: 'json'`, and in React. */
+async function catchUpBench(main, row) {
+  progress('catch-up')
+  // Catch-up of a finished 10,000-event run, and the wire forms it could take.
+  const finished = await call(main, 'finishedRun', 10_000)
+  for (const decode of [undefined, 'json']) {
+    const catchUps = []
+    for (let round = 0; round < ROUNDS; round++) catchUps.push((await call(main, 'catchUp', finished, decode)).ms)
+    const what = decode ? "the same with decode: 'json' (each event's data parsed)" : 'catch-up of a finished 10,000-event run, to its last event (ms)'
+    row(what, fixed(median(catchUps)), '', `target ≤ 10 ms; range ${fixed(Math.min(...catchUps))}–${fixed(Math.max(...catchUps))}`)
+  }
+  // The same catch-up shown by a React component (useRun): to the commit that shows its last event, and how many renders it took.
+  const { events: finishedEvents } = await call(main, 'catchUp', finished)
+  const inReact = []
+  for (let round = 0; round < ROUNDS; round++) inReact.push(await call(main, 'reactCatchUp', finished, finishedEvents))
+  const reactMs = inReact.map((r) => r.ms)
+  const updates = [...new Set(inReact.map((r) => r.updates))].join(', ')
+  row('the same catch-up in a React component (useRun), to its last event shown (ms)', fixed(median(reactMs)), '',
+    `target ≤ 10 ms, one render; renders after the mount's: ${updates}; range ${fixed(Math.min(...reactMs))}–${fixed(Math.max(...reactMs))}`)
+  const encodings = await call(main, 'encodings')
+  for (const [form, ms] of Object.entries(encodings)) row(`wire form of a 10,000-event catch-up: ${form} (ms, clone + decode)`, fixed(ms), '', form === 'columns' ? 'chosen' : '')
+}
+
 try {
   const context = await browser.newContext()
   const main = await openTab(context)
@@ -57,6 +80,11 @@ try {
   const rows = []
   const row = (what, hub, eventsource, note = '') => rows.push({ what, hub, 'own EventSource': eventsource, 'hub / EventSource': eventsource ? fixed(hub / eventsource) : '', note })
 
+  if (ONLY === 'catch-up') {
+    await catchUpBench(main, row)
+    console.log(`run-relay bench, catch-up: Chromium ${browser.version()}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}; medians of ${ROUNDS} rounds`)
+    console.table(rows)
+  } else {
   // The hub's two transports, side by side: latency at a chat-like rate, and throughput in a large flood.
   progress(`transports: latency, and a ${FLOOD.toLocaleString('en')}-event flood`)
   const byTransport = { 'hub-fetch': { p50: [], p99: [], flood: [] }, 'hub-eventsource': { p50: [], p99: [], flood: [] } }
@@ -120,22 +148,7 @@ try {
     row('fan-out: a 20,000-event run in 4 tabs / in 1 tab', fixed(median(fanOut[4]) / median(fanOut[1])), '', `ms: 1 tab ${Math.round(median(fanOut[1]))}, 4 tabs ${Math.round(median(fanOut[4]))} (target ≤ 1.3×)`)
     for (const tab of tabs.slice(1)) await tab.close()
 
-    progress('catch-up')
-    // Catch-up of a finished 10,000-event run, and the wire forms it could take.
-    const finished = await call(main, 'finishedRun', 10_000)
-    const catchUps = []
-    for (let round = 0; round < ROUNDS; round++) catchUps.push((await call(main, 'catchUp', finished)).ms)
-    row('catch-up of a finished 10,000-event run, to its last event (ms)', fixed(median(catchUps)), '', `target ≤ 10 ms; range ${fixed(Math.min(...catchUps))}–${fixed(Math.max(...catchUps))}`)
-    // The same catch-up shown by a React component (useRun): to the commit that shows its last event, and how many renders it took.
-    const { events: finishedEvents } = await call(main, 'catchUp', finished)
-    const inReact = []
-    for (let round = 0; round < ROUNDS; round++) inReact.push(await call(main, 'reactCatchUp', finished, finishedEvents))
-    const reactMs = inReact.map((r) => r.ms)
-    const updates = [...new Set(inReact.map((r) => r.updates))].join(', ')
-    row('the same catch-up in a React component (useRun), to its last event shown (ms)', fixed(median(reactMs)), '',
-      `target ≤ 10 ms, one render; renders after the mount's: ${updates}; range ${fixed(Math.min(...reactMs))}–${fixed(Math.max(...reactMs))}`)
-    const encodings = await call(main, 'encodings')
-    for (const [form, ms] of Object.entries(encodings)) row(`wire form of a 10,000-event catch-up: ${form} (ms, clone + decode)`, fixed(ms), '', form === 'columns' ? 'chosen' : '')
+    await catchUpBench(main, row)
 
     progress('memory')
     // Memory, in a fresh worker: heap per buffered run against its payload, and after 1,000 evictions.
@@ -158,6 +171,7 @@ try {
 
     console.log(`run-relay bench: Chromium ${browser.version()}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; medians of ${ROUNDS} alternating rounds`)
     console.table(rows)
+  }
   }
 } finally {
   await browser.close()
