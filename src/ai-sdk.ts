@@ -1,7 +1,7 @@
 import type { ChatRequestOptions, ChatTransport, PrepareReconnectToStreamRequest, PrepareSendMessagesRequest, UIMessage, UIMessageChunk } from 'ai'
 import { RelayError } from './errors.ts'
 import type { RunRelay } from './relay-types.ts'
-import { isFinal } from './run-status.ts'
+import { isFinal } from '../common/run-status.ts'
 
 /** What `RelayChatTransport` takes: the relay, and `DefaultChatTransport`'s options with their meaning. */
 export interface RelayChatTransportOptions<M extends UIMessage = UIMessage> {

@@ -1,7 +1,7 @@
 import { RelayClient } from './relay-client.ts'
 import { checkMode, connectionFor, inBrowser, type HubConnector } from './connectors.ts'
 import { RelayError } from './errors.ts'
-import { PROTOCOL_VERSION } from './protocol-version.ts'
+import { PROTOCOL_VERSION } from '../common/protocol-version.ts'
 import { RELAY_DEFAULTS, type RelayOptions, type RunRelay } from './relay-types.ts'
 
 /**

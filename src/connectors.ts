@@ -1,8 +1,8 @@
 import * as Comlink from 'comlink'
 import { RelayError } from './errors.ts'
-import type { HubApi } from './hub-wire.ts'
+import type { HubApi } from '../common/hub-wire.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'
-import { watchClientLock } from './tab-lock.ts'
+import { watchClientLock } from '../common/tab-lock.ts'
 import { openSharedWorker } from './worker-link.ts'
 
 /**

@@ -1,4 +1,4 @@
-import type { EventPortMessage } from './hub-wire.ts'
+import type { EventPortMessage } from '../common/hub-wire.ts'
 import { handleMessage, type ClientSubscription } from './subscription.ts'
 
 /**

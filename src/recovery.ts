@@ -1,6 +1,6 @@
 import type * as Comlink from 'comlink'
-import type { HubApi, HubHello, HubStartAt, OpenedRun } from './hub-wire.ts'
-import type { FeedSpec, RunError, RunSummary } from './model.ts'
+import type { HubApi, HubHello, HubStartAt, OpenedRun } from '../common/hub-wire.ts'
+import type { FeedSpec, RunError, RunSummary } from '../common/model.ts'
 import type { OpenedRuns } from './opened-runs.ts'
 import { guard, resumeAt, runsOf, type ClientSubscription } from './subscription.ts'
 

@@ -3,14 +3,14 @@ import { failedLink, type HubConnector, type HubLink } from './connectors.ts'
 import { RelayError } from './errors.ts'
 import { openEventPort, type PageEventPort } from './event-port.ts'
 import { checkHello, settingsOfPage } from './handshake.ts'
-import type { HubApi, HubHello, HubStartAt, OpenedRun } from './hub-wire.ts'
-import type { FeedSpec, FeedSummary, RunError, RunSpec, RunSummary, SubscriptionTarget } from './model.ts'
+import type { HubApi, HubHello, HubStartAt, OpenedRun } from '../common/hub-wire.ts'
+import type { FeedSpec, FeedSummary, RunError, RunSpec, RunSummary, SubscriptionTarget } from '../common/model.ts'
 import { OpenedRuns } from './opened-runs.ts'
-import { PROTOCOL_VERSION } from './protocol-version.ts'
+import { PROTOCOL_VERSION } from '../common/protocol-version.ts'
 import { moveToNewHub, type RegistryListener } from './recovery.ts'
 import { RELAY_DEFAULTS, type RelayOptions, type RunHandlers, type RunRelay, type SubscribeOptions, type Unsubscribe } from './relay-types.ts'
 import { guard, newSubscription, type ClientSubscription } from './subscription.ts'
-import { holdLifeLock } from './tab-lock.ts'
+import { holdLifeLock } from '../common/tab-lock.ts'
 
 /**
  * The client over any hub. Every call has a deadline; a liveness ping notices a hub that

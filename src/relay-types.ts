@@ -1,7 +1,7 @@
 import type {
   FeedSpec, FeedSummary, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt, SubscriptionTarget,
-} from './model.ts'
-import type { HeaderSource, HubDiagnostics, HubSettings, HubHello } from './hub-wire.ts'
+} from '../common/model.ts'
+import type { HeaderSource, HubDiagnostics, HubSettings, HubHello } from '../common/hub-wire.ts'
 
 /** Options of `createRunRelay`. Defaults are in `RELAY_DEFAULTS`. */
 export interface RelayOptions {

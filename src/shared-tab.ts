@@ -1,10 +1,10 @@
 import * as Comlink from 'comlink'
 import { isEventPort } from './event-port.ts'
-import { hubEnds } from './hub-ends.ts'
-import type { EventPortMessage, HubApi } from './hub-wire.ts'
+import { hubEnds } from '../common/hub-ends.ts'
+import type { EventPortMessage, HubApi } from '../common/hub-wire.ts'
 import { isEventPlaceholder, isPlaceholder, type EventPortPlaceholder, type EventPortWire, type PortPlaceholder, type TabWire } from './tab-wire.ts'
-import { assertNever } from './run-status.ts'
-import { holdLifeLock, watchClientLock } from './tab-lock.ts'
+import { assertNever } from '../common/run-status.ts'
+import { holdLifeLock, watchClientLock } from '../common/tab-lock.ts'
 
 /**
  * Sharing one hub across tabs without SharedWorker (Android WebView, in-app browsers):
@@ -279,7 +279,7 @@ function serveFollowers(channel: Channel, hub: { connect(): HubApi }): void {
   })
 }
 
-/** The life lock a follower endpoint holds (see `tab-lock.ts`). */
+/** The life lock a follower endpoint holds (see `../common/tab-lock.ts`). */
 function followerLockId(endpointId: string): string {
   return `shared-tab-follower:${endpointId}`
 }

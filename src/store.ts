@@ -1,6 +1,6 @@
-import type { RunError, RunEvent, RunStatus, RunSummary, SubscriptionTarget } from './model.ts'
+import type { RunError, RunEvent, RunStatus, RunSummary, SubscriptionTarget } from '../common/model.ts'
 import type { RunRelay } from './relay-types.ts'
-import { isFinal } from './run-status.ts'
+import { isFinal } from '../common/run-status.ts'
 
 /**
  * Framework-neutral stores over a relay (`run-relay/store`): what the React hooks, the Vue

@@ -1,7 +1,7 @@
-import type { RunEvent, StartAt, SubscriptionTarget } from './model.ts'
-import type { EventColumns, HubStartAt, SubscriberMessage } from './hub-wire.ts'
+import type { RunEvent, StartAt, SubscriptionTarget } from '../common/model.ts'
+import type { EventColumns, HubStartAt, SubscriberMessage } from '../common/hub-wire.ts'
 import type { RunHandlers, SubscribeOptions } from './relay-types.ts'
-import { assertNever } from './run-status.ts'
+import { assertNever } from '../common/run-status.ts'
 
 /** What the page keeps of one subscription, so it can be renewed on a new hub. */
 export interface ClientSubscription {

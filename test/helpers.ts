@@ -8,7 +8,7 @@ import {
   createRunRelay, type RelayOptions, type ResyncReason, type RunError, type RunEvent, type RunHandlers,
   type RunRelay, type RunSpec, type RunStatus, type RunSummary,
 } from '../src/index.ts'
-import type { HubApi } from '../src/hub-wire.ts'
+import type { HubApi } from '../common/hub-wire.ts'
 
 /**
  * The relays of a test file: call once at the top of the file; every relay it creates is

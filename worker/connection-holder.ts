@@ -1,4 +1,4 @@
-import type { RunError, RunStatus } from '../src/model.ts'
+import type { RunError, RunStatus } from '../common/model.ts'
 import { Connection, type ConnectionEnv } from './connection.ts'
 import { decideDrop, type DropFacts, type DropOutcome } from './reconnect-policy.ts'
 import type { ResolvedStream } from './resolve-run.ts'

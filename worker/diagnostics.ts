@@ -1,4 +1,4 @@
-import type { HubDiagnostics } from '../src/hub-wire.ts'
+import type { HubDiagnostics } from '../common/hub-wire.ts'
 import type { Feed } from './feed.ts'
 import type { BudgetKeeper } from './hub-budget.ts'
 import type { Run } from './run.ts'

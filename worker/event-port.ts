@@ -1,6 +1,6 @@
 import * as Comlink from 'comlink'
-import { hubEnds } from '../src/hub-ends.ts'
-import type { EventPortMessage, SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
+import { hubEnds } from '../common/hub-ends.ts'
+import type { EventPortMessage, SubscriberMessage, SubscriberSink } from '../common/hub-wire.ts'
 import { assertNever } from './run-status.ts'
 import { safeCall } from './safe-call.ts'
 

@@ -1,4 +1,4 @@
-import type { Announcement, FeedSpec, FeedSummary, RunError, RunSpec } from '../src/model.ts'
+import type { Announcement, FeedSpec, FeedSummary, RunError, RunSpec } from '../common/model.ts'
 import type { ConnectionEnv } from './connection.ts'
 import { ConnectionHolder, type TransitionNotice } from './connection-holder.ts'
 import { STREAM_DEFAULTS } from './hub-options.ts'

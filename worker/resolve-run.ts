@@ -1,4 +1,4 @@
-import type { RunError, RunSpec } from '../src/model.ts'
+import type { RunError, RunSpec } from '../common/model.ts'
 import type { BackoffPolicy } from './backoff.ts'
 import type { EventLogLimits } from './event-log.ts'
 import { STREAM_DEFAULTS, type HubOptions } from './hub-options.ts'

@@ -1,5 +1,5 @@
-import type { RunError, RunStatus } from '../src/model.ts'
-import { assertNever, isFinal } from '../src/run-status.ts'
+import type { RunError, RunStatus } from '../common/model.ts'
+import { assertNever, isFinal } from '../common/run-status.ts'
 
 /** Everything that can happen to a run's connection. The only way its status changes. */
 export type RunAction =

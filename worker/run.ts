@@ -1,4 +1,4 @@
-import type { ResyncReason, RunSpec, RunSummary } from '../src/model.ts'
+import type { ResyncReason, RunSpec, RunSummary } from '../common/model.ts'
 import type { ConnectionEnv } from './connection.ts'
 import { ConnectionHolder, type TransitionNotice } from './connection-holder.ts'
 import { EventLog } from './event-log.ts'

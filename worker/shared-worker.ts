@@ -1,6 +1,6 @@
 /// <reference lib="webworker" />
 import * as Comlink from 'comlink'
-import { watchClientLock } from '../src/tab-lock.ts'
+import { watchClientLock } from '../common/tab-lock.ts'
 import { RunHub } from './hub.ts'
 
 /**

@@ -1,5 +1,5 @@
-import type { RunError, RunStatus, SubscriptionTarget } from '../src/model.ts'
-import type { HubStartAt, SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
+import type { RunError, RunStatus, SubscriptionTarget } from '../common/model.ts'
+import type { HubStartAt, SubscriberMessage, SubscriberSink } from '../common/hub-wire.ts'
 import { isThenable } from './safe-call.ts'
 import { serverSeqOf } from './server-contract.ts'
 import { assertNever, isFinal, type RunState } from './run-status.ts'

@@ -1,4 +1,4 @@
-import type { TransportKind } from '../src/model.ts'
+import type { TransportKind } from '../common/model.ts'
 
 
 /** Why a connection ended without a terminal event. The hub decides what follows. */
