@@ -53,7 +53,7 @@ export type SubscriberMessage =
 
 /**
  * The receiver of one subscription, as the hub sees it: by default a sink over the client's
- * event port (`worker/event-port.ts`, settling on the page's ack), or one the caller exposes with
+ * event port (`worker/hub-event-port.ts`, settling on the page's ack), or one the caller exposes with
  * Comlink on the `sink` port of `subscribe`. Never one message per event.
  * The hub sends the next batch only once `deliver` has settled, so at most one
  * batch per subscription waits in a tab's port, however slow or frozen the tab.

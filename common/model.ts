@@ -7,7 +7,7 @@
  */
 
 /**
- * Where a run's connection stands. Changed in one place only: `runStatusReducer` (`worker/run-status.ts`).
+ * Where a run's connection stands. Changed in one place only: `runStatusReducer` (`worker/run-state.ts`).
  *
  * - `connecting`: the first connection is being opened.
  * - `open`: the server accepted the stream and events flow.

@@ -6,7 +6,9 @@
 // - common/ (what the page and the hub both load) imports common/ and protocol/;
 // - server/ (run-relay/server) imports server/ and protocol/;
 // - protocol/ (the reference protocol's shared facts) imports nothing.
+// And no file name repeats across src/, worker/ and common/: a name says which side a file is on.
 // Exits 1 with what broke.
+import { readdirSync } from 'node:fs'
 import madge from 'madge'
 
 const FOLDERS = ['src', 'worker', 'common', 'server', 'protocol']
@@ -36,8 +38,16 @@ for (const [file, imports] of Object.entries(all.obj())) {
   }
 }
 
+/** The folders whose file names must not repeat: the page, the hub, and what both load. */
+const SIDES = ['src', 'worker', 'common']
+const foldersOf = new Map()
+for (const folder of SIDES) {
+  for (const name of readdirSync(folder)) if (name.endsWith('.ts')) foldersOf.set(name, [...(foldersOf.get(name) ?? []), folder])
+}
+for (const [name, folders] of foldersOf) if (folders.length > 1) problems.push(`${name} is in ${folders.map((folder) => `${folder}/`).join(' and ')}: give each a name that says its side`)
+
 if (problems.length > 0) {
   console.error(`Structure check failed:\n${problems.map((problem) => `- ${problem}`).join('\n')}`)
   process.exit(1)
 }
-console.log(`Structure: ${Object.keys(all.obj()).length} files, no cycle; worker/, src/, common/, server/ and protocol/ import only what their side may load.`)
+console.log(`Structure: ${Object.keys(all.obj()).length} files, no cycle; worker/, src/, common/, server/ and protocol/ import only what their side may load; no file name repeats across ${SIDES.map((folder) => `${folder}/`).join(', ')}.`)

@@ -2,7 +2,7 @@ import type * as Comlink from 'comlink'
 import type { HubApi, HubHello, HubStartAt, OpenedRun } from '../common/hub-wire.ts'
 import type { FeedSpec, RunError, RunSummary } from '../common/model.ts'
 import type { OpenedRuns } from './opened-runs.ts'
-import { guard, resumeAt, runsOf, type ClientSubscription } from './subscription.ts'
+import { guard, resumeAt, runsOf, type ClientSubscription } from './client-subscription.ts'
 
 /**
  * Recovery: when the client's liveness ping finds that its hub stopped answering (a killed

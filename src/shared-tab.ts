@@ -1,5 +1,5 @@
 import * as Comlink from 'comlink'
-import { isEventPort } from './event-port.ts'
+import { isEventPort } from './page-event-port.ts'
 import { hubEnds } from '../common/hub-ends.ts'
 import type { EventPortMessage, HubApi } from '../common/hub-wire.ts'
 import { isEventPlaceholder, isPlaceholder, type EventPortPlaceholder, type EventPortWire, type PortPlaceholder, type TabWire } from './tab-wire.ts'

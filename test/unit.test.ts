@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { backoffDelay } from '../worker/backoff.ts'
 import { EventLog } from '../worker/event-log.ts'
-import { runStatusReducer, type RunState } from '../worker/run-status.ts'
+import { runStatusReducer, type RunState } from '../worker/run-state.ts'
 import { allowedConnections, wireProtocolOf } from '../worker/budget.ts'
 import { serverSeqOf } from '../worker/server-contract.ts'
 import { OpenedRuns } from '../src/opened-runs.ts'

@@ -2,7 +2,8 @@ import type { RunError, RunStatus, SubscriptionTarget } from '../common/model.ts
 import type { HubStartAt, SubscriberMessage, SubscriberSink } from '../common/hub-wire.ts'
 import { isThenable } from './safe-call.ts'
 import { serverSeqOf } from './server-contract.ts'
-import { assertNever, isFinal, type RunState } from './run-status.ts'
+import { assertNever, isFinal } from '../common/run-status.ts'
+import type { RunState } from './run-state.ts'
 import type { Hole, Run, RunNotice } from './run.ts'
 
 /** Messages other than events: they wait in a short queue, each pinned to its place in the run's log. */

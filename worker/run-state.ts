@@ -20,9 +20,6 @@ export interface RunState {
   error?: RunError
 }
 
-// `ended` and `failed` are final: nothing moves a run out of them but `retry` (the reducer below).
-export { assertNever, isFinal }
-
 /**
  * The run state machine. Pure; invalid transitions return the state unchanged,
  * so a late callback from a closed connection cannot revive a finished run.
