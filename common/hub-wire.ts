@@ -167,9 +167,9 @@ export type HubStartAt = StartAt | { afterCount: number; runId: string }
  * Every method may be called across Comlink, so results are plain data.
  */
 export interface HubApi {
-  /** First call on every connection. Throws nothing; the client compares versions. */
+  /** First call on every link to the hub. Throws nothing; the client compares versions. */
   hello(clientId: string, protocolVersion: number, settings?: HubSettings): HubHello
-  /** Opens a run, or joins it when the hub already holds it: never a second connection. Opening a failed run retries it from its cursor. */
+  /** Opens a run, or joins it when the hub already holds it: never a second connection. Opening a failed run retries it from its server cursor. */
   open(spec: RunSpec, options?: OpenOptions): OpenedRun | RunError
   /** Opens a feed, or joins it: one connection for every tab. It lives while a client that opened it does, or until `closeFeed`. */
   openFeed(spec: FeedSpec): FeedSummary | RunError

@@ -15,7 +15,7 @@ import { holdLifeLock } from '../common/tab-lock.ts'
 /**
  * The client over any hub. Every call has a deadline; a liveness ping notices a hub that
  * vanished (a killed worker), and the client then connects a new one, re-opens the runs it
- * opened and renews its subscriptions from their cursors (`recovery.ts`).
+ * opened and renews its subscriptions from their page cursors (`recovery.ts`).
  *
  * Its public methods are bound fields, so that an app may pass one around on its own
  * (`return relay.dispose` from an effect).

@@ -11,7 +11,7 @@ import { holdLifeLock, watchClientLock } from '../common/tab-lock.ts'
  * the tab that holds the Web Lock `run-relay:leader:<name>` runs the hub, and the
  * other tabs reach it over a BroadcastChannel. When the leader tab goes, the lock
  * passes to a waiting tab, which starts a new hub; the clients' liveness check then
- * moves them over (re-opening runs, renewing subscriptions from their cursors).
+ * moves them over (re-opening runs, renewing subscriptions from their page cursors).
  *
  * Comlink needs point-to-point endpoints and transfers a MessagePort for every
  * proxy (a run-list watcher's sink, a direct caller's subscription sink). A BroadcastChannel

@@ -2,7 +2,7 @@ import type { FeedSpec, FeedSummary, RunError, RunSpec, RunStatus, SubscriptionT
 import type { HeaderSource, HubApi, HubStartAt, OpenOptions, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../common/hub-wire.ts'
 import { PROTOCOL_VERSION } from '../common/protocol-version.ts'
 import { comlinkSink, HubEventPort } from './hub-event-port.ts'
-import type { ConnectionEnv } from './connection.ts'
+import type { ServerConnectionEnv } from './server-connection.ts'
 import { hubDiagnostics } from './diagnostics.ts'
 import { createEventSourceTransport } from './eventsource-transport.ts'
 import { Feed, resolveFeed } from './feed.ts'
@@ -38,7 +38,7 @@ export class RunHub {
   readonly #transports: Record<TransportKind, Transport>
   readonly #runs = new Map<string, Run>()
   readonly #feeds = new Map<string, Feed>()
-  readonly #env: ConnectionEnv
+  readonly #env: ServerConnectionEnv
   readonly #budget: BudgetKeeper
   readonly #network: NetworkWatch
   readonly #subscriptions = new Map<string, HubSubscription>()
