@@ -202,6 +202,8 @@ export interface HubApi {
   release(): void
   /** Answers at once: the client's liveness check. */
   ping(): true
+  /** The latest run of the session that the hub holds and that has neither ended nor failed; undefined when none. */
+  activeRun(sessionId: string): RunSummary | undefined
   diagnostics(): HubDiagnostics
 }
 

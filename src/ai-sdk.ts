@@ -124,8 +124,7 @@ export class RelayChatTransport<M extends UIMessage = UIMessage> implements Chat
     const { chatId } = options
     const turn = this.#turns.get(chatId)
     const overtaken = () => this.#turns.get(chatId) !== turn // a new turn started meanwhile: its stream is the one to read
-    const { runs } = await this.#relay.diagnostics()
-    const live = runs.filter((run) => run.sessionId === chatId && !isFinal(run.status)).at(-1)
+    const live = await this.#relay.activeRun(chatId)
     if (live) return this.#stream(live.runId, options.abortSignal)
     if (overtaken()) return null
     const runId = `${chatId}:resume:${crypto.randomUUID()}`

@@ -121,6 +121,8 @@ export class RelayClient implements RunRelay {
     }
   }
 
+  readonly activeRun = (sessionId: string): Promise<RunSummary | undefined> => this.#afterHello('activeRun', (hub) => hub.activeRun(sessionId) as Promise<RunSummary | undefined>)
+
   readonly diagnostics = () => this.#afterHello('diagnostics', (hub) => hub.diagnostics())
 
   readonly dispose = (): void => {

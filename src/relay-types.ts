@@ -135,6 +135,17 @@ export interface RunRelay {
   subscribe(target: SubscriptionTarget, handlers: RunHandlers, options?: SubscribeOptions): Unsubscribe
   /** Calls `listener` with every run the hub holds, at once and after every change. */
   watchRuns(listener: (runs: RunSummary[]) => void): () => void
+  /**
+   * The session's live run: the latest run of `sessionId` that the hub holds and that has neither
+   * ended nor failed, opened by any tab or announced by a feed; `undefined` when none. A page that
+   * comes back to a session (a chat switch, a second tab) subscribes to it instead of asking its
+   * server again.
+   * @example
+   * const live = await relay.activeRun(chatId)
+   * if (live) relay.subscribe({ runId: live.runId }, handlers)
+   */
+  activeRun(sessionId: string): Promise<RunSummary | undefined>
+  /** A snapshot of the hub's state (runs, subscriptions, connections, the budget), for tests and the inspector. */
   diagnostics(): Promise<HubDiagnostics>
   /** Drops this client's subscriptions and rejects pending calls with `disposed`. */
   dispose(): void

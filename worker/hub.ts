@@ -1,4 +1,4 @@
-import type { FeedSpec, FeedSummary, RunError, RunSpec, RunStatus, SubscriptionTarget, TransportKind } from '../common/model.ts'
+import type { FeedSpec, FeedSummary, RunError, RunSpec, RunStatus, RunSummary, SubscriptionTarget, TransportKind } from '../common/model.ts'
 import type { HeaderSource, HubApi, HubStartAt, OpenOptions, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../common/hub-wire.ts'
 import { PROTOCOL_VERSION } from '../common/protocol-version.ts'
 import { comlinkSink, HubEventPort } from './hub-event-port.ts'
@@ -125,6 +125,7 @@ export class RunHub {
       unwatchRuns: (id) => this.#registry.remove(id),
       release: () => this.releaseClient(clientId),
       ping: () => true,
+      activeRun: (sessionId) => this.activeRun(sessionId),
       diagnostics: () => this.diagnostics(),
     }
   }
@@ -249,6 +250,13 @@ export class RunHub {
     this.#registry.removeClient(clientId)
     this.#clients.delete(clientId)
     this.#headerSources.delete(clientId)
+  }
+
+  /** The latest run of `sessionId` (in open order) that has neither ended nor failed; undefined when none. */
+  activeRun(sessionId: string): RunSummary | undefined {
+    let active: Run | undefined
+    for (const run of this.#runs.values()) if (run.spec.sessionId === sessionId && !isFinal(run.status)) active = run
+    return active?.summary()
   }
 
   diagnostics(): HubDiagnostics {
