@@ -1,7 +1,7 @@
 import { createElement, Profiler, useLayoutEffect } from 'react'
 import { createRoot } from 'react-dom/client'
 import { createRunRelay, type RunRelay } from '../src/index.ts'
-import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
+import { PROTOCOL_VERSION } from '../common/protocol-version.ts'
 import { useRun } from '../src/react.ts'
 
 /**

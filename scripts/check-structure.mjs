@@ -1,24 +1,53 @@
-// `npm run typecheck`'s structure check, with madge: no import cycle in src/, worker/, server/ or
-// protocol/; the worker reads only the neutral page modules (no page code in its bundle); the
-// server half imports nothing of the page or the worker (protocol/, the reference protocol's
-// shared facts, is for all three); protocol/ imports nothing. Exits 1 with what broke.
+// `npm run typecheck`'s structure check, with madge: no import cycle in src/, worker/, common/,
+// server/ or protocol/; each folder imports only what its side may load, types included:
+// - worker/ (the hub) imports worker/, common/ and protocol/, never a page module of src/;
+// - src/ (the page) imports src/, common/ and protocol/, and the hub only where the page runs it
+//   (PAGE_LOADS_HUB);
+// - common/ (what the page and the hub both load) imports common/ and protocol/;
+// - server/ (run-relay/server) imports server/ and protocol/;
+// - protocol/ (the reference protocol's shared facts) imports nothing.
+// And no file name repeats across src/, worker/ and common/: a name says which side a file is on.
+// Exits 1 with what broke.
+import { readdirSync } from 'node:fs'
 import madge from 'madge'
 
+const FOLDERS = ['src', 'worker', 'common', 'server', 'protocol']
 const problems = []
-const graph = await madge(['src', 'worker', 'server', 'protocol'], { fileExtensions: ['ts'], detectiveOptions: { ts: { skipTypeImports: true } } })
-for (const cycle of graph.circular()) problems.push(`import cycle: ${cycle.join(' -> ')}`)
+const options = { fileExtensions: ['ts'] }
+// Cycles among run-time imports only: a type-only cycle costs nothing at run time.
+const runtime = await madge(FOLDERS, { ...options, detectiveOptions: { ts: { skipTypeImports: true } } })
+for (const cycle of runtime.circular()) problems.push(`import cycle: ${cycle.join(' -> ')}`)
 
-/** The page modules the worker may load at run time (its types come from model.ts and hub-wire.ts, `import type`). */
-const NEUTRAL = new Set(['src/protocol-version.ts', 'src/run-status.ts', 'src/tab-lock.ts', 'src/hub-ends.ts', 'src/model.ts', 'src/hub-wire.ts'])
-for (const [file, imports] of Object.entries(graph.obj())) {
+/** The folders each folder may import from (npm packages aside). */
+const MAY_IMPORT = {
+  src: ['src', 'common', 'protocol'],
+  worker: ['worker', 'common', 'protocol'],
+  common: ['common', 'protocol'],
+  server: ['server', 'protocol'],
+  protocol: [],
+}
+/** The page's imports of the hub: `connectors.ts` runs the hub in the page (the in-page fallback), lazily. */
+const PAGE_LOADS_HUB = new Set(['src/connectors.ts -> worker/hub.ts'])
+const all = await madge(FOLDERS, options)
+for (const [file, imports] of Object.entries(all.obj())) {
+  const from = file.split('/')[0]
   for (const target of imports) {
-    if (file.startsWith('worker/') && target.startsWith('src/') && !NEUTRAL.has(target)) problems.push(`${file} loads the page module ${target} into the worker`)
-    if (file.startsWith('server/') && !target.startsWith('server/') && !target.startsWith('protocol/')) problems.push(`${file} (run-relay/server) imports ${target}`)
-    if (file.startsWith('protocol/')) problems.push(`${file} (shared by the page, the worker and the servers) imports ${target}`)
+    const to = target.split('/')[0]
+    if (MAY_IMPORT[from]?.includes(to) || PAGE_LOADS_HUB.has(`${file} -> ${target}`)) continue
+    problems.push(`${file} imports ${target}: ${from}/ may import only ${MAY_IMPORT[from]?.map((folder) => `${folder}/`).join(', ') || 'nothing'}`)
   }
 }
+
+/** The folders whose file names must not repeat: the page, the hub, and what both load. */
+const SIDES = ['src', 'worker', 'common']
+const foldersOf = new Map()
+for (const folder of SIDES) {
+  for (const name of readdirSync(folder)) if (name.endsWith('.ts')) foldersOf.set(name, [...(foldersOf.get(name) ?? []), folder])
+}
+for (const [name, folders] of foldersOf) if (folders.length > 1) problems.push(`${name} is in ${folders.map((folder) => `${folder}/`).join(' and ')}: give each a name that says its side`)
+
 if (problems.length > 0) {
   console.error(`Structure check failed:\n${problems.map((problem) => `- ${problem}`).join('\n')}`)
   process.exit(1)
 }
-console.log(`Structure: ${Object.keys(graph.obj()).length} files, no cycle; the worker loads only neutral page modules; the server half stands alone; protocol/ imports nothing.`)
+console.log(`Structure: ${Object.keys(all.obj()).length} files, no cycle; worker/, src/, common/, server/ and protocol/ import only what their side may load; no file name repeats across ${SIDES.map((folder) => `${folder}/`).join(', ')}.`)

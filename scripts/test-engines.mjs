@@ -1,7 +1,7 @@
 // `npm test`: the browser suite in each engine of $ENGINES (default chromium,firefox), one after
 // the other, each in its own vitest run writing its own report (reports/<engine>.json), so that
 // one engine's tabs never compete with another's for the CPU. Arguments go to each vitest run
-// (`npm test -- test/unit.test.ts`). Exits non-zero if any engine's run failed.
+// (`npm test -- test/backoff.test.ts`). Exits non-zero if any engine's run failed.
 import { spawnSync } from 'node:child_process'
 
 const engines = (process.env.ENGINES || 'chromium,firefox').split(',').map((e) => e.trim()).filter(Boolean)
@@ -9,7 +9,7 @@ const args = process.argv.slice(2)
 // Files that must run with no other file beside them. The browser's 6 connections per origin are
 // shared by every test file running at once, so a file whose claim is "the page's requests stay fast
 // while the hub holds connections" fails whenever a neighbour file holds long connections too
-// (seen: test/budget.test.ts beside test/hub-rules.test.ts stalled the page's requests for 6 s).
+// (seen: test/budget.test.ts beside the feed-budget tests, then beside the feed tests now in test/feed-budget.test.ts, stalled the page's requests for 6 s).
 // test/worker-load.test.ts claims a worker script's 404 is told in under 2 s: with the origin's
 // sockets taken by neighbours, the script's fetch waits for one (seen once in CI: 10 s).
 const ALONE = ['test/budget.test.ts', 'test/worker-load.test.ts']

@@ -114,7 +114,7 @@ export function toNodeListener(handler: (request: Request) => Response | Promise
         })
       }
     } catch {
-      // The body failed (the log went away): end the response; the client resumes from its cursor.
+      // The body failed (the log went away): end the response; the client resumes from its server cursor.
     }
     if (!res.writableEnded) res.end()
   }

@@ -72,8 +72,8 @@ export const RUN_STREAM_DEFAULTS = {
 const HEARTBEAT = ': heartbeat\n\n'
 
 /**
- * One SSE response body for one run, read from the log by cursor. Pull-based: nothing is read
- * or queued while the client is not reading (backpressure through the response body), and a
+ * One SSE response body for one run, read from the log by its log cursor (`cursor`, the last seq
+ * sent). Pull-based: nothing is read or queued while the client is not reading (backpressure through the response body), and a
  * catch-up is read in pages. Follows the run before it reads the log, so nothing falls between
  * the two; live batches are a hint: the log is the truth, read whenever the queue has a gap.
  * While silent it sends heartbeat comments and checks the run's lease, so readers of a run
@@ -232,7 +232,7 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
           do await next()
           while (out.size === 0 && !closed)
         } catch (error) {
-          // The log failed (Redis down): end this response; the client resumes from its cursor.
+          // The log failed (Redis down): end this response; the client resumes from its server cursor.
           stop()
           controller.error(error)
           return

@@ -6,7 +6,7 @@
 import type { ChatRequestOptions, ChatTransport, PrepareReconnectToStreamRequest, PrepareSendMessagesRequest, UIMessage, UIMessageChunk } from 'ai'
 import { RelayError } from './errors.ts'
 import type { RunRelay } from './relay-types.ts'
-import { isFinal } from './run-status.ts'
+import { isFinal } from '../common/run-status.ts'
 
 /** What `RelayChatTransport` takes: the relay, and `DefaultChatTransport`'s options with their meaning. */
 export interface RelayChatTransportOptions<M extends UIMessage = UIMessage> {
@@ -130,8 +130,7 @@ export class RelayChatTransport<M extends UIMessage = UIMessage> implements Chat
     const { chatId } = options
     const turn = this.#turns.get(chatId)
     const overtaken = () => this.#turns.get(chatId) !== turn // a new turn started meanwhile: its stream is the one to read
-    const { runs } = await this.#relay.diagnostics()
-    const live = runs.filter((run) => run.sessionId === chatId && !isFinal(run.status)).at(-1)
+    const live = await this.#relay.activeRun(chatId)
     if (live) return this.#stream(live.runId, options.abortSignal)
     if (overtaken()) return null
     const runId = `${chatId}:resume:${crypto.randomUUID()}`

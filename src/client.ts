@@ -1,7 +1,7 @@
 import { RelayClient } from './relay-client.ts'
-import { checkMode, connectionFor, inBrowser, type HubConnector } from './connectors.ts'
+import { checkMode, hubRouteFor, inBrowser, type HubConnector } from './connectors.ts'
 import { RelayError } from './errors.ts'
-import { PROTOCOL_VERSION } from './protocol-version.ts'
+import { PROTOCOL_VERSION } from '../common/protocol-version.ts'
 import { RELAY_DEFAULTS, type RelayOptions, type RunRelay } from './relay-types.ts'
 
 /**
@@ -19,18 +19,18 @@ export function createRunRelay(options: RelayOptions = {}): RunRelay {
   // Server rendering and prerendering create relays too (a module-level transport, a provider):
   // there nothing is checked or connected; the relay connects on first use, in a browser.
   if (inBrowser()) checkMode(mode)
-  const connection = connectionFor(mode, {
+  const route = hubRouteFor(mode, {
     name, extendedLifetime: options.extendedLifetime ?? RELAY_DEFAULTS.extendedLifetime, workerUrl: options.workerUrl,
   })
   const connect: HubConnector = () => {
     if (!inBrowser()) throw new RelayError('no_browser', 'run-relay connects to its hub in a browser only: call the relay from an effect or an event handler, not during server rendering.')
     checkMode(mode)
-    return connection.connect()
+    return route.connect()
   }
-  if (!(options.disposeOnPageHide ?? RELAY_DEFAULTS.disposeOnPageHide)) return new RelayClient(connect, options, () => connection.mode)
+  if (!(options.disposeOnPageHide ?? RELAY_DEFAULTS.disposeOnPageHide)) return new RelayClient(connect, options, () => route.mode)
   const onPageHide = () => relay.dispose()
   // Added on first connect, removed by dispose(): a relay per view (React effects) must not leave one per relay behind.
-  const relay = new RelayClient(connect, options, () => connection.mode, () => globalThis.removeEventListener?.('pagehide', onPageHide),
+  const relay = new RelayClient(connect, options, () => route.mode, () => globalThis.removeEventListener?.('pagehide', onPageHide),
     () => globalThis.addEventListener?.('pagehide', onPageHide, { once: true }))
   return relay
 }

@@ -1,8 +1,8 @@
 import * as Comlink from 'comlink'
 import { RelayError } from './errors.ts'
-import type { HubApi } from './hub-wire.ts'
+import type { HubApi } from '../common/hub-wire.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'
-import { watchClientLock } from './tab-lock.ts'
+import { watchClientLock } from '../common/tab-lock.ts'
 import { openSharedWorker } from './worker-link.ts'
 
 /**
@@ -11,7 +11,7 @@ import { openSharedWorker } from './worker-link.ts'
  * lazily: pages with SharedWorker never download it.
  */
 
-/** One connection to a hub. `failed` rejects when this hub can never answer (its worker script did not load). */
+/** One link to a hub (never called a connection: that word is the hub's to the server). `failed` rejects when this hub can never answer (its worker script did not load). */
 export interface HubLink {
   hub: Comlink.Remote<HubApi>
   close(): void
@@ -32,7 +32,7 @@ export function failedLink(error: RelayError): HubLink {
 export type HubConnector = () => HubLink
 
 /** A connector and where its hub runs now (`'auto'` may move off a worker that failed to load). */
-export interface Connection {
+export interface HubRoute {
   connect: HubConnector
   readonly mode: RunRelay['mode']
 }
@@ -50,8 +50,8 @@ interface WorkerOptions {
   workerUrl: RelayOptions['workerUrl']
 }
 
-/** The connection for a mode and the relay's versioned name. */
-export function connectionFor(mode: NonNullable<RelayOptions['mode']>, options: WorkerOptions): Connection {
+/** The route to a hub for a mode and the relay's versioned name. */
+export function hubRouteFor(mode: NonNullable<RelayOptions['mode']>, options: WorkerOptions): HubRoute {
   const where = resolveMode(mode)
   if (mode === 'auto' && where === 'shared-worker') return workerOrFallback(options)
   const raw = rawConnector(where, options)
@@ -111,7 +111,7 @@ function rawConnector(where: RunRelay['mode'], options: WorkerOptions): () => Ra
  * is kept; on a load failure the client's endpoint moves to the fallback hub and that is sent
  * again, so the pending `hello` is answered there and nothing the page asked for is lost.
  */
-function workerOrFallback(options: WorkerOptions): Connection {
+function workerOrFallback(options: WorkerOptions): HubRoute {
   let fallback: { mode: RunRelay['mode']; connect: () => RawLink } | undefined
   const fallBack = (error: RelayError) => {
     if (fallback) return fallback

@@ -1,4 +1,4 @@
-import type { RunErrorCode } from './model.ts'
+import type { RunErrorCode } from '../common/model.ts'
 
 /** Why a client call failed. Run failures reuse the hub's `RunErrorCode`s. */
 export type RelayErrorCode =

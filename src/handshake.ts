@@ -1,6 +1,6 @@
 import { RelayError } from './errors.ts'
-import type { HubHello, HubSettings } from './hub-wire.ts'
-import { PROTOCOL_VERSION } from './protocol-version.ts'
+import type { HubHello, HubSettings } from '../common/hub-wire.ts'
+import { PROTOCOL_VERSION } from '../common/protocol-version.ts'
 
 /**
  * What the page makes of the hub's answer to `hello`: a hub of another protocol version, or one

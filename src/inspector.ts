@@ -3,8 +3,8 @@
  *
  * @module run-relay/inspector
  */
-import type { RunEvent } from './model.ts'
-import type { HubDiagnostics } from './hub-wire.ts'
+import type { RunEvent } from '../common/model.ts'
+import type { HubDiagnostics } from '../common/hub-wire.ts'
 import type { RunRelay } from './relay-types.ts'
 
 /** Events the tail shows. */

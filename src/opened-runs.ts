@@ -1,5 +1,5 @@
-import type { RunSpec, RunSummary } from './model.ts'
-import { isFinal } from './run-status.ts'
+import type { RunSpec, RunSummary } from '../common/model.ts'
+import { isFinal } from '../common/run-status.ts'
 
 /**
  * The runs a client opened that are still live: what it opens again on a new hub after the old

@@ -7,7 +7,7 @@
 
 import { createContext, createElement, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react'
 import { createRunRelay } from './client.ts'
-import type { RunSummary, SubscriptionTarget } from './model.ts'
+import type { RunSummary, SubscriptionTarget } from '../common/model.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'
 import { runsStore, runStore, sessionStore, type ReadableStore, type RunStoreOptions, type RunView } from './store.ts'
 

@@ -1,14 +1,14 @@
 import type * as Comlink from 'comlink'
-import type { HubApi, HubHello, HubStartAt, OpenedRun } from './hub-wire.ts'
-import type { FeedSpec, RunError, RunSummary } from './model.ts'
+import type { HubApi, HubHello, HubStartAt, OpenedRun } from '../common/hub-wire.ts'
+import type { FeedSpec, RunError, RunSummary } from '../common/model.ts'
 import type { OpenedRuns } from './opened-runs.ts'
-import { guard, resumeAt, runsOf, type ClientSubscription } from './subscription.ts'
+import { guard, resumeAt, runsOf, type ClientSubscription } from './client-subscription.ts'
 
 /**
  * Recovery: when the client's liveness ping finds that its hub stopped answering (a killed
  * worker, a leader tab that went away in shared-tab mode), the client moves to a new hub: it
  * connects one, says hello again, re-opens the feeds and runs it opened, and renews its
- * subscriptions and registry watches, each subscription from its server cursor.
+ * subscriptions and registry watches, each subscription from its page cursor.
  */
 
 /** A registry watcher: the app's gets the runs, the client's own pruning of its opened runs also the hub's count of opens. */
@@ -50,7 +50,7 @@ export async function moveToNewHub(client: RecoveringClient): Promise<void> {
     const result = await client.call('open', (hub) => hub.open(spec, { resumed: true }) as Promise<OpenedRun | RunError>).catch(() => undefined)
     if (result && !('type' in result)) client.opened.reopened(spec.runId, result.openNumber)
   }
-  // A new hub numbers events anew: each subscription resumes from its server cursor, or its count.
+  // A new hub numbers events anew: each subscription resumes from its page cursor (the last server id it handled, or its count).
   for (const sub of client.subscriptions) client.register(sub, resumeAt(sub))
   for (const listener of client.watches.keys()) client.watch(listener)
 }

@@ -1,21 +1,21 @@
 import * as Comlink from 'comlink'
 import { failedLink, type HubConnector, type HubLink } from './connectors.ts'
 import { RelayError } from './errors.ts'
-import { openEventPort, type PageEventPort } from './event-port.ts'
+import { openEventPort, type PageEventPort } from './page-event-port.ts'
 import { checkHello, settingsOfPage } from './handshake.ts'
-import type { HubApi, HubHello, HubStartAt, OpenedRun } from './hub-wire.ts'
-import type { FeedSpec, FeedSummary, RunError, RunSpec, RunSummary, SubscriptionTarget } from './model.ts'
+import type { HubApi, HubHello, HubStartAt, OpenedRun } from '../common/hub-wire.ts'
+import type { FeedSpec, FeedSummary, RunError, RunSpec, RunSummary, SubscriptionTarget } from '../common/model.ts'
 import { OpenedRuns } from './opened-runs.ts'
-import { PROTOCOL_VERSION } from './protocol-version.ts'
+import { PROTOCOL_VERSION } from '../common/protocol-version.ts'
 import { moveToNewHub, type RegistryListener } from './recovery.ts'
 import { RELAY_DEFAULTS, type RelayOptions, type RunHandlers, type RunRelay, type SubscribeOptions, type Unsubscribe } from './relay-types.ts'
-import { guard, newSubscription, type ClientSubscription } from './subscription.ts'
-import { holdLifeLock } from './tab-lock.ts'
+import { guard, newSubscription, type ClientSubscription } from './client-subscription.ts'
+import { holdLifeLock } from '../common/tab-lock.ts'
 
 /**
  * The client over any hub. Every call has a deadline; a liveness ping notices a hub that
  * vanished (a killed worker), and the client then connects a new one, re-opens the runs it
- * opened and renews its subscriptions from their cursors (`recovery.ts`).
+ * opened and renews its subscriptions from their page cursors (`recovery.ts`).
  *
  * Its public methods are bound fields, so that an app may pass one around on its own
  * (`return relay.dispose` from an effect).
@@ -42,7 +42,7 @@ export class RelayClient implements RunRelay {
   /** The handshake with the hub in use; recovery replaces it with one with the new hub. */
   #hello: Promise<HubHello> | undefined
   /**
-   * Deliveries travel on an event port of the current link (src/event-port.ts); Comlink carries
+   * Deliveries travel on an event port of the current link (src/page-event-port.ts); Comlink carries
    * the control calls and the registry snapshots. It goes to the hub once `hello` answered: `'auto'` re-sends to its
    * fallback hub only what was sent before the worker answered, and a transferred port cannot be
    * sent twice. Control calls share one port, so the hub has it before any later `subscribe`.
@@ -120,6 +120,8 @@ export class RelayClient implements RunRelay {
       void id?.then((watchId) => this.#call('unwatchRuns', (hub) => hub.unwatchRuns(watchId))).catch(() => {})
     }
   }
+
+  readonly activeRun = (sessionId: string): Promise<RunSummary | undefined> => this.#afterHello('activeRun', (hub) => hub.activeRun(sessionId) as Promise<RunSummary | undefined>)
 
   readonly diagnostics = () => this.#afterHello('diagnostics', (hub) => hub.diagnostics())
 

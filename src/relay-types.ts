@@ -1,7 +1,7 @@
 import type {
   FeedSpec, FeedSummary, ResyncReason, RunError, RunEvent, RunSpec, RunStatus, RunSummary, StartAt, SubscriptionTarget,
-} from './model.ts'
-import type { HeaderSource, HubDiagnostics, HubSettings, HubHello } from './hub-wire.ts'
+} from '../common/model.ts'
+import type { HeaderSource, HubDiagnostics, HubSettings, HubHello } from '../common/hub-wire.ts'
 
 /** Options of `createRunRelay`. Defaults are in `RELAY_DEFAULTS`. */
 export interface RelayOptions {
@@ -143,7 +143,17 @@ export interface RunRelay {
   subscribe(target: SubscriptionTarget, handlers: RunHandlers, options?: SubscribeOptions): Unsubscribe
   /** Calls `listener` with every run the hub holds, at once and after every change. */
   watchRuns(listener: (runs: RunSummary[]) => void): () => void
-  /** The hub's figures: runs, connections open now and opened in total, subscriptions per tab, feeds, the budget (for the inspector, tests and debugging). */
+  /**
+   * The session's live run: the latest run of `sessionId` that the hub holds and that has neither
+   * ended nor failed, opened by any tab or announced by a feed; `undefined` when none. A page that
+   * comes back to a session (a chat switch, a second tab) subscribes to it instead of asking its
+   * server again.
+   * @example
+   * const live = await relay.activeRun(chatId)
+   * if (live) relay.subscribe({ runId: live.runId }, handlers)
+   */
+  activeRun(sessionId: string): Promise<RunSummary | undefined>
+  /** The hub's figures: runs, server connections open now and opened in total, subscriptions per tab, feeds, the budget (for the inspector, tests and debugging). */
   diagnostics(): Promise<HubDiagnostics>
   /** Drops this client's subscriptions and rejects pending calls with `disposed`. */
   dispose(): void

@@ -1,17 +1,17 @@
 import * as Comlink from 'comlink'
-import { isEventPort } from './event-port.ts'
-import { hubEnds } from './hub-ends.ts'
-import type { EventPortMessage, HubApi } from './hub-wire.ts'
+import { isEventPort } from './page-event-port.ts'
+import { hubEnds } from '../common/hub-ends.ts'
+import type { EventPortMessage, HubApi } from '../common/hub-wire.ts'
 import { isEventPlaceholder, isPlaceholder, type EventPortPlaceholder, type EventPortWire, type PortPlaceholder, type TabWire } from './tab-wire.ts'
-import { assertNever } from './run-status.ts'
-import { holdLifeLock, watchClientLock } from './tab-lock.ts'
+import { assertNever } from '../common/run-status.ts'
+import { holdLifeLock, watchClientLock } from '../common/tab-lock.ts'
 
 /**
  * Sharing one hub across tabs without SharedWorker (Android WebView, in-app browsers):
  * the tab that holds the Web Lock `run-relay:leader:<name>` runs the hub, and the
  * other tabs reach it over a BroadcastChannel. When the leader tab goes, the lock
  * passes to a waiting tab, which starts a new hub; the clients' liveness check then
- * moves them over (re-opening runs, renewing subscriptions from their cursors).
+ * moves them over (re-opening runs, renewing subscriptions from their page cursors).
  *
  * Comlink needs point-to-point endpoints and transfers a MessagePort for every
  * proxy (a run-list watcher's sink, a direct caller's subscription sink). A BroadcastChannel
@@ -279,7 +279,7 @@ function serveFollowers(channel: Channel, hub: { connect(): HubApi }): void {
   })
 }
 
-/** The life lock a follower endpoint holds (see `tab-lock.ts`). */
+/** The life lock a follower endpoint holds (see `../common/tab-lock.ts`). */
 function followerLockId(endpointId: string): string {
   return `shared-tab-follower:${endpointId}`
 }

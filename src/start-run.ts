@@ -1,5 +1,5 @@
 import { RelayError } from './errors.ts'
-import type { RunSpec, RunSummary } from './model.ts'
+import type { RunSpec, RunSummary } from '../common/model.ts'
 import type { RunRelay } from './relay-types.ts'
 
 /** What `startRun` takes: the turn, and where the server's start and stream endpoints are. */

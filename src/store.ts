@@ -11,9 +11,9 @@
  *
  * @module run-relay/store
  */
-import type { RunError, RunEvent, RunStatus, RunSummary, SubscriptionTarget } from './model.ts'
+import type { RunError, RunEvent, RunStatus, RunSummary, SubscriptionTarget } from '../common/model.ts'
 import type { RunRelay } from './relay-types.ts'
-import { isFinal } from './run-status.ts'
+import { isFinal } from '../common/run-status.ts'
 
 /** Folds a run's events into the state a component shows. */
 export type RunReducer<S> = (state: S, event: RunEvent) => S

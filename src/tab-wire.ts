@@ -5,7 +5,7 @@
  * the guards of the two placeholders that stand for a MessagePort inside a message.
  */
 
-import type { EventPortMessage } from './hub-wire.ts'
+import type { EventPortMessage } from '../common/hub-wire.ts'
 export type TabWire =
   /** A Comlink message from a follower's endpoint to the leader's hub. */
   | { kind: 'to-leader'; from: string; data: unknown }
@@ -17,7 +17,7 @@ export type TabWire =
   | { kind: 'port-closed'; port: string }
 
 /**
- * The event port of a follower tab (`EventPortMessage` in `hub-wire.ts`): a BroadcastChannel
+ * The event port of a follower tab (`EventPortMessage` in `../common/hub-wire.ts`): a BroadcastChannel
  * cannot carry a MessagePort, so its messages travel on the channel, addressed by the follower's
  * endpoint id like that endpoint's Comlink messages.
  */

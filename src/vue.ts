@@ -5,7 +5,7 @@
  */
 import { getCurrentScope, inject, onScopeDispose, provide, shallowReadonly, shallowRef, toValue, watch, type InjectionKey, type MaybeRefOrGetter, type ShallowRef } from 'vue'
 import { createRunRelay } from './client.ts'
-import type { RunSummary } from './model.ts'
+import type { RunSummary } from '../common/model.ts'
 import type { RelayOptions, RunRelay } from './relay-types.ts'
 import { runsStore, runStore, sessionStore, type ReadableStore, type RunStoreOptions, type RunView } from './store.ts'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { allowedConnections, type BudgetEntry } from '../worker/budget.ts'
+import { allowedConnections, wireProtocolOf, type BudgetEntry } from '../worker/budget.ts'
 
 /**
  * The budget rule as a table (worker/budget.ts): the oldest feed first, then watched runs, then
@@ -56,5 +56,33 @@ describe('the budget rule', () => {
         expect(granted.some((name) => !name.startsWith('F'))).toBe(true)
       }
     }
+  })
+})
+
+describe('connection budget', () => {
+  const run = (runId: string, watched: boolean, openOrder: number) => ({ kind: 'run' as const, runId, watched, openOrder })
+  const feed = (feedId: string, openOrder: number) => ({ kind: 'feed' as const, feedId, openOrder })
+
+  it('gives slots to watched runs first, then to the oldest', () => {
+    const entries = [run('old', false, 1), run('older-watched', true, 2), run('new', false, 3), run('new-watched', true, 4)]
+    expect([...allowedConnections(entries, 3)].sort()).toEqual(['run:new-watched', 'run:old', 'run:older-watched'])
+    expect([...allowedConnections(entries, 1)]).toEqual(['run:older-watched'])
+    expect(allowedConnections(entries, 0).size).toBe(0)
+  })
+
+  it('ranks the oldest feed first, then runs, then the other feeds, and always leaves a run a slot', () => {
+    const feeds = [feed('f2', 2), feed('f1', 1), feed('f3', 3)]
+    expect([...allowedConnections([...feeds, run('w', true, 4), run('u', false, 5)], 3)]).toEqual(['feed:f1', 'run:w', 'run:u'])
+    expect([...allowedConnections([...feeds, run('w', true, 4)], 3)]).toEqual(['feed:f1', 'run:w', 'feed:f2'])
+    expect([...allowedConnections([...feeds, run('u', false, 4)], 1)]).toEqual(['run:u'])
+    expect([...allowedConnections(feeds, 2)]).toEqual(['feed:f1', 'feed:f2'])
+  })
+
+  it('keeps feeds and runs apart: a run named feed:x is not the feed x', () => {
+    expect([...allowedConnections([feed('x', 1), run('feed:x', true, 2)], 2)]).toEqual(['feed:x', 'run:feed:x'])
+  })
+
+  it('reads the wire protocol from nextHopProtocol', () => {
+    expect(['h2', 'h3', 'http/1.1', 'http/1.0', ''].map(wireProtocolOf)).toEqual(['http2', 'http2', 'http1', 'http1', undefined])
   })
 })

@@ -1,7 +1,7 @@
 import { commands } from 'vitest/browser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RelayOptions, RunRelay, RunSummary, TransportKind } from '../src/index.ts'
-import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
+import { PROTOCOL_VERSION } from '../common/protocol-version.ts'
 import { tunnelCount } from '../src/shared-tab.ts'
 import { endedInTab, finishedTranscript, recorder, serverStats, shape, startRun, uniqueName, useRelays, waitFor } from './helpers.ts'
 

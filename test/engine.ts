@@ -3,7 +3,7 @@ import { onTestFinished } from 'vitest'
 import { commands, server } from 'vitest/browser'
 import { RelayClient } from '../src/relay-client.ts'
 import { createRunRelay, PROTOCOL_VERSION, type RelayOptions, type RunRelay } from '../src/index.ts'
-import type { HubApi } from '../src/hub-wire.ts'
+import type { HubApi } from '../common/hub-wire.ts'
 import type { EngineAction } from './engines/tab-driver.ts'
 
 /**

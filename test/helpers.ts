@@ -1,5 +1,5 @@
 import * as Comlink from 'comlink'
-import { afterEach } from 'vitest'
+import { afterEach, expect } from 'vitest'
 import { commands } from 'vitest/browser'
 import type { RunFaults, RunSettings } from '../dev-server/chat-server.ts'
 import type { WireEvent } from '../dev-server/wire.ts'
@@ -8,7 +8,7 @@ import {
   createRunRelay, type RelayOptions, type ResyncReason, type RunError, type RunEvent, type RunHandlers,
   type RunRelay, type RunSpec, type RunStatus, type RunSummary,
 } from '../src/index.ts'
-import type { HubApi } from '../src/hub-wire.ts'
+import type { HubApi } from '../common/hub-wire.ts'
 
 /**
  * The relays of a test file: call once at the top of the file; every relay it creates is
@@ -53,6 +53,21 @@ export async function waitFor<T>(check: () => T | Promise<T>, { timeoutMs = 10_0
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs))
   }
+}
+
+/**
+ * Waits until `transcript()` holds as many entries as `expected` (or more, or `done()` says nothing
+ * more will come), then asserts that it equals `expected`. An extra or doubled entry fails at once
+ * with a diff, where a wait for `length === n` would time out; a missing one fails with a diff
+ * after `timeoutMs`.
+ */
+export async function expectTranscript<T>(
+  transcript: () => readonly T[],
+  expected: readonly T[],
+  { timeoutMs = 10_000, what = `${expected.length} entries`, done }: { timeoutMs?: number; what?: string; done?: () => boolean } = {},
+): Promise<void> {
+  const reached = await waitFor(() => transcript().length >= expected.length || done?.(), { timeoutMs, what }).then(() => true, () => false)
+  expect(transcript(), reached ? what : `${what} (not reached in ${timeoutMs} ms)`).toEqual(expected)
 }
 
 export function uniqueName(prefix: string): string {

@@ -3,7 +3,7 @@ import { commands } from 'vitest/browser'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RelayClient } from '../src/relay-client.ts'
 import { PROTOCOL_VERSION, RelayError, type RunRelay } from '../src/index.ts'
-import type { HubApi } from '../src/hub-wire.ts'
+import type { HubApi } from '../common/hub-wire.ts'
 import { engine, engineCan, killableRelay } from './engine.ts'
 import { endedInTab, finishedTranscript, recorder, serverStats, shape, specOf, startRun, uniqueName, useRelays, waitFor, type Rendered, type StartedRun } from './helpers.ts'
 

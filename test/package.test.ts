@@ -19,6 +19,12 @@ it('packs clean (publint, arethetypeswrong), type-checks a TypeScript consumer, 
   expect(Object.entries(consumer.published.firstLines).filter(([, line]) => directive.test(line)).map(([file]) => file)).toEqual(['react.js'])
   const literal = consumer.published.workerConstruction.filter((call) => /^new SharedWorker\(new URL\("\.\/assets\/shared-worker-[\w-]+\.js", import\.meta\.url\s*\)/.test(call))
   expect(literal, consumer.published.workerConstruction.join('\n')).toHaveLength(2)
+  // The published worker file bundles the hub and what the page and the hub share (common/), and no
+  // module of the page (src/): its source map lists every module in it, relative to the file.
+  const bundled = consumer.published.workerSources.map((source) => source.replace(/^(\.\.\/)+/, ''))
+  expect(bundled, 'the worker file bundles the hub').toContain('worker/shared-worker.ts')
+  expect(bundled.filter((source) => source.startsWith('common/')), 'the worker file bundles common/').not.toEqual([])
+  expect(bundled.filter((source) => !/^(worker|common|protocol|node_modules)\//.test(source)), 'modules of the worker file outside worker/, common/, protocol/ and npm packages').toEqual([])
   for (const [bundler, url] of [['vite', consumer.url], ['webpack', consumer.webpackUrl], ['webpack-public-path', consumer.webpackPublicPathUrl]] as const) await streamsIn(bundler, url)
 }, 180_000)
 

@@ -20,9 +20,11 @@ export interface PackedConsumer {
   url: string
   webpackUrl: string
   webpackPublicPathUrl: string
-  /** The first line of the published react.js and ai-sdk.js, and the client chunk's SharedWorker construction. */
-  /** The first line of each entry file: only react.js carries `'use client'`. */
-  published: { firstLines: Record<string, string>; workerConstruction: string[] }
+  /**
+   * The first line of each entry file (only react.js carries `'use client'`), the client chunk's
+   * SharedWorker construction, and the modules bundled into the worker file, as its source map lists them.
+   */
+  published: { firstLines: Record<string, string>; workerConstruction: string[]; workerSources: string[] }
   gzipSizes: Record<string, number>
   budget: Record<string, number>
   /** publint's messages (errors and warnings). */
@@ -98,7 +100,10 @@ export async function servePackedConsumer(): Promise<PackedConsumer> {
   const firstLine = (file: string) => readFileSync(join(lib, file), 'utf8').split('\n')[0]!
   const workerConstruction = readdirSync(lib).filter((file) => file.endsWith('.js')).flatMap((file) => readFileSync(join(lib, file), 'utf8').match(/new SharedWorker\([^{]*/g) ?? [])
   const firstLines = Object.fromEntries(['run-relay.js', 'react.js', 'ai-sdk.js', 'store.js', 'vue.js', 'svelte.js', 'inspector.js'].map((file) => [file, firstLine(file)]))
-  const published = { firstLines, workerConstruction }
+  const workerFile = readdirSync(join(lib, 'assets')).find((file) => /^shared-worker-[\w-]+\.js$/.test(file))
+  if (!workerFile) throw new Error('No published worker file (dist/lib/assets/shared-worker-*.js)')
+  const workerSources = (JSON.parse(readFileSync(join(lib, 'assets', `${workerFile}.map`), 'utf8')) as { sources: string[] }).sources
+  const published = { firstLines, workerConstruction, workerSources }
   return { url, webpackUrl: `${url}webpack/index.html`, webpackPublicPathUrl: `${url}webpack-public-path/index.html`, gzipSizes, budget, publint, attw, typecheck, published }
 }
 

@@ -1,8 +1,9 @@
-import type { RunError, RunStatus } from '../src/model.ts'
-import { Connection, type ConnectionEnv } from './connection.ts'
+import type { RunError, RunStatus } from '../common/model.ts'
+import { ServerConnection, type ServerConnectionEnv } from './server-connection.ts'
 import { decideDrop, type DropFacts, type DropOutcome } from './reconnect-policy.ts'
 import type { ResolvedStream } from './resolve-run.ts'
-import { assertNever, isFinal, runStatusReducer, type RunAction, type RunState } from './run-status.ts'
+import { assertNever, isFinal } from '../common/run-status.ts'
+import { runStatusReducer, type RunAction, type RunState } from './run-state.ts'
 import type { ServerCursor } from './server-cursor.ts'
 import { Subscribable } from './subscribable.ts'
 import type { DropReason } from './transport.ts'
@@ -20,17 +21,17 @@ export abstract class ConnectionHolder<Notice> extends Subscribable<Notice | Tra
   readonly openOrder: number
   /** The origin its stream comes from (the budget's protocol is per origin). */
   readonly origin: string
-  protected readonly connection: Connection
+  protected readonly connection: ServerConnection
   #state: RunState = { status: 'connecting' }
   /** U+FFFD the transport made of bytes that are not UTF-8 (diagnostics). */
   invalidText = 0
   #started = false
 
-  constructor(stream: ResolvedStream, env: ConnectionEnv, cursor: ServerCursor, openOrder: number, runId?: string) {
+  constructor(stream: ResolvedStream, env: ServerConnectionEnv, cursor: ServerCursor, openOrder: number, runId?: string) {
     super()
     this.openOrder = openOrder
     this.origin = stream.urls.url.origin
-    this.connection = new Connection(stream, env, cursor, {
+    this.connection = new ServerConnection(stream, env, cursor, {
       onOpen: () => this.dispatch({ type: 'opened' }),
       onEvent: (type, data, id) => this.receive(type, data, id),
       onDrop: (reason) => this.dropped(reason),

@@ -1,9 +1,9 @@
-import type { HubDiagnostics } from '../src/hub-wire.ts'
+import type { HubDiagnostics } from '../common/hub-wire.ts'
 import type { Feed } from './feed.ts'
 import type { BudgetKeeper } from './hub-budget.ts'
 import type { Run } from './run.ts'
 import { listenedNames } from './server-contract.ts'
-import type { HubSubscription } from './subscription.ts'
+import type { HubSubscription } from './hub-subscription.ts'
 
 /** What the hub holds, as `hubDiagnostics` reads it. */
 export interface HubState {

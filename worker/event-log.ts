@@ -1,4 +1,4 @@
-import type { EventColumns } from '../src/hub-wire.ts'
+import type { EventColumns } from '../common/hub-wire.ts'
 
 /** Caps on what one run's log may hold; the oldest events go first. */
 export interface EventLogLimits {

@@ -1,7 +1,7 @@
 import { STREAM_DEFAULTS } from './hub-options.ts'
 import { explainNetworkFailure } from './cors-check.ts'
 import { checkResponse } from './response-check.ts'
-import type { DropReason, StreamConnection, StreamHandlers, StreamRequest } from './transport.ts'
+import type { DropReason, StreamAttempt, StreamHandlers, StreamRequest } from './transport.ts'
 
 /**
  * SSE over the native EventSource: GET only, cookies, no custom headers, and it
@@ -15,7 +15,7 @@ import type { DropReason, StreamConnection, StreamHandlers, StreamRequest } from
  */
 export function createEventSourceTransport(options: { fetch?: typeof fetch } = {}) {
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis)
-  return (request: StreamRequest, handlers: StreamHandlers): StreamConnection => {
+  return (request: StreamRequest, handlers: StreamHandlers): StreamAttempt => {
     const { withCredentials } = request
     const source = new EventSource(request.url, { withCredentials })
     let closed = false

@@ -1,5 +1,5 @@
-import type { Announcement, FeedSpec, FeedSummary, RunError, RunSpec } from '../src/model.ts'
-import type { ConnectionEnv } from './connection.ts'
+import type { Announcement, FeedSpec, FeedSummary, RunError, RunSpec } from '../common/model.ts'
+import type { ServerConnectionEnv } from './server-connection.ts'
 import { ConnectionHolder, type TransitionNotice } from './connection-holder.ts'
 import { STREAM_DEFAULTS } from './hub-options.ts'
 import { resolveStream, type ResolvedStream, type StreamSettings } from './resolve-run.ts'
@@ -27,7 +27,7 @@ export class Feed extends ConnectionHolder<FeedNotice> {
   lastError: RunError | undefined
   readonly #cursor: ServerCursor
 
-  constructor(spec: FeedSpec, stream: ResolvedStream, env: ConnectionEnv, openOrder: number) {
+  constructor(spec: FeedSpec, stream: ResolvedStream, env: ServerConnectionEnv, openOrder: number) {
     const cursor = new ServerCursor(stream.contract)
     super(stream, env, cursor, openOrder)
     this.spec = spec

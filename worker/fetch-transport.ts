@@ -2,7 +2,7 @@ import { createParser } from 'eventsource-parser'
 import { checkResponse } from './response-check.ts'
 import { explainNetworkFailure } from './cors-check.ts'
 import { cleanEndMayBeACut } from './engine-facts.ts'
-import type { StreamConnection, StreamHandlers, StreamRequest } from './transport.ts'
+import type { StreamAttempt, StreamHandlers, StreamRequest } from './transport.ts'
 
 /** Options of the fetch transport. */
 export interface FetchTransportOptions {
@@ -16,7 +16,7 @@ export interface FetchTransportOptions {
  */
 export function createFetchTransport(options: FetchTransportOptions = {}) {
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis)
-  return (request: StreamRequest, handlers: StreamHandlers): StreamConnection => {
+  return (request: StreamRequest, handlers: StreamHandlers): StreamAttempt => {
     const controller = new AbortController()
     let closed = false
     const drop: StreamHandlers['onDrop'] = (reason) => {

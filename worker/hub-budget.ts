@@ -1,6 +1,6 @@
 import { allowedConnections, budgetKey, type BudgetEntry, type ConnectionBudget, type WireProtocol } from './budget.ts'
 import type { Feed } from './feed.ts'
-import { isFinal } from './run-status.ts'
+import { isFinal } from '../common/run-status.ts'
 import type { Run } from './run.ts'
 
 /** What the budget needs of the hub: its clock and timers, the settings in force, and what the browser saw of origins. */

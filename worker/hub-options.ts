@@ -1,4 +1,4 @@
-import type { TransportKind } from '../src/model.ts'
+import type { TransportKind } from '../common/model.ts'
 import type { BackoffPolicy } from './backoff.ts'
 import { wireProtocolOf, type ConnectionBudget, type WireProtocol } from './budget.ts'
 import type { Transport } from './transport.ts'

@@ -1,5 +1,5 @@
-import type { RunError } from '../src/model.ts'
-import type { HubSettings } from '../src/hub-wire.ts'
+import type { RunError } from '../common/model.ts'
+import type { HubSettings } from '../common/hub-wire.ts'
 import type { HubOptions } from './hub-options.ts'
 
 type SettingsOptions = Pick<HubOptions, 'allowedOrigins' | 'http2Origins' | 'connectionBudget' | 'abortCooldownMs' | 'retentionMs' | 'maxEventsPerRun' | 'maxBytesPerRun'>

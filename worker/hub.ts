@@ -1,8 +1,8 @@
-import type { FeedSpec, FeedSummary, RunError, RunSpec, RunStatus, SubscriptionTarget, TransportKind } from '../src/model.ts'
-import type { HeaderSource, HubApi, HubStartAt, OpenOptions, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../src/hub-wire.ts'
-import { PROTOCOL_VERSION } from '../src/protocol-version.ts'
-import { comlinkSink, HubEventPort } from './event-port.ts'
-import type { ConnectionEnv } from './connection.ts'
+import type { FeedSpec, FeedSummary, RunError, RunSpec, RunStatus, RunSummary, SubscriptionTarget, TransportKind } from '../common/model.ts'
+import type { HeaderSource, HubApi, HubStartAt, OpenOptions, OpenedRun, HubSettings, HubDiagnostics, HubHello, RegistrySink, SubscriberSink } from '../common/hub-wire.ts'
+import { PROTOCOL_VERSION } from '../common/protocol-version.ts'
+import { comlinkSink, HubEventPort } from './hub-event-port.ts'
+import type { ServerConnectionEnv } from './server-connection.ts'
 import { hubDiagnostics } from './diagnostics.ts'
 import { createEventSourceTransport } from './eventsource-transport.ts'
 import { Feed, resolveFeed } from './feed.ts'
@@ -13,10 +13,10 @@ import { applyHubSettings, settingsInForce } from './hub-settings.ts'
 import { NetworkWatch } from './network-watch.ts'
 import { RegistryWatches } from './registry.ts'
 import { resolveRun } from './resolve-run.ts'
-import { isFinal } from './run-status.ts'
+import { isFinal } from '../common/run-status.ts'
 import { Run } from './run.ts'
 import type { StreamUrls } from './spec-check.ts'
-import { HubSubscription } from './subscription.ts'
+import { HubSubscription } from './hub-subscription.ts'
 import type { Transport } from './transport.ts'
 
 export { HUB_DEFAULTS, type HubOptions } from './hub-options.ts'
@@ -27,7 +27,7 @@ export { HUB_DEFAULTS, type HubOptions } from './hub-options.ts'
  * SharedWorker is missing. Touches no `window` or `document`.
  *
  * Its jobs are split by file (see worker/README.md): `resolve-run.ts` checks and resolves a
- * spec, `subscription.ts` delivers, `hub-budget.ts` hands out connections, `network-watch.ts`
+ * spec, `hub-subscription.ts` delivers, `hub-budget.ts` hands out connections, `network-watch.ts`
  * waits for the network, `registry.ts` serves the run list, `diagnostics.ts` reports; this file
  * opens, joins and evicts, and wires them together. It is not on the path of an event: a run
  * tells its subscriptions itself; the hub listens only for transitions (eviction, the budget).
@@ -38,7 +38,7 @@ export class RunHub {
   readonly #transports: Record<TransportKind, Transport>
   readonly #runs = new Map<string, Run>()
   readonly #feeds = new Map<string, Feed>()
-  readonly #env: ConnectionEnv
+  readonly #env: ServerConnectionEnv
   readonly #budget: BudgetKeeper
   readonly #network: NetworkWatch
   readonly #subscriptions = new Map<string, HubSubscription>()
@@ -91,7 +91,7 @@ export class RunHub {
   /** The API one client (tab) talks to. Its id arrives with `hello`. */
   connect(): HubApi {
     let clientId = `anonymous-${this.#nextId++}`
-    // Deliveries go on the client's event port (worker/event-port.ts); closing it ends what it carries.
+    // Deliveries go on the client's event port (worker/hub-event-port.ts); closing it ends what it carries.
     let events: HubEventPort | undefined
     return {
       hello: (id, protocolVersion, settings): HubHello => {
@@ -125,6 +125,7 @@ export class RunHub {
       unwatchRuns: (id) => this.#registry.remove(id),
       release: () => this.releaseClient(clientId),
       ping: () => true,
+      activeRun: (sessionId) => this.activeRun(sessionId),
       diagnostics: () => this.diagnostics(),
     }
   }
@@ -249,6 +250,13 @@ export class RunHub {
     this.#registry.removeClient(clientId)
     this.#clients.delete(clientId)
     this.#headerSources.delete(clientId)
+  }
+
+  /** The latest run of `sessionId` (in open order) that has neither ended nor failed; undefined when none. */
+  activeRun(sessionId: string): RunSummary | undefined {
+    let active: Run | undefined
+    for (const run of this.#runs.values()) if (run.spec.sessionId === sessionId && !isFinal(run.status)) active = run
+    return active?.summary()
   }
 
   diagnostics(): HubDiagnostics {

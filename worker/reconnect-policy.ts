@@ -1,4 +1,4 @@
-import type { RunError, RunEnd } from '../src/model.ts'
+import type { RunError, RunEnd } from '../common/model.ts'
 import { backoffDelay, type BackoffPolicy } from './backoff.ts'
 import type { DropReason } from './transport.ts'
 

@@ -1,5 +1,5 @@
-import type { RunSummary } from '../src/model.ts'
-import type { RegistrySink } from '../src/hub-wire.ts'
+import type { RunSummary } from '../common/model.ts'
+import type { RegistrySink } from '../common/hub-wire.ts'
 import { safeCall } from './safe-call.ts'
 
 /** The runs, and how many `open` calls the hub had handled when it listed them. */

@@ -1,4 +1,4 @@
-import type { RunError, RunSpec } from '../src/model.ts'
+import type { RunError, RunSpec } from '../common/model.ts'
 import type { BackoffPolicy } from './backoff.ts'
 import type { EventLogLimits } from './event-log.ts'
 import { STREAM_DEFAULTS, type HubOptions } from './hub-options.ts'
@@ -9,7 +9,7 @@ import { checkPreset, checkRunFields, checkStream, type StreamUrls } from './spe
 export type StreamSettings = Pick<HubOptions, 'allowedOrigins' | 'maxEventSize' | 'backoff' | 'maxRetries' | 'maxServerErrors' | 'silenceTimeoutMs'>
 export type RunSettings = StreamSettings & Pick<HubOptions, 'maxEventsPerRun' | 'maxBytesPerRun'>
 
-/** One server stream, resolved: all that `Connection` and the transports read. */
+/** One server stream, resolved: all that `ServerConnection` and the transports read. */
 export interface ResolvedStream {
   contract: ServerContract
   /** Absolute, checked against the allow-list. */

@@ -1,9 +1,9 @@
-import type { ResyncReason, RunSpec, RunSummary } from '../src/model.ts'
-import type { ConnectionEnv } from './connection.ts'
+import type { ResyncReason, RunSpec, RunSummary } from '../common/model.ts'
+import type { ServerConnectionEnv } from './server-connection.ts'
 import { ConnectionHolder, type TransitionNotice } from './connection-holder.ts'
 import { EventLog } from './event-log.ts'
 import type { HeldSpec, ResolvedRun } from './resolve-run.ts'
-import { isFinal } from './run-status.ts'
+import { isFinal } from '../common/run-status.ts'
 import { isInterruption, type ServerContract } from './server-contract.ts'
 import { ServerCursor, type Control, type Ingest } from './server-cursor.ts'
 import type { StreamUrls } from './spec-check.ts'
@@ -45,18 +45,18 @@ export class Run extends ConnectionHolder<RunNotice> {
   /** Every hole the run's transcript has, in log order: a subscriber whose catch-up crosses one is told, in its place. */
   readonly holes: Hole[] = []
   readonly #observers = new Set<RunListener>()
-  /** The server's cursor: resume, and the one place that tells new events from replayed ones. */
+  /** The server cursor: resume, and the one place that tells new events from replayed ones. */
   readonly #cursor: ServerCursor
-  /** The cursor at which a seq jump was last repaired: a second jump there is loss the server cannot fill. */
+  /** The server seq at which a seq jump was last repaired: a second jump there is loss the server cannot fill. */
   #gapRepairedAt: bigint | undefined
   /** A clean close that may have been a cut (`closed` with `unverified`) is being confirmed by one more connection. */
   #confirmingEnd = false
   /** A 401/403 asked a tab for fresh headers since the last new event: the next one fails as `auth`. */
   #authRetried = false
-  readonly #freshHeaders: ConnectionEnv['freshHeaders']
+  readonly #freshHeaders: ServerConnectionEnv['freshHeaders']
 
   /** `resumed`: the run's first request was sent by a hub that went away; this one only resumes it, or fails at once. */
-  constructor(resolved: ResolvedRun, env: ConnectionEnv, openOrder: number, resumed = false) {
+  constructor(resolved: ResolvedRun, env: ServerConnectionEnv, openOrder: number, resumed = false) {
     const cursor = new ServerCursor(resolved.contract, resolved.spec.resumeFrom)
     super(resolved, env, cursor, openOrder, resolved.spec.runId)
     this.#resolved = resolved

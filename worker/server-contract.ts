@@ -1,4 +1,4 @@
-import type { IdScheme, ResumeStrategy, RunEnd, RunSpec, ServerPreset, TransportKind } from '../src/model.ts'
+import type { IdScheme, ResumeStrategy, RunEnd, RunSpec, ServerPreset, TransportKind } from '../common/model.ts'
 import { REFERENCE_END_EVENTS, REFERENCE_EVENT_NAMES } from '../protocol/reference.ts'
 import { STREAM_DEFAULTS } from './hub-options.ts'
 

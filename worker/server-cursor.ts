@@ -44,9 +44,9 @@ export class ServerCursor {
   /** Events without an id the run holds, and how many of them the current connection has yet to replay. */
   #idlessEvents = 0
   #replaySkip = 0
-  /** Durable Streams: the last control event's `streamNextOffset` and `streamCursor`, and the data events after it. */
+  /** Durable Streams: the last control event's `streamNextOffset` and its stream cursor (`streamCursor`, a CDN cache key, not a position), and the data events after it. */
   #offset: string | undefined
-  #offsetCursor: string | undefined
+  #streamCursor: string | undefined
   #sinceOffset = 0
   /** Offsets are read from control events: the `offset` resume, or a server the `auto` contract recognised by its first control event. */
   #offsetMode: boolean
@@ -101,7 +101,7 @@ export class ServerCursor {
     }
     this.#offsetMode = true
     this.#offset = fields.streamNextOffset
-    if (typeof fields.streamCursor === 'string') this.#offsetCursor = fields.streamCursor
+    if (typeof fields.streamCursor === 'string') this.#streamCursor = fields.streamCursor
     this.#sinceOffset = 0
     this.#replaySkip = 0
     return { kind: 'control', closed: fields.streamClosed === true, upToDate: fields.upToDate === true || fields.streamClosed === true }
@@ -160,7 +160,7 @@ export class ServerCursor {
       // [Durable Streams] offset=-1 reads from the start; `live=sse` asks for this mode.
       url.searchParams.set('offset', this.#offset ?? url.searchParams.get('offset') ?? '-1')
       if (!url.searchParams.has('live')) url.searchParams.set('live', 'sse')
-      if (this.#offsetCursor !== undefined) url.searchParams.set('cursor', this.#offsetCursor)
+      if (this.#streamCursor !== undefined) url.searchParams.set('cursor', this.#streamCursor)
       return { url: url.href, headers }
     }
     switch (resume.kind) {

@@ -1,6 +1,6 @@
 /// <reference lib="webworker" />
 import * as Comlink from 'comlink'
-import { watchClientLock } from '../src/tab-lock.ts'
+import { watchClientLock } from '../common/tab-lock.ts'
 import { RunHub } from './hub.ts'
 
 /**
@@ -9,7 +9,7 @@ import { RunHub } from './hub.ts'
  */
 declare const self: SharedWorkerGlobalScope
 
-// A MessagePort's close event is not in every engine (see event-port.ts). Each tab holds a Web Lock named after itself for its
+// A MessagePort's close event is not in every engine (see hub-event-port.ts). Each tab holds a Web Lock named after itself for its
 // whole life; our request for it is granted once the tab is gone, closed or crashed.
 const hub = new RunHub({ watchClient: watchClientLock })
 

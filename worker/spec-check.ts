@@ -1,4 +1,4 @@
-import type { RunError, RunSpec } from '../src/model.ts'
+import type { RunError, RunSpec } from '../common/model.ts'
 import { PRESETS, type ServerContract, type StreamFields } from './server-contract.ts'
 
 /** A stream's URLs, resolved and checked. */

@@ -1,4 +1,4 @@
-import type { TransportKind } from '../src/model.ts'
+import type { TransportKind } from '../common/model.ts'
 
 
 /** Why a connection ended without a terminal event. The hub decides what follows. */
@@ -57,15 +57,16 @@ export interface StreamRequest {
   transport: TransportKind
 }
 
-export interface StreamConnection {
-  /** Stops the connection; `true` when that aborted a request still in flight (its socket may linger in the browser). */
+/** One attempt of a server connection: one request and its response, until it ends or is closed. */
+export interface StreamAttempt {
+  /** Stops the attempt; `true` when that aborted a request still in flight (its socket may linger in the browser). */
   close(): boolean
   /**
-   * The connect timeout passed without `onOpen` or `onDrop`: closes the connection and says why,
+   * The connect timeout passed without `onOpen` or `onDrop`: closes the attempt and says why,
    * if the transport can find out more than the timeout (within `waitMs`, and the probe's own deadline). Optional.
    */
   explainTimeout?(timeout: DropReason, waitMs: number): Promise<DropReason>
 }
 
-/** Opens one server connection. Injectable, so hub tests need no network. */
-export type Transport = (request: StreamRequest, handlers: StreamHandlers) => StreamConnection
+/** Makes one attempt of a server connection. Injectable, so hub tests need no network. */
+export type Transport = (request: StreamRequest, handlers: StreamHandlers) => StreamAttempt

@@ -2,10 +2,10 @@ import type { ResolvedStream } from './resolve-run.ts'
 import type { DropFacts } from './reconnect-policy.ts'
 import { listenedNames } from './server-contract.ts'
 import type { ServerCursor } from './server-cursor.ts'
-import type { DropReason, StreamConnection, Transport } from './transport.ts'
+import type { DropReason, StreamAttempt, Transport } from './transport.ts'
 
 /** What a connection needs from the hub around it: the transports, the clock and the network. */
-export interface ConnectionEnv {
+export interface ServerConnectionEnv {
   transport: Transport
   setTimeout(callback: () => void, ms: number): unknown
   clearTimeout(handle: unknown): void
@@ -25,7 +25,7 @@ export interface ConnectionEnv {
 }
 
 /** What the connection tells its owner (a run or a feed). Nothing fires after `close()`. */
-export interface ConnectionOwner {
+export interface ServerConnectionOwner {
   onOpen(): void
   /** An event within the size limit. */
   onEvent(type: string, data: string, id: string | undefined): void
@@ -40,21 +40,21 @@ export interface ConnectionOwner {
 }
 
 /** The facts of a drop that the connection knows (see `DropFacts`). */
-export type ConnectionFacts = Pick<DropFacts, 'newEvents' | 'accepted' | 'repeatsPost' | 'online' | 'attempt' | 'maxRetries' | 'maxServerErrors' | 'backoff' | 'retryMs' | 'random' | 'canRefreshHeaders'>
+export type ServerConnectionFacts = Pick<DropFacts, 'newEvents' | 'accepted' | 'repeatsPost' | 'online' | 'attempt' | 'maxRetries' | 'maxServerErrors' | 'backoff' | 'retryMs' | 'random' | 'canRefreshHeaders'>
 
 /**
  * A reconnecting server connection: one attempt at a time, each built from the resolved stream and
  * the cursor, with its connect timeout and silence watchdog; between attempts, the timer and the
  * count of retries without progress. What a drop means is not decided here: `reconnect-policy.ts`.
  */
-export class Connection {
+export class ServerConnection {
   #stream: ResolvedStream
-  readonly #env: ConnectionEnv
+  readonly #env: ServerConnectionEnv
   readonly #cursor: ServerCursor
-  readonly #owner: ConnectionOwner
+  readonly #owner: ServerConnectionOwner
   /** Attempts made so far (diagnostics). */
   opened = 0
-  #current: StreamConnection | undefined
+  #current: StreamAttempt | undefined
   #reconnectTimer: unknown
   #connectTimer: unknown
   #silenceTimer: unknown
@@ -75,7 +75,7 @@ export class Connection {
   newEvents = 0
 
   /** `runId`: the run streamed, undefined for a feed (test transports key on it). */
-  constructor(stream: ResolvedStream, env: ConnectionEnv, cursor: ServerCursor, owner: ConnectionOwner, runId?: string) {
+  constructor(stream: ResolvedStream, env: ServerConnectionEnv, cursor: ServerCursor, owner: ServerConnectionOwner, runId?: string) {
     this.#runId = runId
     this.#stream = stream
     this.#env = env
@@ -104,7 +104,7 @@ export class Connection {
   }
 
   /** What this connection knows of a drop, for the reconnect policy. */
-  facts(): ConnectionFacts {
+  facts(): ServerConnectionFacts {
     const { maxRetries, maxServerErrors, backoff } = this.#stream.reconnect
     return {
       newEvents: this.newEvents, accepted: this.#accepted, repeatsPost: this.repeatsPost, online: this.#env.isOnline(),

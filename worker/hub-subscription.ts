@@ -1,8 +1,9 @@
-import type { RunError, RunStatus, SubscriptionTarget } from '../src/model.ts'
-import type { HubStartAt, SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
+import type { RunError, RunStatus, SubscriptionTarget } from '../common/model.ts'
+import type { HubStartAt, SubscriberMessage, SubscriberSink } from '../common/hub-wire.ts'
 import { isThenable } from './safe-call.ts'
 import { serverSeqOf } from './server-contract.ts'
-import { assertNever, isFinal, type RunState } from './run-status.ts'
+import { assertNever, isFinal } from '../common/run-status.ts'
+import type { RunState } from './run-state.ts'
 import type { Hole, Run, RunNotice } from './run.ts'
 
 /** Messages other than events: they wait in a short queue, each pinned to its place in the run's log. */
@@ -15,8 +16,8 @@ interface Control {
   atSeq: number
 }
 
-/** Where a subscription stands in one run's log. This is the only place that dedupes for subscribers. */
-interface Cursor {
+/** A log cursor: where a subscription stands in one run's log. This is the only place that dedupes for subscribers. */
+interface LogCursor {
   run: Run
   /** Stops listening to the run. */
   unsubscribe: () => void
@@ -44,7 +45,7 @@ interface Cursor {
  * What the hub sends one subscriber: catch-up, live events and control messages, in log order.
  * It listens to each run it follows (`Run.subscribe`), and reads new events out of the run's log.
  *
- * A subscription is a cursor into each run's log plus a short control queue, never a copy of
+ * A subscription is a log cursor into each run's log plus a short control queue, never a copy of
  * the events, so its memory does not grow with a backlog. Flow control: a batch goes out as
  * soon as nothing is in flight (no added latency at chat rates); while one is in flight, new
  * events wait in the log and leave as one message when it settles (one message per handler
@@ -58,7 +59,7 @@ export class HubSubscription {
   /** Where it asked to start: a run subscription starts there again if its run is opened later. */
   readonly startAt: HubStartAt
   readonly sink: SubscriberSink
-  readonly #cursors = new Map<string, Cursor>()
+  readonly #cursors = new Map<string, LogCursor>()
   #control: Control[] = []
   #inFlight = false
   #scheduled = false
@@ -82,7 +83,7 @@ export class HubSubscription {
     return 'runId' in target ? target.runId === run.spec.runId : target.sessionId === run.spec.sessionId
   }
 
-  /** Starts reading `run` at `startAt`: catch-up and live events go out through the same cursor, so nothing slips in between or arrives twice. */
+  /** Starts reading `run` at `startAt`: catch-up and live events go out through the same log cursor, so nothing slips in between or arrives twice. */
   attach(run: Run, startAt: HubStartAt): void {
     const { runId } = run.spec
     const unsubscribe = run.subscribe((notice) => this.#heard(run, notice))
@@ -204,7 +205,7 @@ export class HubSubscription {
     if (cursor.skipUntilId !== undefined && isFinal(run.status)) {
       // The run ended and the id never came: what the subscriber holds cannot be placed.
       cursor.skipUntilId = undefined
-      batch.push({ type: 'resync', runId: run.spec.runId, reason: 'log_truncated', message: `Run ${run.spec.runId} never reached the cursor this subscriber resumed from.` })
+      batch.push({ type: 'resync', runId: run.spec.runId, reason: 'log_truncated', message: `Run ${run.spec.runId} never reached the event this subscriber resumed after.` })
     }
     if (cursor.skipThrough !== undefined) {
       while (cursor.afterSeq < through && (log.serverSeqAt(cursor.afterSeq + 1) ?? Infinity) <= cursor.skipThrough) cursor.afterSeq++
@@ -216,7 +217,7 @@ export class HubSubscription {
   }
 
   /** A run the subscriber holds `heldCount` events of: fine once the log reaches them; short if it ended first. */
-  #checkHeldCount(batch: SubscriberMessage[], run: Run, cursor: Cursor): void {
+  #checkHeldCount(batch: SubscriberMessage[], run: Run, cursor: LogCursor): void {
     const held = cursor.heldCount!
     if (run.log.lastSeq >= held) cursor.heldCount = undefined
     else if (isFinal(run.status)) {
@@ -242,22 +243,22 @@ function startOf(run: Run, startAt: HubStartAt): { afterSeq: number; skipThrough
   if (startAt === 'beginning') return fromBeginning
   if (startAt === 'live') return { afterSeq: log.lastSeq, truncated: false }
   if ('afterSeq' in startAt) return { afterSeq: startAt.afterSeq, truncated: startAt.afterSeq + 1 < log.firstSeq }
-  if (startAt.runId !== undefined && startAt.runId !== run.spec.runId) return fromBeginning // a cursor of another run
+  if (startAt.runId !== undefined && startAt.runId !== run.spec.runId) return fromBeginning // a page cursor of another run
   // A run without ids, counted: this hub's log holds it from its first event, so its seq is the count.
   if ('afterCount' in startAt) return { afterSeq: startAt.afterCount, heldCount: startAt.afterCount, truncated: startAt.afterCount + 1 < log.firstSeq }
-  // A page-rendered cursor is fully served when the run was opened to resume from it.
+  // A page cursor is fully served when the run was opened to resume from it.
   if (startAt.afterEventId === run.spec.resumeFrom) return fromBeginning
   const known = log.seqOfId(startAt.afterEventId)
   if (known !== undefined) return { afterSeq: known, truncated: false }
   // Placing an id the log does not hold needs numbers: only a `seq` server has them.
-  const cursor = run.contract.ids === 'seq' ? serverSeqOf(startAt.afterEventId) : undefined
-  if (cursor === undefined) {
+  const serverSeq = run.contract.ids === 'seq' ? serverSeqOf(startAt.afterEventId) : undefined
+  if (serverSeq === undefined) {
     // An opaque id the log does not hold: while the run goes on (a new hub replaying it), skip until it passes.
     if (!isFinal(run.status)) return { afterSeq: log.lastSeq, skipUntilId: startAt.afterEventId, truncated: false }
     return { afterSeq: 0, truncated: log.lastSeq > 0 }
   }
   // Placed by server seq; events up to it that the log has not reached yet are skipped when they come.
-  const afterSeq = log.seqThroughServerSeq(cursor)
+  const afterSeq = log.seqThroughServerSeq(serverSeq)
   const next = afterSeq < log.lastSeq ? log.serverSeqAt(afterSeq + 1) : undefined
-  return { afterSeq, skipThrough: cursor, truncated: next !== undefined && next > cursor + 1 }
+  return { afterSeq, skipThrough: serverSeq, truncated: next !== undefined && next > serverSeq + 1 }
 }

@@ -3,7 +3,7 @@ import type { RunStatus } from './model.ts'
 /**
  * The one reading of a run's status: which statuses are final. Every file that asks, on the page
  * (the client's list of opened runs, the React hooks, the AI SDK transport) and in the worker
- * (`worker/run-status.ts` re-exports it), asks here. And the one exhaustiveness check.
+ * (the run state machine, `worker/run-state.ts`, among them), asks here. And the one exhaustiveness check.
  */
 
 /** `ended` and `failed` are final: the hub never reconnects such a run by itself (opening a failed run again retries it). */

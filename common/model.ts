@@ -7,12 +7,12 @@
  */
 
 /**
- * Where a run's connection stands. Changed in one place only: `runStatusReducer` (`worker/run-status.ts`).
+ * Where a run's connection stands. Changed in one place only: `runStatusReducer` (`worker/run-state.ts`).
  *
  * - `connecting`: the first connection is being opened.
  * - `open`: the server accepted the stream and events flow.
- * - `reconnecting`: the connection dropped; the hub will reopen it from its cursor.
- * - `parked`: closed on purpose to respect the connection budget; resumed from its cursor later.
+ * - `reconnecting`: the connection dropped; the hub will reopen it from its server cursor.
+ * - `parked`: closed on purpose to respect the connection budget; resumed from its server cursor later.
  * - `ended`: a terminal event arrived. Final.
  * - `failed`: the hub gave up (see the run's `error`). Final.
  */
@@ -55,7 +55,7 @@ export type ResumeStrategy =
     }
   /**
    * Durable Streams: the offset travels in the body, in `event: control` data (`streamNextOffset`,
-   * `streamCursor`), echoed as `offset=` and `cursor=` on the next request (`offset=-1` and
+   * `streamCursor`, the stream cursor), echoed as `offset=` and `cursor=` on the next request (`offset=-1` and
    * `live=sse` on the first, unless the URL has them). Control events never reach the app and are
    * never counted; `streamClosed: true` ends the run; a clean close is a reconnect.
    */
@@ -273,7 +273,7 @@ export interface FeedSummary {
 
 /** One event of a run, as the hub logged it. */
 export interface RunEvent {
-  /** The hub's own gapless sequence number within the run, from 1. Subscriber cursors refer to it. */
+  /** The hub's own gapless sequence number within the run, from 1. Subscriptions' log cursors refer to it. */
   seq: number
   /** The SSE event name (`message` when the server sent none). */
   type: string
@@ -299,13 +299,13 @@ export type StartAt =
       afterSeq: number
     }
   /**
-   * Events after this server event id: the cursor of what the page has rendered. Unlike a hub
+   * Events after this server event id: the page cursor, the last event the page has rendered. Unlike a hub
    * `seq` it stays valid across hubs, so a page restored after a reload resumes with it.
    */
   | {
       /** The server id of the last event the page has rendered. */
       afterEventId: string
-      /** The run the cursor belongs to: a session subscription whose current run is another one starts at that run's beginning. */
+      /** The run the page cursor belongs to: a session subscription whose current run is another one starts at that run's beginning. */
       runId?: string
     }
 

@@ -53,7 +53,7 @@ export type SubscriberMessage =
 
 /**
  * The receiver of one subscription, as the hub sees it: by default a sink over the client's
- * event port (`worker/event-port.ts`, settling on the page's ack), or one the caller exposes with
+ * event port (`worker/hub-event-port.ts`, settling on the page's ack), or one the caller exposes with
  * Comlink on the `sink` port of `subscribe`. Never one message per event.
  * The hub sends the next batch only once `deliver` has settled, so at most one
  * batch per subscription waits in a tab's port, however slow or frozen the tab.
@@ -189,9 +189,9 @@ export type HubStartAt = StartAt | { afterCount: number; runId: string }
  * Every method may be called across Comlink, so results are plain data.
  */
 export interface HubApi {
-  /** First call on every connection. Throws nothing; the client compares versions. */
+  /** First call on every link to the hub. Throws nothing; the client compares versions. */
   hello(clientId: string, protocolVersion: number, settings?: HubSettings): HubHello
-  /** Opens a run, or joins it when the hub already holds it: never a second connection. Opening a failed run retries it from its cursor. */
+  /** Opens a run, or joins it when the hub already holds it: never a second connection. Opening a failed run retries it from its server cursor. */
   open(spec: RunSpec, options?: OpenOptions): OpenedRun | RunError
   /** Opens a feed, or joins it: one connection for every tab. It lives while a client that opened it does, or until `closeFeed`. */
   openFeed(spec: FeedSpec): FeedSummary | RunError
@@ -224,6 +224,8 @@ export interface HubApi {
   release(): void
   /** Answers at once: the client's liveness check. */
   ping(): true
+  /** The latest run of the session that the hub holds and that has neither ended nor failed; undefined when none. */
+  activeRun(sessionId: string): RunSummary | undefined
   diagnostics(): HubDiagnostics
 }
 

@@ -1,7 +1,7 @@
-import type { RunEvent, StartAt, SubscriptionTarget } from './model.ts'
-import type { EventColumns, HubStartAt, SubscriberMessage } from './hub-wire.ts'
+import type { RunEvent, StartAt, SubscriptionTarget } from '../common/model.ts'
+import type { EventColumns, HubStartAt, SubscriberMessage } from '../common/hub-wire.ts'
 import type { RunHandlers, SubscribeOptions } from './relay-types.ts'
-import { assertNever } from './run-status.ts'
+import { assertNever } from '../common/run-status.ts'
 
 /** What the page keeps of one subscription, so it can be renewed on a new hub. */
 export interface ClientSubscription {
@@ -10,7 +10,7 @@ export interface ClientSubscription {
   startAt: StartAt
   decode?: (event: RunEvent) => void
   /**
-   * What was delivered per run, most recent run last: the cursor to resume from on a new hub.
+   * What was delivered per run, most recent run last: the page cursor a new hub resumes it from.
    * `lastEventId`: the last server id, when the run has ids; `lastSeq`: the last hub seq, which
    * counts the run's events from its first for a server without ids (a new hub replays it from there).
    */
@@ -38,8 +38,8 @@ export function newSubscription(target: SubscriptionTarget, handlers: RunHandler
 }
 
 /**
- * Hands one message from the hub to a subscription's handlers, keeping its cursor.
- * The hub's subscription cursor already guarantees each event exactly once, in order.
+ * Hands one message from the hub to a subscription's handlers, keeping its page cursor.
+ * The hub's log cursor already guarantees each event exactly once, in order.
  */
 export function handleMessage(message: SubscriberMessage, sub: ClientSubscription): void {
   const { handlers } = sub

@@ -1,10 +1,10 @@
-import type { EventPortMessage } from './hub-wire.ts'
-import { handleMessage, type ClientSubscription } from './subscription.ts'
+import type { EventPortMessage } from '../common/hub-wire.ts'
+import { handleMessage, type ClientSubscription } from './client-subscription.ts'
 
 /**
  * The page's end of its event port (one per link to a hub): takes each batch, hands its messages
  * to its subscription by id (`handleMessage`, which calls the pane's handlers), and acks it on the same port, which lets the hub send that subscription's
- * next batch. The hub's end is `worker/event-port.ts`.
+ * next batch. The hub's end is `worker/hub-event-port.ts`.
  */
 export interface PageEventPort {
   /** The end to transfer to the hub (`HubApi.events`). */

@@ -1,13 +1,13 @@
 import * as Comlink from 'comlink'
-import { hubEnds } from '../src/hub-ends.ts'
-import type { EventPortMessage, SubscriberMessage, SubscriberSink } from '../src/hub-wire.ts'
-import { assertNever } from './run-status.ts'
+import { hubEnds } from '../common/hub-ends.ts'
+import type { EventPortMessage, SubscriberMessage, SubscriberSink } from '../common/hub-wire.ts'
+import { assertNever } from '../common/run-status.ts'
 import { safeCall } from './safe-call.ts'
 
 /**
  * The hub's end of one client's event port: a `SubscriberSink` per subscription, each batch
  * one plain message keyed by the subscription's id, and `deliver` settling on the page's ack.
- * The page's end is `src/event-port.ts`.
+ * The page's end is `src/page-event-port.ts`.
  */
 export class HubEventPort {
   readonly #port: MessagePort

@@ -1,5 +1,5 @@
-import type { RunError, RunStatus } from '../src/model.ts'
-import { assertNever, isFinal } from '../src/run-status.ts'
+import type { RunError, RunStatus } from '../common/model.ts'
+import { assertNever, isFinal } from '../common/run-status.ts'
 
 /** Everything that can happen to a run's connection. The only way its status changes. */
 export type RunAction =
@@ -19,9 +19,6 @@ export interface RunState {
   status: RunStatus
   error?: RunError
 }
-
-// `ended` and `failed` are final: nothing moves a run out of them but `retry` (the reducer below).
-export { assertNever, isFinal }
 
 /**
  * The run state machine. Pure; invalid transitions return the state unchanged,
