@@ -400,9 +400,14 @@ async function measure(backend: Backend, extras: boolean): Promise<void> {
   const relay: Series = { p50: [], p99: [], replay: [], flood: [], batched: [], unbatched: [] }
   const rs: Series = { p50: [], p99: [], replay: [], flood: [] }
   try {
+    // Each side runs every measure once first (both sides alike), so no round pays for a cold JIT:
+    // a first replay here took 6–9× a warm one.
     progress(`${backend.name}: warm-up`)
-    await sides.relay.latency()
-    await sides.rs.latency()
+    for (const side of [sides.relay, sides.rs]) {
+      await side.latency()
+      await side.replay()
+      await side.flood()
+    }
     for (let round = 0; round < ROUNDS; round++) {
       progress(`${backend.name}: round ${round + 1} of ${ROUNDS}`)
       for (const side of round % 2 ? (['rs', 'relay'] as const) : (['relay', 'rs'] as const)) {
