@@ -200,7 +200,14 @@ export class RelayClient implements RunRelay {
         if (headers) this.#linked?.hub.headerSource(Comlink.proxy(headers)).catch(() => {})
         return answer
       })
-    hello.catch(() => {}) // callers who care await it; an unobserved failure is not an unhandled rejection
+    // Callers who care await it; an unobserved failure is not an unhandled rejection. Outside a
+    // browser no hub will ever answer: the port is closed, or it would keep Node's event loop alive.
+    hello.catch((error: unknown) => {
+      if (error instanceof RelayError && error.code === 'no_browser' && this.#events === events) {
+        events.close()
+        this.#events = undefined
+      }
+    })
     return hello
   }
 
