@@ -5,7 +5,7 @@ import { replyTokens } from './prose.ts'
 import { createSessionChannels } from './session-channel.ts'
 import { faultyFormat, withWireFaults } from './wire-faults.ts'
 import { replaysFromStart, seqOfWireId, wireEventsOf, type EndMode, type WireMode } from './wire.ts'
-import { createRunHost, memoryRunLog, runEventStream, toNodeListener, type LogEntry, type RunLog, type RunProducer } from '../server/index.ts'
+import { createRunHost, memoryRunLog, nothingMoreAfter, runEventStream, toNodeListener, type LogEntry, type RunLog, type RunProducer } from '../server/index.ts'
 import { ABANDONED_ENTRY, cursorRequest } from '../protocol/reference.ts'
 
 /**
@@ -290,6 +290,11 @@ export function createChatServer(options: ChatServerOptions = {}) {
     const format = faultyFormat(run)
     // Entries a trimming restart lost are never replayed.
     const from = afterSeq === 'live' ? afterSeq : Math.max(afterSeq, run.floorSeq - 1)
+    const record = await log.record(run.streamId)
+    if (record && nothingMoreAfter(record, from)) {
+      res.writeHead(204)
+      return void res.end()
+    }
     const body = withWireFaults(runEventStream(log, run.streamId, { afterSeq: from, format, heartbeatMs: run.settings.heartbeatMs }))
     run.clients.add(res)
     res.on('close', () => run.clients.delete(res))

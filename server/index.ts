@@ -9,7 +9,7 @@ export { memoryRunLog, MEMORY_LOG_DEFAULTS, type MemoryRunLogOptions } from './m
 export { redisRunLog, REDIS_LOG_DEFAULTS, type RedisRunLogOptions } from './redis-log.ts'
 export { fromIoredis, fromNodeRedis, type AdapterOptions, type IoredisClusterLike, type IoredisLike, type NodeRedisClientLike, type NodeRedisClusterLike, type RedisConnection } from './redis-connection.ts'
 export { RunProducer, PRODUCER_DEFAULTS, type ProducerOptions } from './producer.ts'
-export { runEventStream, RUN_STREAM_DEFAULTS, type RunStreamOptions, type StreamFormat } from './run-stream.ts'
+export { nothingMoreAfter, runEventStream, RUN_STREAM_DEFAULTS, type RunStreamOptions, type StreamFormat } from './run-stream.ts'
 export type { SseWriter } from './sse-writer.ts'
 export { referenceFormat, uiMessageFormat, UI_CHUNK_EVENT } from './formats.ts'
 export { createRunHost, type Generate, type RunHost, type RunHostOptions, type StartResult } from './run-host.ts'

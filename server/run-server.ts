@@ -2,6 +2,7 @@ import { cursorRequest, seqOfEventId } from '../protocol/reference.ts'
 import { referenceFormat } from './formats.ts'
 import type { RunProducer } from './producer.ts'
 import { createRunHost, type RunHost, type RunHostOptions, type StartResult } from './run-host.ts'
+import { nothingMoreAfter } from './run-stream.ts'
 
 /** What a run's generator learns about the turn that started it. */
 export interface StartRequest {
@@ -40,6 +41,7 @@ export const RUN_SERVER_DEFAULTS = {
  * `fetch` handler (Next.js route handlers, Hono, Bun, Deno; Node through `toNodeListener`):
  * - `POST {base}/start` `{session_id, message}` → `{stream_id, session_id}`, or 409 `{error, active_stream_id}`;
  * - `GET {base}/stream?stream_id=` → SSE; cursor `after_seq`, `after_event_id`, `replay=1`, else `Last-Event-ID`; none: live only;
+ *   204 when the run has ended and the cursor is at its end (nothing more, ever: see `nothingMoreAfter`);
  * - `GET {base}/stream/status?stream_id=` → `{active, replay_available, journal: {last_seq}}`;
  * - `GET|POST {base}/cancel?stream_id=` → `{ok, cancelled}`.
  */
@@ -71,6 +73,7 @@ export function createRunServer(options: RunServerOptions): {
         const record = await host.status(streamId)
         if (!record) return json(404, { error: `unknown stream ${streamId}` })
         const afterSeq = cursorOf(url, request, streamId)
+        if (nothingMoreAfter(record, afterSeq)) return new Response(null, { status: 204 })
         return new Response(host.stream(streamId, afterSeq, referenceFormat), { status: 200, headers: referenceFormat.headers })
       }
       case 'GET /stream/status': {

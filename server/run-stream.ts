@@ -249,6 +249,16 @@ export function runEventStream(log: RunLog, runId: string, options: RunStreamOpt
 }
 
 /**
+ * True when a stream from `afterSeq` would carry nothing, ever: the run has ended, and the reader
+ * has its last entry already (a reload after the end) or asked for live entries only. Answer such a
+ * request with 204, SSE's "do not reconnect" (the hub then marks the run ended): a 200 whose body
+ * ends at once, with no final event in it, reads as a dropped connection, and the client retries.
+ */
+export function nothingMoreAfter(record: RunRecord, afterSeq: number | 'live'): boolean {
+  return record.ended && (afterSeq === 'live' || afterSeq >= record.lastSeq)
+}
+
+/**
  * A run seen abandoned (its lease ran out) is dead only if it still is `confirmMs` later with no
  * new entry: one expired read right after a log outage is the outage, not the producer.
  */

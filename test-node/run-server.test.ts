@@ -55,6 +55,20 @@ for (const [name, openLog] of backends) {
       expect((await start({ session_id: 's1' })).status).toBe(200) // the session is free again
     })
 
+    it('a resume at the end of an ended run is 204 (nothing more, ever), not an empty stream the client would retry', async () => {
+      const { url, start, status } = await setup()
+      const runId = (await start({ session_id: 's-end', tokens: 5, rate: 500 })).body.stream_id
+      await waitFor(async () => !(await status(runId)).active, 'the run to finish')
+      const lastSeq = (await status(runId)).journal.last_seq
+      for (const cursor of [`after_seq=${lastSeq}`, `after_event_id=${encodeURIComponent(`${runId}:${lastSeq}`)}`, '']) {
+        const response = await fetch(`${url}/api/chat/stream?stream_id=${runId}&${cursor}`)
+        expect({ cursor, status: response.status, body: await response.text() }).toEqual({ cursor, status: 204, body: '' })
+      }
+      // One short of the end: the final event, then the end.
+      const tail = await readSse(`${url}/api/chat/stream?stream_id=${runId}&after_seq=${lastSeq - 1}`)
+      expect(tail.events.map((event) => event.event)).toEqual(['stream_end'])
+    })
+
     it('a newRunId that repeats an id: a 409 that says so, never a 500', async () => {
       const { start } = await setup({ newRunId: () => 'the-same-id' })
       expect((await start({ session_id: 'a', tokens: 2, rate: 300 })).status).toBe(200)

@@ -128,6 +128,27 @@ describe('reloads', () => {
     await expectResumedByANewHub(run, await reloadMidRun(tab, name, run, { extendedLifetime: false }))
   })
 
+  it('a reload after the run ended resumes from its end: the server answers 204, the run ends at once, nothing doubled or retried', async () => {
+    // What a reload mid-run meets when the run ends before the page is back (a slow reload, a busy machine).
+    const name = uniqueName('reload-after-end')
+    const run = await startRun(uniqueName('session'), 'reload after the end', { tokens: 12, rate: 200 })
+    const tab = await openTab(name, { extendedLifetime: false })
+    const spec = JSON.stringify(specOf(run))
+    await commands.evalInTab(tab, `tab.follow('r', ${spec})`)
+    await endedInTab(tab, 'r')
+    await commands.reloadTab(tab)
+    await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)}, ${JSON.stringify({ extendedLifetime: false })})`)
+    const restored = await commands.evalInTab<number>(tab, `tab.follow('r', ${spec})`)
+    await endedInTab(tab, 'r')
+    const rendered = await commands.evalInTab<Rendered>(tab, `tab.rendered('r')`)
+    const transcript = await finishedTranscript(run.streamId)
+    expect(restored).toBe(transcript.length)
+    expect(shape(rendered.events)).toEqual(shape(transcript))
+    const stats = await serverStats(run.streamId)
+    expect(stats.cursors).toEqual(['after_seq=0', `after_seq=${restored}`])
+    expect(stats.opened).toBe(2)
+  })
+
   it('reloading one of two tabs never interrupts the other, and opens no new connection', async () => {
     const name = uniqueName('reload-one')
     const here = relay(name)
