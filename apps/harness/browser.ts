@@ -26,6 +26,9 @@ export interface Session {
 
 export async function newSession(browser: Browser): Promise<Session> {
   const context = await browser.newContext()
+  // A `next dev` app compiles each route on its first request: on a busy 2-core machine a first
+  // navigation took more than Playwright's default 30 s (the page itself was fine).
+  context.setDefaultNavigationTimeout(120_000)
   const errors: string[] = []
   const warnings: string[] = []
   const cdp = await browser.newBrowserCDPSession()
