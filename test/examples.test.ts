@@ -17,6 +17,7 @@ const SHOWN: Record<string, string[]> = {
     'examples/vue-chat.vue',
     // Built and run in the SvelteKit fixture app (apps/sveltekit).
     'examples/svelte-chat.svelte',
+    'examples/durable-streams.ts',
     // Server route handlers and the Node server: type-checked by `npm run typecheck` (tsconfig includes examples/), not run here.
     'examples/next-reference/app/api/chat/[...path]/route.ts',
   ],
@@ -43,6 +44,7 @@ describe('examples in the README and docs/', () => {
       'examples/vue-chat.vue': (await import('../examples/vue-chat.vue?raw')).default,
       'examples/svelte-chat.svelte': (await import('../examples/svelte-chat.svelte?raw')).default,
       'examples/svelte-ai-sdk-chat.svelte': (await import('../examples/svelte-ai-sdk-chat.svelte?raw')).default,
+      'examples/durable-streams.ts': (await import('../examples/durable-streams.ts?raw')).default,
       'examples/next-reference/app/api/chat/[...path]/route.ts': (await import('../examples/next-reference/app/api/chat/[...path]/route.ts?raw')).default,
       'examples/next-ai-sdk/lib/chat-server.ts': (await import('../examples/next-ai-sdk/lib/chat-server.ts?raw')).default,
       'examples/next-ai-sdk/app/api/chat/route.ts': (await import('../examples/next-ai-sdk/app/api/chat/route.ts?raw')).default,
@@ -64,6 +66,20 @@ describe('examples in the README and docs/', () => {
     }
     expect(shown).toEqual(SHOWN)
     expect(Object.values(shown).flat().sort()).toEqual(Object.keys(files).sort())
+  })
+
+  it('Durable Streams: every message of a stream cut at message 80, once, in order, from the real @durable-streams/server', async () => {
+    const { followStream } = await import('../examples/durable-streams.ts')
+    const name = uniqueName('ds-example')
+    const count = 200
+    expect((await fetch(`/ds-produce?stream=${name}&count=${count}&everyMs=5&type=application%2Fjson`, { method: 'POST' })).ok).toBe(true)
+    const messages: unknown[] = []
+    const stop = await followStream(`/ds/cut-80/v1/stream/${name}`, (message) => messages.push(message))
+    await waitFor(() => messages.length >= count, { what: 'every message', timeoutMs: 20_000 })
+    expect(messages).toEqual(Array.from({ length: count }, (_, n) => ({ n, text: `message ${n} é` })))
+    const { requests } = (await (await fetch(`/ds-log?stream=${name}`)).json()) as { requests: string[] }
+    expect(requests.length).toBeGreaterThanOrEqual(2) // the cut, and the resume from its offset
+    stop()
   })
 
   it('plain: the reply in the pane is the server\'s', async () => {
