@@ -94,12 +94,12 @@ describe('examples in the README and docs/', () => {
     stop()
   })
 
-  it('React (in StrictMode, as the Vite template renders it): the composer starts a turn; the pane shows the whole reply and a Stop button while it streams', async () => {
-    const { App } = await import('../examples/react-chat.tsx')
-    const sessionId = uniqueName('react-example')
+  /** A React example's `App` in StrictMode: the composer starts a turn; the whole reply, Stop while it streams, one connection. */
+  async function reactExample(App: (props: { sessionId: string }) => ReturnType<typeof createElement>, name: string): Promise<void> {
+    const sessionId = uniqueName(name)
     const screen = await render(createElement(StrictMode, null, createElement(App, { sessionId })))
     const input = screen.container.querySelector<HTMLInputElement>('input[name=message]')!
-    input.value = 'README react'
+    input.value = `README ${name}`
     input.form!.requestSubmit()
     await waitFor(() => screen.container.querySelector('button') !== null, { what: 'Stop while streaming' })
     const { streams } = (await (await fetch('/api/chat/stats')).json()) as { streams: Record<string, ServerStreamStats & { sessionId: string }> }
@@ -109,23 +109,14 @@ describe('examples in the README and docs/', () => {
     await waitFor(() => screen.container.querySelector('button') === null, { what: 'Stop to go when the run ends' })
     expect((await serverStats(streamId)).opened).toBe(1)
     screen.unmount()
+  }
+
+  it('React (in StrictMode, as the Vite template renders it): the composer starts a turn; the pane shows the whole reply and a Stop button while it streams', async () => {
+    await reactExample((await import('../examples/react-chat.tsx')).App, 'react-example')
   })
 
   it('React, the README\'s pane (in StrictMode): the composer starts a turn; the whole reply, and Stop while it streams', async () => {
-    const { App } = await import('../examples/react-pane.tsx')
-    const sessionId = uniqueName('react-pane')
-    const screen = await render(createElement(StrictMode, null, createElement(App, { sessionId })))
-    const input = screen.container.querySelector<HTMLInputElement>('input[name=message]')!
-    input.value = 'README react pane'
-    input.form!.requestSubmit()
-    await waitFor(() => screen.container.querySelector('button') !== null, { what: 'Stop while streaming' })
-    const { streams } = (await (await fetch('/api/chat/stats')).json()) as { streams: Record<string, ServerStreamStats & { sessionId: string }> }
-    const [streamId] = Object.entries(streams).find(([, s]) => s.sessionId === sessionId)!
-    const text = await tokensOf(streamId)
-    await waitFor(() => screen.container.querySelector('[data-testid=reply]')?.textContent === text, { what: 'the whole reply' })
-    await waitFor(() => screen.container.querySelector('button') === null, { what: 'Stop to go when the run ends' })
-    expect((await serverStats(streamId)).opened).toBe(1)
-    screen.unmount()
+    await reactExample((await import('../examples/react-pane.tsx')).App, 'react-pane')
   })
 
   it('AI SDK: useChat with the relay transport shows the whole reply, over one connection', async () => {
