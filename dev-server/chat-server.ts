@@ -72,6 +72,8 @@ export interface RunFaults {
    * its id: [spec] the id resets to "" and the event has none (Firefox keeps the previous one).
    */
   bareIdAt?: number
+  /** Generate nothing while set (a turn kept mid-run while a test moves its hub); the pace resumes where it was. */
+  hold?: boolean
 }
 
 /** A server restart: what survives it. */
@@ -188,12 +190,18 @@ export function createChatServer(options: ChatServerOptions = {}) {
     const { settings } = run
     const { signal } = run.producer!
     const total = settings.tokens > 0 ? settings.tokens : replyTokens(prompt).length
-    const started = Date.now()
+    let started = Date.now()
     let lastMetering = started
     const tickMs = Math.max(5, 1000 / settings.rate)
     for (let index = 0; ; ) {
       await sleep(tickMs, signal)
       if (signal.aborted) return
+      if (run.faults.hold) {
+        const heldSince = Date.now()
+        while (run.faults.hold && !signal.aborted) await sleep(tickMs, signal)
+        started += Date.now() - heldSince // the time held does not count toward the pace
+        continue
+      }
       const due = Math.min(total, Math.floor(((Date.now() - started) * settings.rate) / 1000) + 1)
       for (; index < due; index++) {
         if (index === Math.floor(total / 2)) {

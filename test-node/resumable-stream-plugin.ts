@@ -12,8 +12,11 @@ import { NO_REDIS_SERVER, redisServerPath, startRedis, type RedisProcess } from 
  * - `GET /api/rs/chat/{id}/stream`: 204 when the chat runs nothing, else the turn's stream
  *   replayed by `resumeExistingStream` from its first chunk;
  * - `GET /api/rs/posts?id=`: the turn POSTs this chat received (a recovery must never repeat one),
+ *   whether its turn is running,
  *   and the last one's user text (`body.message`, as the docs' server reads it, else the last of
  *   `body.messages`) and `Authorization` header;
+ * - `POST /api/rs/hold?id=` `{ hold }`: the chat's turn writes nothing while held (a test keeps it
+ *   mid-run while it moves its hub); its pace resumes where it was;
  * - `GET /api/rs/ready`: answers once Redis and the modules are up (a test's `beforeAll`).
  */
 export function resumableStreamPlugin(): Plugin {
@@ -21,6 +24,8 @@ export function resumableStreamPlugin(): Plugin {
   let setup: Promise<{ redis: RedisProcess; context: Context; close(): Promise<void> }> | undefined
   const active = new Map<string, string>()
   const posts = new Map<string, number>()
+  /** Chats whose turn is held. */
+  const held = new Set<string>()
   /** Per chat: the user's text of its last turn, and the Authorization header it came with. */
   const lastTurn = new Map<string, { text: string | undefined; from: 'message' | 'messages'; authorization: string | undefined }>()
 
@@ -65,7 +70,13 @@ export function resumableStreamPlugin(): Plugin {
     }
     if (url.pathname === '/api/rs/posts') {
       const id = url.searchParams.get('id') ?? ''
-      return json(200, { posts: posts.get(id) ?? 0, ...lastTurn.get(id) })
+      return json(200, { posts: posts.get(id) ?? 0, running: active.has(id), ...lastTurn.get(id) })
+    }
+    if (url.pathname === '/api/rs/hold' && req.method === 'POST') {
+      const id = url.searchParams.get('id') ?? ''
+      if ((JSON.parse((await readBody(req)) || '{}') as { hold?: boolean }).hold) held.add(id)
+      else held.delete(id)
+      return json(200, { ok: true })
     }
     const { context } = await (setup ??= up())
     if (url.pathname === '/api/rs/ready') return json(200, { ready: true })
@@ -96,6 +107,7 @@ export function resumableStreamPlugin(): Plugin {
         writer.write({ type: 'start', messageId: `msg-${streamId}` })
         writer.write({ type: 'text-start', id: 't1' })
         for (let i = 0; i < tokens; i++) {
+          while (held.has(chatId)) await new Promise((resolve) => setTimeout(resolve, 1000 / rate))
           writer.write({ type: 'text-delta', id: 't1', delta: `word${i} ` })
           await new Promise((resolve) => setTimeout(resolve, 1000 / rate))
         }

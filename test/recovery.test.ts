@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { RelayError, type RunRelay, type RunSpec } from '../src/index.ts'
 import { RelayChatTransport } from '../src/ai-sdk.ts'
 import { killableRelay } from './engine.ts'
-import { finishedWire, recorder, serverStats, startRun, uniqueName, useRelays, waitFor, wireShape } from './helpers.ts'
+import { finishedWire, recorder, serverStats, setFaults, startRun, uniqueName, useRelays, waitFor, wireShape } from './helpers.ts'
 
 /**
  * Recovery on a new hub, for every protocol: the hub goes away mid-run (a killed SharedWorker, a
@@ -25,12 +25,16 @@ interface Turn {
   requests(): Promise<number>
   /** Called once the turn streams, before the hub goes away. */
   streaming?(): void
+  /** Holds the turn where it is (the server generates nothing), or lets it go on at its pace. */
+  hold(on: boolean): Promise<void>
+  /** Whether the server is still generating the turn. */
+  running(): Promise<boolean>
 }
 
-/** A turn of each protocol on the dev chat server, about 4 s long so the hub goes away mid-run (a leader tab's close takes a few seconds to tell). */
 /** A turn's length: `tokens` at `rate` per second. */
 interface Pace { tokens: number; rate: number }
-const LONG: Pace = { tokens: 200, rate: 50 }
+/** A turn the hub goes away in the middle of (it is held there until the new hub has it). */
+const MID_RUN: Pace = { tokens: 100, rate: 50 }
 
 const protocols: Record<string, { start(pace?: Pace): Promise<Turn>; expect: 'whole' | 'unresumable' }> = {
   'reference (seq ids)': { expect: 'whole', start: (pace) => getTurn('reference', { preset: 'reference' }, pace) },
@@ -42,16 +46,18 @@ const protocols: Record<string, { start(pace?: Pace): Promise<Turn>; expect: 'wh
   'last-event-id (opaque ids, Last-Event-ID)': { expect: 'whole', start: (pace) => getTurn('opaque-ids', { preset: 'last-event-id' }, pace) },
 }
 
-async function getTurn(wire: 'reference' | 'ai-sdk' | 'openai' | 'opaque-ids', extra: Partial<RunSpec>, pace = LONG): Promise<Turn> {
+async function getTurn(wire: 'reference' | 'ai-sdk' | 'openai' | 'opaque-ids', extra: Partial<RunSpec>, pace = MID_RUN): Promise<Turn> {
   const run = await startRun(uniqueName('session'), 'recover me', { ...pace, wire })
   return {
     spec: { runId: run.streamId, sessionId: run.sessionId, url: run.url, ...extra },
     sent: async () => wireShape(await finishedWire(run.streamId)),
     requests: async () => (await serverStats(run.streamId)).opened,
+    hold: (on) => setFaults(run.streamId, { hold: on }),
+    running: () => serverRunning(run.streamId),
   }
 }
 
-async function postTurn(withResumeUrl: boolean, pace = LONG): Promise<Turn> {
+async function postTurn(withResumeUrl: boolean, pace = MID_RUN): Promise<Turn> {
   const chatId = uniqueName('chat')
   const spec: RunSpec = {
     runId: `${chatId}:turn`, sessionId: chatId, url: '/api/ai/chat', method: 'POST', preset: 'ai-sdk',
@@ -67,11 +73,18 @@ async function postTurn(withResumeUrl: boolean, pace = LONG): Promise<Turn> {
     spec,
     sent: async () => wireShape(await finishedWire(await streamIdOf())),
     requests: async () => ((await (await fetch(`/api/ai/chat/posts?id=${encodeURIComponent(chatId)}`)).json()) as { posts: number }).posts,
+    hold: async (on) => setFaults(await streamIdOf(), { hold: on }),
+    running: async () => serverRunning(await streamIdOf()),
   }
 }
 
+/** Whether the dev chat server's run has not ended yet. */
+async function serverRunning(streamId: string): Promise<boolean> {
+  return ((await (await fetch(`/api/chat/stream/status?stream_id=${encodeURIComponent(streamId)}`)).json()) as { active: boolean }).active
+}
+
 /** A turn on the AI SDK docs' resumable server (test-node/resumable-stream-plugin.ts), as RelayChatTransport opens it. */
-async function resumableStreamTurn(pace = LONG): Promise<Turn> {
+async function resumableStreamTurn(pace = MID_RUN): Promise<Turn> {
   const chatId = uniqueName('rs-chat')
   const spec: RunSpec = {
     runId: `${chatId}:turn`, sessionId: chatId, url: '/api/rs/chat', method: 'POST', preset: 'ai-sdk',
@@ -92,40 +105,51 @@ async function resumableStreamTurn(pace = LONG): Promise<Turn> {
       return frames
     },
     requests: async () => ((await (await fetch(`/api/rs/posts?id=${encodeURIComponent(chatId)}`)).json()) as { posts: number }).posts,
+    hold: async (on) => {
+      const response = await fetch(`/api/rs/hold?id=${encodeURIComponent(chatId)}`, { method: 'POST', body: JSON.stringify({ hold: on }) })
+      if (!response.ok) throw new Error(`holding chat ${chatId} failed: ${response.status}`)
+    },
+    running: async () => ((await (await fetch(`/api/rs/posts?id=${encodeURIComponent(chatId)}`)).json()) as { running: boolean }).running,
   }
 }
 
-/**
- * The ways a hub goes away, each handing back the relay whose hub it was, the function that ends
- * that hub, and how long a turn must last to be still running once the move is done.
- */
-const failures: Record<string, () => Promise<{ here: RunRelay; goAway(): Promise<void>; pace: Pace }>> = {
+/** The ways a hub goes away, each handing back the relay whose hub it was and the function that ends that hub. */
+const failures: Record<string, () => Promise<{ here: RunRelay; goAway(): Promise<void> }>> = {
   'a killed hub': async () => {
     const { relay: here, kill } = await killableRelay(uniqueName('killed'), { livenessMs: 200, callTimeoutMs: 1000 })
-    return { here, goAway: kill, pace: { tokens: 100, rate: 50 } }
+    return { here, goAway: kill }
   },
-  // A closed leader tab takes a few seconds to tell: the 4 s turn.
   'a closed leader tab (shared-tab mode)': async () => {
     const name = uniqueName('leader')
     const tab = await commands.openTab('/test/fixtures/tab.html') // first: that tab leads
     await commands.evalInTab(tab, `tab.connect(${JSON.stringify(name)}, { mode: 'shared-tab', livenessMs: 200, callTimeoutMs: 3000 })`)
     const here = relay({ name, mode: 'shared-tab', livenessMs: 200, callTimeoutMs: 3000 })
-    return { here, goAway: () => commands.closeTab(tab), pace: LONG }
+    return { here, goAway: () => commands.closeTab(tab) }
   },
 }
 
 describe.each(Object.entries(failures))('recovery after %s', (_, failure) => {
   it.each(Object.entries(protocols))('%s', async (_, protocol) => {
-    const { here, goAway, pace } = await failure()
+    const { here, goAway } = await failure()
     const before = (await here.ready).hubId
-    const turn = await protocol.start(pace)
+    const turn = await protocol.start()
     await here.open(turn.spec)
     const seen = recorder()
     here.subscribe({ runId: turn.spec.runId }, seen.handlers, { startAt: 'beginning' })
     await waitFor(() => seen.events.length >= 10, { what: 'the first events' })
     turn.streaming?.()
 
+    // The turn stays mid-run until the new hub has it, however long the move takes on a busy
+    // machine (a turn that ended first is the AI SDK's 204: a hole, told, but not this test's case).
+    await turn.hold(true)
     await goAway()
+    await waitFor(async () => {
+      if (seen.ended || seen.errors.length > 0) return true
+      const now = await here.diagnostics()
+      return now.hubId !== before && now.runs.find((run) => run.runId === turn.spec.runId)?.status === 'open'
+    }, { timeoutMs: 20_000, what: 'the new hub to have the run' })
+    expect(await turn.running(), 'the move happened mid-run').toBe(true)
+    await turn.hold(false)
     await waitFor(() => seen.ended || seen.errors.length > 0, { timeoutMs: 20_000, what: 'the run to end or fail on the new hub' })
     expect((await here.diagnostics()).hubId).not.toBe(before)
     expect(seen.statuses).toContain('reconnecting')
