@@ -279,8 +279,8 @@ describe("RelayChatTransport with DefaultChatTransport's options, on the AI SDK 
       chunks.push(value)
     }
     expect(chunks.map((chunk) => chunk.type)).toEqual(['start', 'text-start', ...Array(20).fill('text-delta'), 'text-end'])
-    const turn = (await (await fetch(`/api/rs/posts?id=${encodeURIComponent(chatId)}`)).json()) as { posts: number; text?: string; from?: string; authorization?: string }
-    expect(turn).toEqual({ posts: 1, text: 'hello docs', from: 'message', authorization: 'Bearer resolved-at-send' })
+    const { posts, text, from, authorization } = (await (await fetch(`/api/rs/posts?id=${encodeURIComponent(chatId)}`)).json()) as { posts: number; text?: string; from?: string; authorization?: string }
+    expect({ posts, text, from, authorization }).toEqual({ posts: 1, text: 'hello docs', from: 'message', authorization: 'Bearer resolved-at-send' })
   })
 
   it('prepareReconnectToStreamRequest gives the resume URL and headers', async () => {
