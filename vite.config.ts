@@ -47,6 +47,10 @@ export default defineConfig(({ mode }) => ({
     browser: {
       enabled: true,
       headless: true,
+      // One file at a time, on any machine (vitest's default is one per core but one): the browser's
+      // 6 connections per origin are shared by every file running at once, and test/budget.test.ts
+      // claims the page's requests stay fast while the hub holds connections.
+      fileParallelism: false,
       // One instance per engine in $ENGINES (test/engines/instances.ts; default chromium). `npm test`
       // runs chromium and firefox one after the other, `npm run test:webkit` runs webkit.
       instances: mode === 'test' ? selectedEngines().map(engineInstance) : [],
